@@ -1,0 +1,6 @@
+"""Web app: Gradio UI and FastAPI server over the inference engine."""
+
+from models._compat import ensure_torchvision_importable
+
+# Before any import of lightning/timm/grad-cam pulls in torchvision (see models/_compat.py).
+ensure_torchvision_importable()

@@ -1,0 +1,104 @@
+"""Typed training configuration (`python -m training.pl_train`); every tunable lives here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from configs.base import Settings, settings_config
+
+DataFormat = Literal["auto", "ham10000", "isic2017", "isic2018", "isic2019", "isic2020", "csv"]
+
+
+class TrainSettings(Settings):
+    """Settings for training one fold and exporting a model bundle.
+
+    Each field is also the env var MELANOMA_<FIELD> and the CLI flag --<field-with-dashes>.
+    """
+
+    model_config = settings_config("python -m training.pl_train")
+
+    # data
+    data_dir: Path = Field(Path("datasets/ham10000"), description="dataset folder or CSV file")
+    data_format: DataFormat = Field("auto", description="dataset format (auto-detected)")
+    images_dir: Path | None = Field(None, description="image folder, if not the format's default")
+    on_bad_row: Literal["fail", "skip"] = Field(
+        "fail", description="bad rows (unknown label, missing image...): fail, or skip them "
+        "with a logged count")
+    verify_images: bool = Field(False, description="open every image header before training")
+    max_images: int | None = Field(None, ge=10, description="use a stratified random subset "
+                                   "of this many images (quick runs)")
+    # folds
+    fold: int = Field(0, ge=0, description="validation fold")
+    n_folds: int = Field(5, ge=2, description="number of patient/lesion-grouped folds")
+    seed: int = Field(42, description="seed for folds, init, sampling and augmentation")
+    # model
+    backbone: str = Field("efficientnet_b0", description="timm model name")
+    pretrained: Literal["auto", "timm", "file", "none"] = Field(
+        "auto", description="ImageNet init: auto (local Lite0 package for tf_efficientnet_lite0, "
+        "else timm download), timm, file (--pretrained-path) or none")
+    pretrained_path: Path | None = Field(None, description="weights file for pretrained=file")
+    use_metadata: bool = Field(True, description="fuse age/sex/site through the metadata MLP")
+    meta_hidden: tuple[int, ...] = Field((64, 32), description="metadata MLP widths")
+    meta_dropout: float = Field(0.2, ge=0, lt=1, description="metadata MLP dropout")
+    head_dropout: float = Field(0.3, ge=0, lt=1, description="dropout before the head")
+    drop_path_rate: float = Field(0.1, ge=0, lt=1, description="backbone stochastic depth")
+    # preprocessing (stored in the bundle)
+    image_size: int = Field(224, ge=32, le=1024, description="square model input size")
+    interpolation: Literal["bilinear", "bicubic"] = Field("bilinear", description="resize filter")
+    color_constancy: Literal["none", "shades_of_gray"] = Field(
+        "none", description="colour normalisation applied in training AND inference")
+    # augmentation (training only)
+    aug_scale_min: float = Field(0.5, gt=0, le=1, description="random-resized-crop min area")
+    aug_rotate: bool = Field(True, description="random dihedral flips/rotations")
+    aug_color: float = Field(0.15, ge=0, le=1, description="brightness/contrast/saturation "
+                             "jitter strength (hue gets a quarter of it)")
+    # optimisation
+    batch_size: int = Field(32, ge=1, description="batch size")
+    epochs: int = Field(10, ge=1, description="max epochs")
+    lr_backbone: float = Field(3e-4, gt=0, description="AdamW learning rate, backbone")
+    lr_head: float = Field(1e-3, gt=0, description="AdamW learning rate, metadata MLP and head")
+    weight_decay: float = Field(1e-2, ge=0, description="AdamW weight decay")
+    warmup_epochs: float = Field(0.5, ge=0, description="linear warm-up before cosine decay")
+    loss: Literal["focal", "bce"] = Field("focal", description="focal, or BCE with "
+                                          "pos_weight = n_neg/n_pos")
+    focal_alpha: float = Field(0.75, gt=0, lt=1, description="focal loss positive weight")
+    focal_gamma: float = Field(2.0, ge=0, description="focal loss focusing parameter")
+    accumulate_grad_batches: int = Field(1, ge=1, description="gradient accumulation")
+    precision: Literal["32-true", "16-mixed", "bf16-mixed"] = Field(
+        "32-true", description="Lightning precision (bf16 is slow on CPUs without bf16)")
+    channels_last: bool = Field(True, description="channels_last memory format (faster on CPU)")
+    early_stopping_patience: int = Field(4, ge=0, description="epochs without val AUROC gain "
+                                         "before stopping (0 = off)")
+    sensitivity_target: float = Field(0.9, gt=0, lt=1, description="sensitivity for the "
+                                      "second stored decision threshold")
+    # runtime
+    num_workers: int = Field(2, ge=0, description="DataLoader workers")
+    num_threads: int | None = Field(None, ge=1, description="torch intra-op threads "
+                                    "(default: torch's choice)")
+    accelerator: str = Field("auto", description="Lightning accelerator (cpu, gpu, auto)")
+    limit_train_batches: float = Field(1.0, gt=0, description="fraction (<=1) or count of "
+                                       "train batches per epoch")
+    limit_val_batches: float = Field(1.0, gt=0, description="fraction or count of val batches")
+    resume_from: Path | None = Field(None, description="checkpoint to resume (your own "
+                                     "run's .ckpt: Lightning checkpoints are pickles)")
+    # logging and output
+    output_dir: Path = Field(Path("outputs"), description="runs are written under here")
+    run_name: str | None = Field(None, description="run folder name (default: timestamped)")
+    wandb: bool = Field(False, description="also log to Weights & Biases")
+    wandb_project: str = Field("melanoma-detect", description="W&B project")
+    wandb_mode: Literal["auto", "online", "offline"] = Field(
+        "auto", description="auto = online only when WANDB_API_KEY is set")
+    log_every_n_steps: int = Field(20, ge=1, description="logging interval")
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainSettings:
+        if self.fold >= self.n_folds:
+            raise ValueError(f"fold {self.fold} does not exist with n_folds={self.n_folds}")
+        if self.pretrained == "file" and self.pretrained_path is None:
+            raise ValueError("pretrained=file needs --pretrained-path")
+        if self.use_metadata and not self.meta_hidden:
+            raise ValueError("use_metadata needs at least one meta_hidden width")
+        return self

@@ -1,0 +1,6 @@
+"""Evaluation: metrics (shared with training), the evaluate CLI, reports and plots."""
+
+from models._compat import ensure_torchvision_importable
+
+# Before any import of lightning/timm/grad-cam pulls in torchvision (see models/_compat.py).
+ensure_torchvision_importable()

@@ -1,0 +1,114 @@
+"""The fusion network: a timm image backbone plus a metadata MLP, joined by a one-logit head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import timm
+import torch
+from torch import nn
+
+import models  # noqa: F401  (torchvision shim before timm touches torchvision)
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Architecture of a `FusionNet`; serialised into the model bundle.
+
+    Attributes:
+        backbone: any timm model name.
+        meta_dim: length of the encoded metadata vector (0 = image-only model).
+        meta_hidden: widths of the metadata MLP's Linear-BatchNorm-ReLU-Dropout blocks.
+        meta_dropout: dropout inside the metadata MLP.
+        head_dropout: dropout before the final linear layer.
+        drop_path_rate: stochastic depth in the backbone (timm).
+    """
+
+    backbone: str = "efficientnet_b0"
+    meta_dim: int = 0
+    meta_hidden: tuple[int, ...] = (64, 32)
+    meta_dropout: float = 0.2
+    head_dropout: float = 0.3
+    drop_path_rate: float = 0.1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        d = asdict(self)
+        d["meta_hidden"] = list(self.meta_hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FusionConfig:
+        """Inverse of `to_dict`."""
+        d = dict(d)
+        d["meta_hidden"] = tuple(d.get("meta_hidden", ()))
+        return cls(**d)
+
+
+def _mlp(in_dim: int, widths: Sequence[int], dropout: float) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for width in widths:
+        layers += [nn.Linear(in_dim, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
+                   nn.Dropout(dropout)]
+        in_dim = width
+    return nn.Sequential(*layers)
+
+
+class FusionNet(nn.Module):
+    """Image backbone (timm, `num_classes=0`) + metadata MLP -> concat -> 1 logit.
+
+    The metadata branch is named `meta_mlp` (not `meta`: ONNX export rejects that name).
+    """
+
+    def __init__(self, config: FusionConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = timm.create_model(config.backbone, pretrained=False, num_classes=0,
+                                          drop_path_rate=config.drop_path_rate)
+        fused = self.backbone.num_features
+        if config.meta_dim > 0:
+            self.meta_mlp = _mlp(config.meta_dim, config.meta_hidden, config.meta_dropout)
+            fused += config.meta_hidden[-1] if config.meta_hidden else config.meta_dim
+        else:
+            self.meta_mlp = None
+        self.head = nn.Sequential(nn.Dropout(config.head_dropout), nn.Linear(fused, 1))
+
+    @property
+    def uses_metadata(self) -> bool:
+        """Whether the model has a metadata branch."""
+        return self.meta_mlp is not None
+
+    def forward(self, image: torch.Tensor, meta: torch.Tensor | None = None) -> torch.Tensor:
+        """Compute logits.
+
+        Args:
+            image: (N, 3, H, W) normalised images.
+            meta: (N, meta_dim) encoded metadata; required iff the model uses metadata.
+
+        Returns:
+            (N,) logits for melanoma.
+        """
+        feats = self.backbone(image)
+        if self.meta_mlp is not None:
+            if meta is None:
+                raise ValueError("this model uses metadata: pass the encoded metadata tensor")
+            feats = torch.cat([feats, self.meta_mlp(meta)], dim=1)
+        return self.head(feats).squeeze(1)
+
+    def cam_layer_names(self) -> list[str]:
+        """Named layers for CAM, from early (fine detail) to late (semantics).
+
+        Uses timm's feature_info stages (skipping the stride-2 stem stage), plus the final
+        1x1 head convolution block where the backbone has one (EfficientNet's `bn2`).
+
+        Returns:
+            Module names relative to the whole model (e.g. "backbone.blocks.2").
+        """
+        stages = [info["module"] for info in self.backbone.feature_info]
+        names = stages[1:] if len(stages) > 4 else stages
+        if hasattr(self.backbone, "bn2") and "bn2" not in names:
+            names = names + ["bn2"]
+        return [f"backbone.{name}" for name in names]

