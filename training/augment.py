@@ -40,7 +40,7 @@ class TrainAugment:
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
         """Augment one decoded RGB image."""
-        arr = self.pre.finish(np.asarray(self.geometric(img), dtype=np.uint8))
+        arr = self.pre.finish(np.array(self.geometric(img), dtype=np.uint8))
         chw = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
         if self.color is not None:
             chw = self.color(chw)

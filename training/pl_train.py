@@ -107,7 +107,7 @@ def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModu
     name = s.run_name or f"{s.backbone}-fold{s.fold}"
     training = s.model_dump(mode="json")
     training["wall_time_s"] = round(wall_s, 1)
-    training["epochs_run"] = int(module.current_epoch)
+    training["epochs_completed"] = int(module.current_epoch)
     bundle_dir = save_bundle(
         run_dir / "bundle", module.net, preprocessing=dm.preprocessing, encoder=dm.encoder,
         thresholds=stored, name=name, metrics={"validation": metrics},

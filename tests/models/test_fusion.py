@@ -31,25 +31,47 @@ def _inputs(n: int = 2, meta_dim: int = META_DIM) -> tuple[torch.Tensor, torch.T
     return torch.randn(n, 3, SIZE, SIZE, generator=g), torch.randn(n, meta_dim, generator=g)
 
 
-def test_output_is_one_logit_per_image(fused):
+@pytest.fixture(scope="module")
+def run(fused) -> dict:
+    """One set of forward passes per backbone, shared by the tests below (CPU time is scarce).
+
+    Hooks on the CAM layers record each layer's output spatial size during the first pass.
+    """
     image, meta = _inputs()
+    modules = dict(fused.named_modules())
+    sizes: dict[str, tuple[int, int]] = {}
+    handles = [modules[n].register_forward_hook(
+        lambda _m, _i, out, n=n: sizes.__setitem__(n, tuple(out.shape[-2:])))
+        for n in fused.cam_layer_names()]
+    try:
+        with torch.no_grad():
+            out = fused(image, meta)
+    finally:
+        for h in handles:
+            h.remove()
     with torch.no_grad():
-        out = fused(image, meta)
+        again = fused(image, meta)
+        other_meta = fused(image, meta + 3.0)
+    return {"out": out, "again": again, "other_meta": other_meta, "sizes": sizes}
+
+
+def test_output_is_one_logit_per_image(run):
+    out = run["out"]
     assert out.shape == (2,)
     assert out.dtype == torch.float32
     assert torch.isfinite(out).all()
 
 
-def test_metadata_changes_the_output(fused):
-    image, meta = _inputs()
-    with torch.no_grad():
-        a = fused(image, meta)
-        b = fused(image, meta + 3.0)
-    assert not torch.allclose(a, b)
+def test_metadata_changes_the_output(run):
+    assert not torch.allclose(run["out"], run["other_meta"])
+
+
+def test_eval_mode_is_deterministic(run):
+    torch.testing.assert_close(run["out"], run["again"])
 
 
 def test_meta_required_when_model_uses_metadata(fused):
-    image, _ = _inputs()
+    image = torch.zeros(1, 3, 32, 32)
     assert fused.uses_metadata
     with pytest.raises(ValueError, match="metadata"):
         fused(image)
@@ -58,7 +80,7 @@ def test_meta_required_when_model_uses_metadata(fused):
 
 
 def test_image_only_model(image_only):
-    image, _ = _inputs(n=3)
+    image = _inputs(n=3)[0][..., :32, :32]
     assert not image_only.uses_metadata
     assert image_only.meta_mlp is None
     with torch.no_grad():
@@ -67,12 +89,6 @@ def test_image_only_model(image_only):
         out_with_meta = image_only(image, torch.zeros(3, 4))
     assert out.shape == (3,)
     torch.testing.assert_close(out, out_with_meta)
-
-
-def test_eval_mode_is_deterministic(fused):
-    image, meta = _inputs()
-    with torch.no_grad():
-        torch.testing.assert_close(fused(image, meta), fused(image, meta))
 
 
 def test_head_width_matches_fusion():
@@ -84,14 +100,15 @@ def test_head_width_matches_fusion():
     empty = FusionNet(FusionConfig(backbone="tf_efficientnet_lite0", meta_dim=7, meta_hidden=()))
     assert empty.head[-1].in_features == empty.backbone.num_features + 7
     with torch.no_grad():
-        assert empty.eval()(*_inputs(2, 7)).shape == (2,)
+        image, meta = _inputs(2, 7)
+        assert empty.eval()(image[..., :32, :32], meta).shape == (2,)
 
 
 def test_training_mode_backward():
     torch.manual_seed(0)
     model = FusionNet(FusionConfig(backbone="tf_efficientnet_lite0", meta_dim=META_DIM)).train()
     image, meta = _inputs()
-    model(image, meta).sum().backward()
+    model(image[..., :32, :32], meta).sum().backward()
     assert model.head[-1].weight.grad is not None
     assert model.meta_mlp[0].weight.grad is not None
     assert model.backbone.conv_stem.weight.grad is not None
@@ -115,23 +132,13 @@ def test_cam_layer_names_resolve(fused):
     assert names[-1] == "backbone.bn2"
 
 
-def test_cam_layers_go_from_early_to_late(fused):
+def test_cam_layers_go_from_early_to_late(fused, run):
     names = fused.cam_layer_names()
-    modules = dict(fused.named_modules())
     order = {name: i for i, (name, _) in enumerate(fused.named_modules())}
     assert [order[n] for n in names] == sorted(order[n] for n in names)
-
-    sizes: dict[str, tuple[int, int]] = {}
-    handles = [modules[n].register_forward_hook(
-        lambda _m, _i, out, n=n: sizes.__setitem__(n, tuple(out.shape[-2:]))) for n in names]
-    try:
-        with torch.no_grad():
-            fused(*_inputs())
-    finally:
-        for h in handles:
-            h.remove()
-    spatial = [sizes[n] for n in names]
-    heights = [s[0] for s in spatial]
+    assert set(run["sizes"]) == set(names)  # every hook fired
+    spatial = [run["sizes"][n] for n in names]
+    heights = [h for h, _ in spatial]
     assert all(a >= b for a, b in zip(heights, heights[1:])), spatial
     assert heights[0] > heights[-1]
     # Early layer: stride 4 (the stride-2 stem stage is skipped); last: stride 32.

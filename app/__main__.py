@@ -1,0 +1,137 @@
+"""`python -m app`: serve a model bundle (Gradio UI + `/analyze` API + `/healthz`) with uvicorn.
+
+Refuses to start, with a one-line reason and exit status 2, when no bundle is configured and
+none is shipped, or when the bundle is not valid: it never serves random weights. SIGTERM and
+SIGINT stop it cleanly (open connections get `shutdown_timeout_s`), and the private temp folder
+holding uploads and rendered overlays is removed on the way out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from configs.app import AppSettings
+from configs.base import DEFAULT_BUNDLE_DIR, ENV_PREFIX
+
+log = logging.getLogger("app")
+
+EXIT_CONFIG = 2
+
+
+class _RedactAccessLog(logging.Filter):
+    """Uvicorn access records without client address, query string or file names."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:
+            _client, method, path, version, status = args
+            path = str(path).split("?", 1)[0]
+            if "file=" in path:  # Gradio serves uploads/outputs as /gradio_api/file=<path>
+                path = path.split("file=", 1)[0] + "file=<redacted>"
+            record.args = ("-", method, path, version, status)
+        return True
+
+
+def _configure_logging(level: str, access_log: bool) -> None:
+    logging.basicConfig(level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Third-party loggers that would otherwise report request URLs at INFO.
+    for name in ("httpx", "httpcore", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    access = logging.getLogger("uvicorn.access")
+    access.addFilter(_RedactAccessLog())
+    access.disabled = not access_log
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _bundle_problem(path: Path) -> str | None:
+    """A cheap check before importing torch, so a missing bundle fails in well under a second."""
+    if path.exists():
+        return None
+    if path.resolve() == DEFAULT_BUNDLE_DIR.resolve():
+        return (f"no model bundle configured and none shipped at {path}: pass --bundle PATH or "
+                f"set {ENV_PREFIX}BUNDLE (the server never runs without trained weights)")
+    return f"model bundle {path} does not exist"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server until SIGTERM/SIGINT.
+
+    Args:
+        argv: CLI arguments (None = sys.argv[1:]).
+
+    Returns:
+        The exit status: 0 after a clean shutdown, 2 for a configuration problem.
+    """
+    try:
+        settings = AppSettings.from_cli(argv)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+                             for e in err.errors())
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+        log.error("cannot start: invalid settings: %s", _one_line(problems))
+        return EXIT_CONFIG
+    _configure_logging(settings.log_level, settings.access_log)
+
+    problem = _bundle_problem(settings.bundle)
+    if problem:
+        log.error("cannot start: %s", problem)
+        return EXIT_CONFIG
+
+    # Gradio reads these when it is imported / builds the app: set them first. The private
+    # folder (mode 0700) holds uploads and rendered overlays only while they are needed.
+    private_dir = Path(tempfile.mkdtemp(prefix="melanoma-app-", dir=settings.temp_dir))
+    os.environ["GRADIO_TEMP_DIR"] = str(private_dir)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        return _serve(settings, private_dir)
+    finally:
+        shutil.rmtree(private_dir, ignore_errors=True)
+
+
+def _serve(settings: AppSettings, private_dir: Path) -> int:
+    import uvicorn
+
+    from models.bundle import BundleError
+    from models.engine import Engine
+
+    try:
+        engine = Engine.from_path(settings.bundle, num_threads=settings.num_threads,
+                                  backend=settings.backend, cache_dir=settings.engine_cache_dir)
+    except BundleError as err:
+        log.error("cannot start: %s", _one_line(err))
+        return EXIT_CONFIG
+    log.info("loaded bundle %s (backend %s, %d thread(s))", engine.bundle.bundle_id,
+             engine.backend, engine.num_threads)
+
+    from app.server import create_app
+
+    app = create_app(engine, max_concurrency=settings.max_concurrency,
+                     max_queue=settings.max_queue, max_upload_mb=settings.max_upload_mb,
+                     root_path=settings.root_path, output_ttl_s=settings.output_ttl_s,
+                     upload_dir=private_dir)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
+                            access_log=settings.access_log,
+                            timeout_graceful_shutdown=settings.shutdown_timeout_s,
+                            server_header=False)
+    server = uvicorn.Server(config)
+    log.info("serving on http://%s:%d%s", settings.host, settings.port, settings.root_path)
+    server.run()
+    if not server.started:  # e.g. the port is taken: uvicorn has logged why
+        return 1
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""Benchmark: the naive analysis pipeline of earlier apps against `models.engine.Engine`.
+
+`python -m app.benchmark [--bundle PATH | --random-bundle] [--images DIR] [--n N]` times, in
+ONE process, on the same real images, interleaved image by image (so machine load hits both
+alike):
+
+  naive   preprocessing + one forward for the probability + the 8 TTA views scored one at a
+          time + one pytorch-grad-cam `EigenCAM` object per CAM layer, each re-running the
+          forward + grad-cam's `show_cam_on_image` overlays;
+  engine  `Engine.analyze` (one batched forward for probability, 8-view TTA and all CAM
+          layers) + `Analysis.overlays()`.
+
+It prints p50/p90/mean of both, their ratio, the engine's stage breakdown and the single
+prediction latency (`Engine.predict`, file in -> probability out). Run it with tcmalloc:
+`LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4`.
+
+`--random-bundle` builds a random-init bundle in a temporary folder: for TIMING ONLY, its
+probabilities mean nothing and it is deleted on exit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from configs.engine import BenchmarkSettings
+from data.encoding import MetadataEncoder
+from models.bundle import Bundle, load_bundle, save_bundle
+from models.engine import Engine
+from models.fusion import FusionConfig, FusionNet
+from models.tta import dihedral_views
+
+log = logging.getLogger("app.benchmark")
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+RANDOM_NAME = "RANDOM-WEIGHTS-timing-only"
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+@contextmanager
+def random_bundle(backbone: str, size: int) -> Iterator[Bundle]:
+    """A random-init bundle in a temporary folder, for timing only (deleted on exit)."""
+    from data.images import Preprocessing
+
+    encoder = MetadataEncoder().fit(pd.DataFrame({"age": [30.0, 50.0, 70.0]}))
+    torch.manual_seed(0)
+    model = FusionNet(FusionConfig(backbone=backbone, meta_dim=encoder.dim)).eval()
+    with tempfile.TemporaryDirectory(prefix="bench-bundle-") as tmp:
+        save_bundle(tmp, model, preprocessing=Preprocessing(size=size), encoder=encoder,
+                    thresholds={"sensitivity_target": 0.5, "closest_to_corner": 0.5},
+                    name=RANDOM_NAME, extra={"warning": "random weights: timing only"})
+        yield load_bundle(tmp)
+
+
+def pick_images(folder: Path, n: int) -> list[tuple[Path, Any, Any, Any]]:
+    """The first `n` images of `folder` (sorted) with their (age, sex, site) when known.
+
+    Metadata comes from the dataset table in the folder's parent (`data.readers`), so the
+    timed calls carry real metadata; without one, metadata is left missing.
+    """
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)[:n]
+    if not paths:
+        raise SystemExit(f"no JPEG/PNG images in {folder}")
+    meta: dict[str, tuple[Any, Any, Any]] = {}
+    try:
+        from data.readers import read_dataset
+
+        table = read_dataset(folder.parent, images_dir=folder, on_error="skip")
+        meta = {Path(r.image_path).name: (None if pd.isna(r.age) else float(r.age), r.sex,
+                                          r.site) for r in table.itertuples()}
+    except Exception as err:  # noqa: BLE001 (metadata is optional for timing)
+        log.info("no dataset table next to %s (%s); timing with missing metadata", folder, err)
+    return [(p, *meta.get(p.name, (None, None, None))) for p in paths]
+
+
+# -- the naive pipeline ------------------------------------------------------------------------
+
+class _GradCamAdapter(nn.Module):
+    """What earlier apps pass to pytorch-grad-cam: image in, (N, 1) logits out."""
+
+    def __init__(self, model: FusionNet, meta: torch.Tensor | None) -> None:
+        super().__init__()
+        self.model = model
+        self.meta = meta
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        meta = None if self.meta is None else self.meta.expand(len(image), -1)
+        return self.model(image, meta).unsqueeze(1)
+
+
+def naive_analysis(bundle: Bundle, layer_names: list[str], source: Path, age: Any, sex: Any,
+                   site: Any) -> dict[str, Any]:
+    """The pipeline of earlier apps: per-view forwards and one EigenCAM object per layer.
+
+    Uses the bundle's own preprocessing and encoder, so only the inference strategy differs.
+
+    Returns:
+        probability, per-view probabilities, grad-cam heatmaps and overlays.
+    """
+    from pytorch_grad_cam import EigenCAM
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    pre, model = bundle.preprocessing, bundle.model
+    view = pre.model_view(pre.load(source))
+    x = torch.from_numpy(pre.normalize(view))[None]
+    meta = (torch.from_numpy(bundle.encoder.encode(age, sex, site))[None]
+            if model.uses_metadata else None)
+    with torch.no_grad():
+        probability = torch.sigmoid(model(x, meta)).item()
+        tta = [torch.sigmoid(model(v[None], meta)).item() for v in dihedral_views(x)]
+    adapter = _GradCamAdapter(model, meta)
+    modules = dict(model.named_modules())
+    rgb = view.astype(np.float32) / 255.0
+    heatmaps, overlays = [], []
+    for name in layer_names:
+        cam = EigenCAM(adapter, [modules[name]])
+        try:
+            heat = cam(input_tensor=x, targets=None)[0]
+        finally:
+            cam.activations_and_grads.release()
+        heatmaps.append(heat)
+        overlays.append(show_cam_on_image(rgb, heat, use_rgb=True))
+    return {"probability": probability, "tta": tta, "heatmaps": heatmaps, "overlays": overlays}
+
+
+# -- timing ------------------------------------------------------------------------------------
+
+def _ms(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000.0
+
+
+def summary(times_ms: list[float]) -> dict[str, float]:
+    """p50 (the median), p90, mean and n of a list of milliseconds."""
+    arr = np.asarray(times_ms, dtype=np.float64)
+    return {"n": int(arr.size), "p50": float(np.percentile(arr, 50)),
+            "p90": float(np.percentile(arr, 90)), "mean": float(arr.mean())}
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "tcmalloc": "tcmalloc" in os.environ.get("LD_PRELOAD", ""),
+            "loadavg_start": [round(v, 2) for v in os.getloadavg()]}
+
+
+def run(settings: BenchmarkSettings, bundle: Bundle) -> dict[str, Any]:
+    """Time both pipelines on the same images, interleaved; return all figures."""
+    engine = Engine(bundle, num_threads=settings.num_threads, backend=settings.backend)
+    info = machine()
+    layers = engine.cam_layer_names
+    images = pick_images(settings.images, settings.n)
+    log.info("bundle %s (%s, %d px), backend %s, %d images, CAM layers %s", engine.bundle_id,
+             bundle.config.backbone, engine.size, engine.backend, len(images), layers)
+
+    def engine_analysis(path: Path, age: Any, sex: Any, site: Any) -> Any:
+        analysis = engine.analyze(path, age, sex, site)
+        analysis.overlays()
+        return analysis
+
+    for path, age, sex, site in images[:settings.warmup]:
+        naive_analysis(bundle, layers, path, age, sex, site)
+        engine_analysis(path, age, sex, site)
+
+    naive_ms, engine_ms, paired, stages = [], [], [], {}
+    for i, (path, age, sex, site) in enumerate(images):
+        # Alternate the order so neither pipeline always runs on a warmer cache.
+        order = ("naive", "engine") if i % 2 == 0 else ("engine", "naive")
+        took = {}
+        for which in order:
+            if which == "naive":
+                took[which] = _ms(lambda: naive_analysis(bundle, layers, path, age, sex, site))
+            else:
+                start = time.perf_counter()
+                analysis = engine_analysis(path, age, sex, site)
+                took[which] = (time.perf_counter() - start) * 1000.0
+                for key, value in analysis.timings_ms.items():
+                    stages.setdefault(key, []).append(value)
+        naive_ms.append(took["naive"])
+        engine_ms.append(took["engine"])
+        paired.append(took["naive"] / took["engine"])
+
+    predict_ms, model_only_ms = [], []
+    for path, age, sex, site in images:
+        prepared = engine.prepare(path, age, sex, site)
+        x = prepared.image[None]
+        meta = None if prepared.meta is None else prepared.meta[None]
+        for _ in range(settings.predict_repeats):
+            predict_ms.append(_ms(lambda: engine.predict(path, age, sex, site)))
+            model_only_ms.append(_ms(lambda: engine.predict_batch(x, meta)))
+
+    info["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
+    naive, eng = summary(naive_ms), summary(engine_ms)
+    return {
+        "bundle": engine.bundle_id, "backbone": bundle.config.backbone, "size": engine.size,
+        "random_weights": bundle.info.get("name") == RANDOM_NAME, "backend": engine.backend,
+        "cam_layers": layers, "images": len(images), "machine": info,
+        "naive_analysis_ms": naive, "engine_analysis_ms": eng,
+        "ratio_p50": naive["p50"] / eng["p50"],
+        "ratio_paired_median": float(statistics.median(paired)),
+        "engine_stages_p50_ms": {k: float(np.median(v)) for k, v in stages.items()},
+        "predict_ms": summary(predict_ms), "predict_model_only_ms": summary(model_only_ms),
+    }
+
+
+def print_report(r: dict[str, Any]) -> None:
+    """The result table (stdout, as the CLI's output)."""
+    m = r["machine"]
+    print(f"\nbundle {r['bundle']} ({r['backbone']}, {r['size']} px)"
+          + ("  [RANDOM WEIGHTS: timing only]" if r["random_weights"] else ""))
+    print(f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} "
+          f"({m['torch_threads']} threads), tcmalloc {'on' if m['tcmalloc'] else 'OFF'}, "
+          f"load avg {m['loadavg_start']} -> {m['loadavg_end']}")
+    print(f"engine backend: {r['backend']}; CAM layers: {', '.join(r['cam_layers'])}")
+    print(f"\n{'pipeline (full analysis)':<42}{'n':>5}{'p50 ms':>10}{'p90 ms':>10}"
+          f"{'mean ms':>10}")
+    rows = [("naive (grad-cam per layer, TTA 1 by 1)", r["naive_analysis_ms"]),
+            ("engine.analyze + overlays", r["engine_analysis_ms"]),
+            ("engine.predict (file -> probability)", r["predict_ms"]),
+            ("  model only (preprocessed, bs 1)", r["predict_model_only_ms"])]
+    for name, s in rows:
+        print(f"{name:<42}{s['n']:>5}{s['p50']:>10.1f}{s['p90']:>10.1f}{s['mean']:>10.1f}")
+    print(f"\nspeed-up naive/engine: {r['ratio_p50']:.1f}x (ratio of p50s), "
+          f"{r['ratio_paired_median']:.1f}x (median of per-image ratios)")
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in r["engine_stages_p50_ms"].items())
+    print(f"engine stages p50 ms: {stages}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # pydantic-settings spells the one-letter field `-n`; accept the documented `--n` too.
+    argv = [("-n" + a[3:]) if a == "--n" or a.startswith("--n=") else a for a in argv]
+    settings = BenchmarkSettings.from_cli(argv)
+    if "tcmalloc" not in os.environ.get("LD_PRELOAD", ""):
+        log.warning("tcmalloc is not preloaded; numbers will be worse than the documented "
+                    "setup (LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4)")
+    if settings.random_bundle:
+        log.warning("--random-bundle: RANDOM WEIGHTS, for timing only")
+        with random_bundle(settings.random_backbone, settings.random_size) as bundle:
+            result = run(settings, bundle)
+    else:
+        result = run(settings, load_bundle(settings.bundle))
+    print_report(result)
+    if settings.json_out:
+        settings.json_out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

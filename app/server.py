@@ -1,0 +1,128 @@
+"""FastAPI app factory: `/healthz` beside the Gradio UI and API mounted at `/`.
+
+The server bounds its work (Gradio queue: `max_concurrency` analyses at once, `max_queue`
+waiting, uploads up to `max_upload_mb`), keeps uploads out of its logs and off its disk (see
+`app.uploads`), and sweeps its private temp folder while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tomllib
+from collections.abc import AsyncIterator
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from fastapi import FastAPI
+
+from app.ui import build_ui
+from app.uploads import UploadStore
+from configs.base import REPO_ROOT
+from models.engine import Engine
+
+log = logging.getLogger(__name__)
+
+DIST_NAME = "melanoma-detect"
+SWEEP_INTERVAL_MAX_S = 60.0
+
+
+def app_version() -> str:
+    """The product version: installed package metadata, else pyproject.toml, else "unknown"."""
+    try:
+        return importlib_metadata.version(DIST_NAME)
+    except importlib_metadata.PackageNotFoundError:
+        pass
+    try:
+        with open(REPO_ROOT / "pyproject.toml", "rb") as fh:
+            return str(tomllib.load(fh)["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
+def gradio_upload_dir() -> Path:
+    """The folder Gradio writes uploads and outputs to (it reads only GRADIO_TEMP_DIR)."""
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder())
+
+
+def create_app(engine: Engine, *, max_concurrency: int = 1, max_queue: int = 32,
+               max_upload_mb: float = 20.0, root_path: str = "", output_ttl_s: float = 300.0,
+               upload_dir: str | os.PathLike | None = None) -> FastAPI:
+    """Build the ASGI app serving one engine.
+
+    Args:
+        engine: the loaded inference engine.
+        max_concurrency: analyses running at the same time.
+        max_queue: requests allowed to wait in Gradio's queue (more are refused).
+        max_upload_mb: largest accepted upload in MB (Gradio answers 413 above it).
+        root_path: public URL prefix when behind a reverse proxy ("" for none).
+        output_ttl_s: age after which rendered overlays and never-analysed uploads are swept.
+        upload_dir: Gradio's upload folder; must equal GRADIO_TEMP_DIR when given (Gradio reads
+            its folder only from that variable, so the entry point sets it before startup).
+
+    Returns:
+        The FastAPI app (run it with uvicorn).
+    """
+    current = gradio_upload_dir()
+    if upload_dir is not None and Path(upload_dir).resolve() != current.resolve():
+        raise ValueError(f"upload_dir {upload_dir} differs from GRADIO_TEMP_DIR ({current}); "
+                         "set the environment variable before creating the app")
+    uploads = UploadStore(current)
+    blocks = build_ui(engine, uploads)
+    # Example images were copied into the upload folder while the UI was built.
+    protected = uploads.protect_existing()
+    log.debug("protected %d example file(s) in the upload folder", protected)
+    blocks.queue(default_concurrency_limit=max_concurrency, max_size=max_queue)
+
+    interval = min(SWEEP_INTERVAL_MAX_S, max(1.0, output_ttl_s / 4.0))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async def sweep_forever() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                # On the event loop on purpose (see app/uploads.py).
+                uploads.sweep(output_ttl_s)
+
+        task = asyncio.create_task(sweep_forever())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            removed = uploads.sweep(0)
+            log.info("shutdown: removed %d temporary file(s)", removed)
+
+    fastapi_app = FastAPI(title="Melanoma risk (research use only)", lifespan=lifespan,
+                          docs_url=None, redoc_url=None, openapi_url=None)
+    health = {"status": "ok", "model_loaded": True, "bundle_id": engine.bundle.bundle_id,
+              "version": app_version(), "backend": engine.backend}
+
+    # Registered before Gradio's catch-all mount at "/" so that it is matched first.
+    @fastapi_app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        """Liveness and identity: the engine is loaded at startup or the server never starts."""
+        return health
+
+    gr.mount_gradio_app(
+        fastapi_app, blocks, path="/", show_error=True,
+        max_file_size=int(max_upload_mb * 1024 * 1024), root_path=root_path or None,
+        # Run history would keep inputs (medical images) in the browser's storage.
+        run_history=False, footer_links=["api", "gradio"], ssr_mode=False,
+        css=_CSS)
+    return fastapi_app
+
+
+_CSS = """
+.notice { border-left: 6px solid #c0392b; background: #fdecea; padding: 0.6em 1em;
+          border-radius: 6px; }
+.notice p { color: #611a15; margin: 0; }
+.small-print p { font-size: 0.85em; opacity: 0.85; }
+"""

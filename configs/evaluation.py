@@ -1,0 +1,61 @@
+"""Typed evaluation configuration (`python -m eval.evaluate`); every flag lives here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from configs.base import DEFAULT_BUNDLE_DIR, Settings, settings_config
+from configs.training import DataFormat
+
+
+class EvalSettings(Settings):
+    """Settings for scoring one bundle, or an ensemble of bundles, on a labelled dataset.
+
+    Each field is also the env var MELANOMA_<FIELD> and the CLI flag --<field-with-dashes>.
+    List fields take repeated flags (`--bundle A --bundle B`) or a comma list (`--bundle A,B`);
+    as an env var they take JSON (`MELANOMA_BUNDLE='["A", "B"]'`).
+    """
+
+    model_config = settings_config("python -m eval.evaluate")
+
+    bundle: list[Path] = Field(
+        default_factory=lambda: [DEFAULT_BUNDLE_DIR],
+        description="model bundle folder; repeat the flag, or give a folder holding several "
+        "bundle folders (e.g. the folds of one run), to score an ensemble")
+    data: Path = Field(description="labelled dataset: its folder or its main CSV file")
+    images: Path | None = Field(None, description="image folder, if not the format's default")
+    format: DataFormat = Field("auto", description="dataset format (auto-detected from columns)")
+    tta: bool = Field(False, description="average the 8 dihedral views (flips, rotations)")
+    ensemble: Literal["mean", "rank"] = Field(
+        "mean", description="how several bundles are combined: mean probability, or the mean "
+        "of normalised ranks (not a probability: no calibration metrics)")
+    out: Path = Field(Path("outputs/eval"), description="output folder (created)")
+    batch_size: int = Field(16, ge=1, description="images per forward pass (x8 with --tta)")
+    num_workers: int = Field(2, ge=0, description="DataLoader worker processes")
+    num_threads: int | None = Field(None, ge=1, description="torch intra-op threads "
+                                    "(default: torch's choice)")
+    n_boot: int = Field(1000, ge=0, description="bootstrap resamples per confidence interval "
+                        "(0 = no intervals)")
+    min_tpr: float = Field(0.8, ge=0, lt=1, description="minimum TPR of the partial AUC")
+    fold: int | None = Field(None, ge=0, description="score only this fold (grouped, stratified, "
+                             "as in training) - a bundle's held-out fold")
+    n_folds: int = Field(5, ge=2, description="number of folds for --fold (as in training)")
+    seed: int = Field(42, description="fold seed for --fold (as in training)")
+    on_bad_row: Literal["fail", "skip"] = Field(
+        "fail", description="bad rows (unknown label, missing or unreadable image...): fail, "
+        "or skip them with a logged count")
+    metadata: Literal["auto", "ignore"] = Field(
+        "auto", description="auto: feed the dataset's age/sex/site; ignore: feed 'unknown' for "
+        "all (measures what the metadata branch contributes)")
+    progress: bool = Field(True, description="show a progress bar")
+
+    @model_validator(mode="after")
+    def _check(self) -> EvalSettings:
+        if self.fold is not None and self.fold >= self.n_folds:
+            raise ValueError(f"fold {self.fold} does not exist with n_folds={self.n_folds}")
+        if not self.bundle:
+            raise ValueError("give at least one --bundle")
+        return self

@@ -1,0 +1,255 @@
+"""Entry point: `python -m eval.evaluate --bundle PATH [--bundle PATH ...] --data PATH [...]`.
+
+Scores one bundle, or an ensemble, on a labelled dataset and writes to `--out`:
+predictions.csv, PNG plots, report.md and, last and atomically, metrics.json (so a failed run
+never leaves a metrics.json that looks complete). Bad input ends the run with exit code 2 and
+one line on stderr naming the problem. Settings: CLI > MELANOMA_* env > `.env` > defaults
+(configs/evaluation.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+from rich.console import Console
+from rich.table import Table
+
+from configs.evaluation import EvalSettings
+from data.encoding import MetadataError
+from data.images import ImageError
+from data.readers import DatasetError
+from eval.ensemble import ensemble_thresholds
+from eval.errors import EvalError
+from eval.inputs import (
+    check_compatibility,
+    check_held_out_fold,
+    compatibility_notes,
+    dataset_summary,
+    load_bundles,
+    read_eval_dataset,
+    select_fold,
+)
+from eval.metrics import DEFAULT_THRESHOLD, MetricError
+from eval.outputs import (
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    REPORT_FILE,
+    predictions_frame,
+    write_json_atomic,
+    write_predictions,
+)
+from eval.plots import make_plots
+from eval.predict import predict
+from eval.report import write_report
+from eval.scoring import evaluate_predictions, final_scores
+from models.bundle import Bundle, BundleError
+
+log = logging.getLogger("eval")
+SCHEMA = "melanoma-eval/1"
+EXIT_BAD_INPUT = 2
+# Errors caused by the input (files, flags, data): one line and exit code 2, no traceback.
+BAD_INPUT_ERRORS = (DatasetError, BundleError, MetricError, MetadataError, ImageError, EvalError)
+
+
+def machine_summary() -> dict[str, Any]:
+    """What the run ran on (for the speed figure)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = os.cpu_count()
+    return {"cpu": cpu, "cpus": cores, "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "allocator_preload": os.environ.get("LD_PRELOAD", ""),
+            "summary": f"{cores} x {cpu}, torch {torch.__version__}"
+                       f"{' + ' + Path(os.environ['LD_PRELOAD']).name if os.environ.get('LD_PRELOAD') else ''}"}
+
+
+def bundle_summary(b: Bundle) -> dict[str, Any]:
+    """What metrics.json records about one bundle."""
+    td = b.info.get("training_data") or {}
+    trained_on = ""
+    if td:
+        trained_on = (f"{td.get('format', '?')} {td.get('source', '')}: "
+                      f"{td.get('n_train', '?')} train / {td.get('n_val', '?')} val images, "
+                      f"fold {td.get('fold', '?')} of {td.get('n_folds', '?')}")
+    return {"bundle_id": b.bundle_id, "path": str(b.path), "backbone": b.config.backbone,
+            "image_size": b.preprocessing.size, "preprocessing": b.preprocessing.to_dict(),
+            "uses_metadata": b.model.uses_metadata, "thresholds": dict(b.thresholds),
+            "default_threshold": b.default_threshold_name, "training_data": td,
+            "trained_on": trained_on,
+            "validation_auroc": (b.info.get("metrics") or {}).get("validation", {}).get("auroc")}
+
+
+def _require_both_classes(df: pd.DataFrame, data: Path) -> None:
+    n_pos = int(df["target"].sum())
+    if n_pos == 0 or n_pos == len(df):
+        raise EvalError(f"{data}: {len(df)} images with {n_pos} melanomas and "
+                        f"{len(df) - n_pos} others: evaluation needs both classes")
+
+
+def run(s: EvalSettings, command: str) -> dict[str, Any]:
+    """Evaluate as the settings say and write every output.
+
+    Args:
+        s: the settings.
+        command: the command line, recorded in the outputs.
+
+    Returns:
+        The metrics.json content.
+
+    Raises:
+        One of BAD_INPUT_ERRORS for bad input (message names the problem).
+    """
+    if s.num_threads:
+        torch.set_num_threads(s.num_threads)
+    bundles = load_bundles(s.bundle)
+    df = read_eval_dataset(s.data, s.format, s.images, s.on_bad_row)
+    n_total, warnings = len(df), []
+    if s.fold is not None:
+        df = select_fold(df, s.fold, s.n_folds, s.seed)
+        warnings += check_held_out_fold(bundles, s.fold, s.n_folds, s.seed, n_total, df)
+    check_compatibility(bundles, df)
+    _require_both_classes(df, s.data)
+    notes = compatibility_notes(bundles, df, s.metadata)
+
+    preds = predict(bundles, df, tta=s.tta, metadata=s.metadata, batch_size=s.batch_size,
+                    num_workers=s.num_workers, on_bad_row=s.on_bad_row, progress=s.progress)
+    attrs = dict(df.attrs)
+    df = df[preds.keep].reset_index(drop=True)
+    df.attrs = attrs
+    if preds.failures:
+        df.attrs["skipped"] = {**(attrs.get("skipped") or {}),
+                               "unreadable image": len(preds.failures)}
+    _require_both_classes(df, s.data)
+
+    method = s.ensemble if len(bundles) > 1 else "mean"
+    thresholds, rule = ensemble_thresholds([b.thresholds for b in bundles], method)
+    default = bundles[0].default_threshold_name
+    default = default if default in thresholds else format(DEFAULT_THRESHOLD, "g")
+    results = evaluate_predictions(df, preds, bundles, method=method, thresholds=thresholds,
+                                   n_boot=s.n_boot, min_tpr=s.min_tpr)
+
+    out = s.out
+    out.mkdir(parents=True, exist_ok=True)
+    # From here on the folder changes: drop an older metrics.json first, so that it can never
+    # sit next to new predictions as if it described them.
+    (out / METRICS_FILE).unlink(missing_ok=True)
+    scores = final_scores(preds, method)
+    write_predictions(out / PREDICTIONS_FILE, predictions_frame(df, preds, scores))
+
+    main = ("ensemble" if len(bundles) > 1 else "model") + (" (TTA)" if s.tta else "")
+    curves = {main: scores["final"]}
+    if s.tta:
+        curves["without TTA"] = scores["plain"]
+    if len(bundles) > 1:
+        curves.update({f"member {i}": m.prob for i, m in enumerate(preds.members)})
+    y = df["target"].to_numpy()
+    plot_thresholds = {name: t["threshold"] for name, t in results["thresholds"].items()}
+    plots = make_plots(out, y, curves, main, plot_thresholds, probabilistic=method == "mean")
+
+    metrics: dict[str, Any] = {
+        "schema": SCHEMA,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": command,
+        "bundles": [bundle_summary(b) for b in bundles],
+        "ensemble": ({"method": method, "n_members": len(bundles)} if len(bundles) > 1
+                     else None),
+        "dataset": dataset_summary(df, s.data, s.fold, s.n_folds, s.seed, n_total),
+        "tta": s.tta,
+        "metadata": s.metadata,
+        "default_threshold": default,
+        "thresholds_rule": rule,
+        **results,
+        "speed": {"images": int(preds.keep.sum()), "seconds": round(preds.seconds, 3),
+                  "images_per_s": round(preds.images_per_s, 2), "forward_images": preds.n_forward,
+                  "batch_size": s.batch_size, "num_workers": s.num_workers,
+                  "torch_threads": torch.get_num_threads()},
+        "machine": machine_summary(),
+        "warnings": warnings,
+        "notes": notes + results.get("notes", []),
+        "plots": plots,
+        "files": {"predictions": PREDICTIONS_FILE, "report": REPORT_FILE,
+                  "metrics": METRICS_FILE},
+    }
+    write_report(out / REPORT_FILE, metrics, plots)
+    write_json_atomic(out / METRICS_FILE, metrics)  # last: its presence means "complete"
+    return metrics
+
+
+def print_summary(metrics: dict[str, Any], out: Path) -> None:
+    """CLI result table (stdout)."""
+    pauc_key = f"pauc{int(round(metrics['min_tpr'] * 100))}"
+    table = Table(title=f"{metrics['n']} images, {metrics['n_pos']} melanoma"
+                  f"{' (TTA)' if metrics['tta'] else ''}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    ci = metrics["auroc_ci"]
+    table.add_row("AUROC", f"{metrics['auroc']:.4f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci
+                                                         else ""))
+    if metrics["tta"]:
+        table.add_row("AUROC without TTA", f"{metrics['without_tta']['auroc']:.4f}")
+    table.add_row(pauc_key, f"{metrics[pauc_key]:.4f}")
+    table.add_row("Average precision", f"{metrics['average_precision']:.4f}")
+    for name, t in metrics["thresholds"].items():
+        table.add_row(f"sens / spec @ {name} ({t['threshold']:.3f})",
+                      f"{t['sensitivity']:.3f} / {t['specificity']:.3f}")
+    table.add_row("images/s", f"{metrics['speed']['images_per_s']:.1f}")
+    Console().print(table)
+    Console().print(f"Outputs: {out}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _settings_error(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        parts = []
+        for e in err.errors():
+            flag = "--" + "-".join(str(p) for p in e["loc"]).replace("_", "-") if e["loc"] else ""
+            parts.append(f"{flag}: {e['msg']}" if flag else e["msg"])
+        return "invalid settings: " + "; ".join(parts)
+    return f"invalid settings: {err}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the process exit code (0 ok, 2 bad input)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        settings = EvalSettings.from_cli(args)
+    except (ValidationError, SettingsError) as err:
+        sys.stderr.write(f"error: {_one_line(_settings_error(err))}\n")
+        return EXIT_BAD_INPUT
+    command = "python -m eval.evaluate " + shlex.join(args)
+    try:
+        metrics = run(settings, command)
+    except BAD_INPUT_ERRORS as err:
+        sys.stderr.write(f"error: {_one_line(str(err))}\n")
+        return EXIT_BAD_INPUT
+    except OSError as err:  # e.g. --out not writable
+        sys.stderr.write(f"error: {_one_line(str(err))}\n")
+        return EXIT_BAD_INPUT
+    print_summary(metrics, settings.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

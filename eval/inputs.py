@@ -1,0 +1,206 @@
+"""Evaluation inputs: find and load the bundles, read the dataset, pick a fold, check they fit.
+
+Everything here fails early, before any image is decoded, with one line naming the problem:
+a path that is not a bundle, a dataset the readers reject, a fold that is not the bundle's
+held-out fold, or metadata values outside a bundle's vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from data.folds import FOLD_COLUMN, assign_folds
+from data.readers import read_dataset
+from data.sites import UNKNOWN
+from eval.errors import EvalError
+from models.bundle import META_FILE, Bundle, load_bundle
+
+log = logging.getLogger(__name__)
+
+
+def resolve_bundle_paths(paths: Sequence[Path]) -> list[Path]:
+    """Expand the `--bundle` arguments into bundle folders.
+
+    A path holding `bundle.json` is one bundle. A folder without one is searched for bundle
+    folders one level down (`DIR/*/bundle.json`), else two (`DIR/*/*/bundle.json`, the layout
+    of training runs: `RUN/bundle/`), so a folder of fold runs is an ensemble. Anything else is
+    returned unchanged, and loading it reports why it is not a bundle.
+
+    Args:
+        paths: the `--bundle` values, in order.
+
+    Returns:
+        Bundle folders, in order, without duplicates.
+    """
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_file() and path.name == META_FILE:
+            path = path.parent
+        found = [path]
+        if path.is_dir() and not (path / META_FILE).is_file():
+            nested = sorted(p.parent for p in path.glob(f"*/{META_FILE}"))
+            nested = nested or sorted(p.parent for p in path.glob(f"*/*/{META_FILE}"))
+            if nested:
+                log.info("%s holds %d bundles: %s", path, len(nested),
+                         ", ".join(str(p.relative_to(path)) for p in nested))
+                found = nested
+        for folder in found:
+            if folder.resolve() not in {p.resolve() for p in out}:
+                out.append(folder)
+    return out
+
+
+def load_bundles(paths: Sequence[Path]) -> list[Bundle]:
+    """Load every bundle (BundleError names the first unusable one)."""
+    bundles = [load_bundle(path) for path in resolve_bundle_paths(paths)]
+    for b in bundles:
+        log.info("bundle %s: %s, %d px, metadata %s", b.bundle_id, b.config.backbone,
+                 b.preprocessing.size, "on" if b.model.uses_metadata else "off")
+    return bundles
+
+
+def read_eval_dataset(data: Path, fmt: str, images: Path | None, on_bad_row: str) -> pd.DataFrame:
+    """Read a labelled dataset into the canonical table (DatasetError on bad input)."""
+    df = read_dataset(data, fmt=fmt, images_dir=images, on_error=on_bad_row)
+    log.info("dataset %s (%s): %d images, %d melanoma", data, df.attrs.get("format"), len(df),
+             int(df["target"].sum()))
+    return df
+
+
+def select_fold(df: pd.DataFrame, fold: int, n_folds: int, seed: int) -> pd.DataFrame:
+    """Rows of one grouped, stratified fold, assigned exactly as training assigns them.
+
+    Args:
+        df: the whole canonical table, in reader order (training's order).
+        fold: the fold to keep.
+        n_folds: number of folds, as in training.
+        seed: fold seed, as in training.
+
+    Returns:
+        The fold's rows (index reset) with a `fold` column; attrs of `df` are kept.
+    """
+    with_folds = assign_folds(df, n_folds=n_folds, seed=seed)
+    part = with_folds[with_folds[FOLD_COLUMN] == fold].reset_index(drop=True)
+    part.attrs = dict(df.attrs)
+    log.info("fold %d of %d (seed %d): %d of %d images", fold, n_folds, seed, len(part), len(df))
+    return part
+
+
+def check_held_out_fold(bundles: Sequence[Bundle], fold: int, n_folds: int, seed: int,
+                        n_total: int, selected: pd.DataFrame) -> list[str]:
+    """Check that `fold` is really every bundle's held-out validation fold.
+
+    A fold drawn from a different table (e.g. a bundle trained with `--max-images`), with other
+    n_folds/seed, or another fold than the bundle validated on, contains training images: the
+    score would be inflated without any visible sign. So a mismatch is an error.
+
+    Args:
+        bundles: the loaded bundles.
+        fold, n_folds, seed: the requested fold.
+        n_total: rows of the whole dataset before selecting the fold.
+        selected: the fold's rows.
+
+    Returns:
+        Warnings for bundles that record no training split (cannot be verified).
+
+    Raises:
+        EvalError: naming the bundle and the differing figure.
+    """
+    warnings: list[str] = []
+    n_sel, n_sel_pos = len(selected), int(selected["target"].sum())
+    for b in bundles:
+        td: dict[str, Any] = b.info.get("training_data") or {}
+        if not {"fold", "n_folds", "seed"} <= set(td):
+            warnings.append(f"bundle {b.bundle_id} records no training fold: cannot verify that "
+                            f"fold {fold} is held out from its training data")
+            continue
+        if (td["fold"], td["n_folds"], td["seed"]) != (fold, n_folds, seed):
+            raise EvalError(
+                f"bundle {b.bundle_id} was validated on fold {td['fold']} of {td['n_folds']} "
+                f"(seed {td['seed']}), but --fold {fold} --n-folds {n_folds} --seed {seed} was "
+                "asked: that fold contains its training images")
+        checks = (("n_images", n_total, "images in the whole dataset"),
+                  ("n_val", n_sel, "images in the fold"),
+                  ("n_val_positive", n_sel_pos, "melanomas in the fold"))
+        for key, have, what in checks:
+            if key in td and int(td[key]) != have:
+                raise EvalError(
+                    f"bundle {b.bundle_id}: {what}: {have} here, {td[key]} when it was trained "
+                    f"(data {td.get('source', '?')}): fold {fold} here is not its held-out fold "
+                    "(different data, subset, or reader options)")
+    return warnings
+
+
+def check_compatibility(bundles: Sequence[Bundle], df: pd.DataFrame) -> None:
+    """Every sex and site value of the dataset must be in each bundle's vocabulary.
+
+    Raises:
+        EvalError: naming the bundle, the column, the values and their row counts.
+    """
+    for b in bundles:
+        if not b.model.uses_metadata:
+            continue  # an image-only model never sees the metadata
+        for column, vocabulary in (("site", b.encoder.sites), ("sex", b.encoder.sexes)):
+            counts = df[column].value_counts()
+            outside = {str(v): int(n) for v, n in counts.items() if v not in vocabulary}
+            if outside:
+                listed = ", ".join(f"{v!r} ({n} rows)" for v, n in outside.items())
+                raise EvalError(
+                    f"dataset/bundle mismatch: {column} value(s) {listed} are not in bundle "
+                    f"{b.bundle_id}'s {column} vocabulary {list(vocabulary)}")
+
+
+def compatibility_notes(bundles: Sequence[Bundle], df: pd.DataFrame, metadata: str) -> list[str]:
+    """Facts about how the bundles meet this dataset that a reader of the report should know."""
+    notes: list[str] = []
+    pres = {json.dumps(b.preprocessing.to_dict(), sort_keys=True) for b in bundles}
+    if len(pres) > 1:
+        sizes = ", ".join(f"{b.bundle_id}: {b.preprocessing.size} px" for b in bundles)
+        notes.append(f"ensemble members preprocess differently ({sizes}); each member gets "
+                     "its own preprocessing, as it did in training")
+    meta_models = [b for b in bundles if b.model.uses_metadata]
+    image_only = [b.bundle_id for b in bundles if not b.model.uses_metadata]
+    if image_only:
+        notes.append(f"image-only bundle(s) (no metadata branch): {', '.join(image_only)}")
+    if meta_models and metadata == "ignore":
+        notes.append("--metadata ignore: every image was scored with age, sex and site "
+                     "'unknown' (the encoder's missing-value encoding)")
+    elif meta_models:
+        all_missing = [c for c in ("sex", "site") if (df[c] == UNKNOWN).all()]
+        if df["age"].isna().all():
+            all_missing.insert(0, "age")
+        if all_missing:
+            notes.append(f"the dataset records no {', '.join(all_missing)}: the model got "
+                         "'unknown' for it on every image, as the app does")
+    return notes
+
+
+def dataset_summary(df: pd.DataFrame, data: Path, fold: int | None, n_folds: int,
+                    seed: int, n_total: int) -> dict[str, Any]:
+    """Dataset facts for metrics.json and the report."""
+    n_pos = int(df["target"].sum())
+    return {
+        "path": str(data),
+        "format": df.attrs.get("format", str(df["source"].iloc[0])),
+        "source_file": str(df.attrs.get("source_file", "")),
+        "n_images": len(df),
+        "n_pos": n_pos,
+        "n_neg": len(df) - n_pos,
+        "n_groups": int(df["group_id"].nunique()),
+        "group_kinds": {str(k): int(v) for k, v in df["group_kind"].value_counts().items()},
+        "skipped": {str(k): int(v) for k, v in (df.attrs.get("skipped") or {}).items()},
+        "fold": fold,
+        "n_folds": n_folds if fold is not None else None,
+        "fold_seed": seed if fold is not None else None,
+        "n_images_before_fold": n_total,
+        "missing_metadata": {"age": int(df["age"].isna().sum()),
+                             "sex": int((df["sex"] == UNKNOWN).sum()),
+                             "site": int((df["site"] == UNKNOWN).sum())},
+    }

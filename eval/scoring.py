@@ -1,0 +1,77 @@
+"""Turn predictions into the metrics of metrics.json, using eval.metrics for every number.
+
+Scores the final model (ensemble, with TTA when on), the same without TTA, each TTA view,
+each ensemble member alone, and subgroups by sex, site and age band.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from eval.ensemble import combine
+from eval.metrics import age_band, auroc, subgroup_table, summarize
+from eval.predict import Predictions
+from models.bundle import Bundle
+
+SUBGROUP_COLUMNS: tuple[str, ...] = ("sex", "site", "age_band")
+
+
+def bootstrap_groups(df: pd.DataFrame) -> np.ndarray | None:
+    """Patient/lesion ids for a cluster bootstrap, or None when every group is one image."""
+    if (df["group_kind"] == "image").all():
+        return None
+    return df["group_id"].astype(str).to_numpy()
+
+
+def score(y: np.ndarray, prob: np.ndarray, thresholds: Mapping[str, float], *,
+          groups: np.ndarray | None, n_boot: int, min_tpr: float,
+          probabilistic: bool = True) -> dict[str, Any]:
+    """`eval.metrics.summarize`, with calibration blanked for non-probability scores.
+
+    Args:
+        y: 0/1 labels.
+        prob: scores in [0, 1].
+        thresholds: named operating points (0.5 is always added).
+        groups: cluster ids for the bootstrap, or None.
+        n_boot: bootstrap resamples (0 = no intervals).
+        min_tpr: minimum TPR of the partial AUC.
+        probabilistic: False for rank scores: Brier and ECE become None, with a note.
+
+    Returns:
+        The summary dict (see `summarize`).
+    """
+    out = summarize(y, prob, thresholds, groups=groups, n_boot=n_boot, min_tpr=min_tpr)
+    if not probabilistic:
+        out["brier"] = out["ece"] = None
+        out["notes"].append("scores are ranks, not probabilities: Brier score and ECE do not "
+                            "apply")
+    return out
+
+
+def per_view_auroc(y: np.ndarray, views: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+    """AUROC of each TTA view's probabilities (columns of `views`)."""
+    return {name: auroc(y, views[:, v]) for v, name in enumerate(names)}
+
+
+def subgroups(df: pd.DataFrame, prob: np.ndarray) -> list[dict[str, Any]]:
+    """Subgroup AUROCs by sex, site and age band; too-small groups are flagged, not hidden."""
+    table = pd.DataFrame({"prob": prob, "label": df["target"].to_numpy(),
+                          "sex": df["sex"].to_numpy(), "site": df["site"].to_numpy(),
+                          "age_band": age_band(df["age"]).to_numpy()})
+    rows = subgroup_table(table, "prob", "label", list(SUBGROUP_COLUMNS))
+    # Age bands in age order ("<30" first, "unknown" last), not string order.
+    return sorted(rows, key=lambda r: (SUBGROUP_COLUMNS.index(r["column"]),
+                                       _band_key(r["value"]) if r["column"] == "age_band"
+                                       else 0))
+
+
+def _band_key(label: str) -> float:
+    """Sort key of an age-band label: "<30" -> -1, "30-44" -> 30, ">=75" -> 75, else last."""
+    if label.startswith("<"):
+        return -1.0
+    digits = label.lstrip(">=").split("-")[0]
+    return float(digits) if digits.isdigit() else float("inf")

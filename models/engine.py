@@ -1,0 +1,362 @@
+"""The inference engine: bundle -> preprocess -> one batched TTA pass -> multi-layer EigenCAM.
+
+One place used by the app (and reusable by evaluation through `predict_batch`). Images are
+decoded and preprocessed only by `bundle.preprocessing` and metadata is encoded only by
+`bundle.encoder`, so the engine sees exactly what training and evaluation saw.
+
+`analyze` runs ONE forward pass over the 8 dihedral views (`models.tta.dihedral_views`) of
+the image; the same pass returns the activations of the bundle's CAM layers for the identity
+view (forward hooks, `models.cam.LayerTap`), from which sign-corrected EigenCAM maps are
+computed, each upsampled to exactly the S x S image the model saw (`Analysis.model_view`).
+
+Thread safety: an `Engine` may be shared by threads. Decoding and preprocessing run
+concurrently; the model call and the CAM maths run under one lock, because torch hooks hold
+per-call state and, on a small CPU, one inference at a time is also the fastest.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from data.encoding import MetadataError
+from data.images import ImageError
+from models.bundle import Bundle, load_bundle
+from models.cam import cam_maps
+from models.fast import BACKENDS, configure_threads, make_runner
+from models.overlay import overlay
+from models.tta import VIEW_NAMES, dihedral_views
+
+__all__ = ["BACKENDS", "Analysis", "CamLayer", "Engine", "InputError", "overlay"]
+
+ABOVE = "above threshold"
+BELOW = "below threshold"
+_BATCH = 32  # predict_batch chunk: bounds memory for evaluation-sized inputs
+
+
+class InputError(ValueError):
+    """The image or the metadata cannot be used; the message is meant for the person."""
+
+
+@dataclass
+class CamLayer:
+    """One layer's EigenCAM.
+
+    Attributes:
+        name: module name in the model (e.g. "backbone.blocks.2").
+        resolution: (h, w) of the layer's activation grid.
+        heatmap: float32 (S, S) in [0, 1], aligned pixel for pixel with `Analysis.model_view`.
+    """
+
+    name: str
+    resolution: tuple[int, int]
+    heatmap: np.ndarray = field(repr=False)
+
+
+@dataclass
+class Analysis:
+    """Everything `Engine.analyze` computes for one image.
+
+    Attributes:
+        probability: melanoma probability of the un-augmented (identity) view; when TTA is on
+            it comes from the identity row of the TTA batch (equal to `Engine.predict` up to
+            float rounding).
+        threshold: the bundle's default decision threshold.
+        threshold_name: its name (e.g. "sensitivity_target").
+        decision: ABOVE ("above threshold", probability >= threshold) or BELOW.
+        tta: [{"view": name, "probability": p}] for the 8 dihedral views (`VIEW_NAMES` order);
+            [] when TTA is off.
+        tta_mean, tta_std, tta_min, tta_max: statistics over the 8 views (std: population,
+            ddof=0); None when TTA is off.
+        cams: per CAM layer, early -> late; [] when CAM is off.
+        model_view: (S, S, 3) uint8, the exact image the model saw.
+        metadata: the validated metadata fed to the model: age (float or None when missing),
+            sex and site (canonical names, "unknown" when missing).
+        timings_ms: stage timings in milliseconds (load, preprocess, forward, cam, total).
+        model: bundle id.
+        backend: the execution backend that produced the numbers.
+    """
+
+    probability: float
+    threshold: float
+    threshold_name: str
+    decision: str
+    tta: list[dict[str, Any]]
+    tta_mean: float | None
+    tta_std: float | None
+    tta_min: float | None
+    tta_max: float | None
+    cams: list[CamLayer]
+    model_view: np.ndarray = field(repr=False)
+    metadata: dict[str, Any]
+    timings_ms: dict[str, float]
+    model: str = ""
+    backend: str = ""
+
+    @property
+    def cam_layer_names(self) -> list[str]:
+        """Names of the CAM layers, early -> late."""
+        return [c.name for c in self.cams]
+
+    def overlays(self, alpha: float = 0.5, colormap: str = "jet") -> list[np.ndarray]:
+        """Colour overlays of every CAM on `model_view` (see `models.overlay.overlay`)."""
+        return [overlay(self.model_view, c.heatmap, alpha, colormap) for c in self.cams]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-serialisable summary (no image data)."""
+        return {
+            "probability": self.probability,
+            "threshold": self.threshold,
+            "threshold_name": self.threshold_name,
+            "decision": self.decision,
+            "tta": [dict(v) for v in self.tta],
+            "tta_mean": self.tta_mean,
+            "tta_std": self.tta_std,
+            "tta_min": self.tta_min,
+            "tta_max": self.tta_max,
+            "cam_layers": self.cam_layer_names,
+            "cam_resolutions": [list(c.resolution) for c in self.cams],
+            "metadata": dict(self.metadata),
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "model": self.model,
+            "backend": self.backend,
+        }
+
+
+@dataclass
+class _Prepared:
+    model_view: np.ndarray
+    image: np.ndarray  # float32 (3, S, S)
+    meta: np.ndarray | None  # float32 (D,) or None for an image-only model
+    metadata: dict[str, Any]
+
+
+@contextmanager
+def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = (time.perf_counter() - start) * 1000.0
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    # Same arithmetic as models.bundle.predict_arrays (float32 sigmoid, then float64).
+    return torch.sigmoid(torch.from_numpy(np.asarray(logits, np.float32))).double().numpy()
+
+
+class Engine:
+    """Melanoma inference over a loaded bundle.
+
+    Args:
+        bundle: a loaded bundle (never random weights: load it with `load_bundle`).
+        num_threads: torch / ONNX Runtime intra-op threads; None = all cores. Note that
+            torch's thread count is process-wide.
+        backend: "auto" (ONNX Runtime, falling back to TorchScript, then eager), "onnxruntime",
+            "torchscript" or "eager". CAM maths always run in torch.
+        cache_dir: optional folder to cache the exported ONNX graph (keyed by the weights'
+            SHA-256 and the torch version), which makes later starts fast.
+    """
+
+    def __init__(self, bundle: Bundle, *, num_threads: int | None = None,
+                 backend: str = "auto", cache_dir: str | Path | None = None) -> None:
+        self.bundle = bundle
+        self.num_threads = configure_threads(num_threads)
+        self.size = bundle.preprocessing.size
+        self.cam_layer_names: list[str] = list(bundle.model.cam_layer_names())
+        self.uses_metadata = bundle.model.uses_metadata
+        self._runner = make_runner(
+            bundle.model, self.cam_layer_names, size=self.size,
+            meta_dim=bundle.config.meta_dim if self.uses_metadata else 0, backend=backend,
+            num_threads=self.num_threads, cache_key=bundle.info.get("weights_sha256"),
+            cache_dir=cache_dir)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike, *, verify_hash: bool = True,
+                  **kwargs: Any) -> Engine:
+        """Load a bundle folder and build an engine on it.
+
+        Args:
+            path: bundle folder (or its bundle.json).
+            verify_hash: check the weights' SHA-256 against bundle.json.
+            **kwargs: passed to `Engine` (num_threads, backend, cache_dir).
+
+        Raises:
+            BundleError: the folder is not a usable bundle (message says why).
+        """
+        return cls(load_bundle(path, verify_hash=verify_hash), **kwargs)
+
+    @property
+    def bundle_id(self) -> str:
+        """The bundle's id (name + weights hash prefix)."""
+        return self.bundle.bundle_id
+
+    @property
+    def backend(self) -> str:
+        """The execution backend in use."""
+        return self._runner.name
+
+    @property
+    def threshold(self) -> float:
+        """The default decision threshold."""
+        return self.bundle.threshold
+
+    @property
+    def threshold_name(self) -> str:
+        """Name of the default decision threshold."""
+        return self.bundle.default_threshold_name
+
+    # -- input -------------------------------------------------------------------------------
+
+    def _load(self, image: Any) -> Image.Image:
+        if image is None:
+            raise InputError("No image was provided: upload a dermoscopy photo")
+        if isinstance(image, np.ndarray):
+            try:
+                image = Image.fromarray(image)
+            except (TypeError, ValueError) as err:
+                raise InputError(f"The image array cannot be used ({err})") from None
+        if not isinstance(image, (str, os.PathLike, bytes, Image.Image)):
+            raise InputError(f"Unsupported image input of type {type(image).__name__}: give "
+                             "a file path, the file's bytes or a PIL image")
+        try:
+            return self.bundle.preprocessing.load(image)
+        except ImageError as err:
+            raise InputError(f"Image rejected: {err}") from None
+
+    def _metadata(self, age: Any, sex: Any, site: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        enc = self.bundle.encoder
+        try:
+            a, s, t = enc.validate(age, sex, site)
+            vector = enc.encode(a, s, t)
+        except MetadataError as err:
+            raise InputError(f"Metadata rejected: {err}") from None
+        return vector, {"age": None if math.isnan(a) else a, "sex": s, "site": t}
+
+    def prepare(self, image: Any, age: Any = None, sex: Any = None, site: Any = None,
+                timings: dict[str, float] | None = None) -> _Prepared:
+        """Validate and preprocess one input exactly as evaluation does.
+
+        Raises:
+            InputError: bad image or metadata, with a readable message.
+        """
+        timings = {} if timings is None else timings
+        with _timed(timings, "metadata"):
+            # Metadata first: it is cheap, and a typo should not wait for a large decode.
+            meta, metadata = self._metadata(age, sex, site)
+        with _timed(timings, "load"):
+            img = self._load(image)
+        with _timed(timings, "preprocess"):
+            view = self.bundle.preprocessing.model_view(img)
+            x = self.bundle.preprocessing.normalize(view)
+        return _Prepared(view, x, meta if self.uses_metadata else None, metadata)
+
+    # -- inference ---------------------------------------------------------------------------
+
+    def predict(self, image: Any, age: Any = None, sex: Any = None, site: Any = None) -> float:
+        """Melanoma probability for one image (no TTA, no CAM).
+
+        Args:
+            image: a path, the file's bytes, a PIL image or a uint8 array.
+            age: years in [0, 120], or None/"" for unknown.
+            sex: "male", "female", or None/"unknown".
+            site: a canonical anatomic site (`data.sites.SITES`), or None/"unknown".
+
+        Raises:
+            InputError: bad image or metadata.
+        """
+        p = self.prepare(image, age, sex, site)
+        meta = None if p.meta is None else p.meta[None]
+        with self._lock:
+            logits, _ = self._runner(p.image[None], meta, with_activations=False)
+        return float(_sigmoid(logits)[0])
+
+    def predict_batch(self, images: np.ndarray, meta: np.ndarray | None) -> np.ndarray:
+        """Probabilities for already preprocessed inputs (for evaluation).
+
+        Args:
+            images: float32 (N, 3, S, S) from `bundle.preprocessing`.
+            meta: float32 (N, D) from `bundle.encoder` (ignored for an image-only model).
+
+        Returns:
+            float64 (N,) probabilities.
+        """
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 4 or images.shape[1:] != (3, self.size, self.size):
+            raise ValueError(f"images must be (N, 3, {self.size}, {self.size}), got "
+                             f"{images.shape}")
+        if self.uses_metadata:
+            if meta is None or len(meta) != len(images):
+                raise ValueError("this model uses metadata: pass one encoded row per image")
+            meta = np.asarray(meta, dtype=np.float32)
+        out = []
+        for start in range(0, len(images), _BATCH):
+            chunk_meta = meta[start:start + _BATCH] if self.uses_metadata else None
+            with self._lock:
+                logits, _ = self._runner(images[start:start + _BATCH], chunk_meta,
+                                         with_activations=False)
+            out.append(_sigmoid(logits))
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float64)
+
+    def analyze(self, image: Any, age: Any = None, sex: Any = None, site: Any = None, *,
+                tta: bool = True, cam: bool = True) -> Analysis:
+        """Probability, 8-view TTA and per-layer EigenCAM from one batched forward pass.
+
+        Args:
+            image: a path, the file's bytes, a PIL image or a uint8 array.
+            age: years in [0, 120], or None/"" for unknown.
+            sex: "male", "female", or None/"unknown".
+            site: a canonical anatomic site, or None/"unknown".
+            tta: score the 8 dihedral views (one batch).
+            cam: compute the EigenCAM maps (from the same pass).
+
+        Returns:
+            An Analysis.
+
+        Raises:
+            InputError: bad image or metadata, with a readable message.
+        """
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        p = self.prepare(image, age, sex, site, timings)
+        batch = torch.from_numpy(p.image[None])
+        if tta:
+            batch = dihedral_views(batch)  # view-major: row 0 is the identity view
+        images = batch.numpy()
+        meta = None if p.meta is None else np.repeat(p.meta[None], len(images), axis=0)
+        with self._lock:
+            with _timed(timings, "forward"):
+                logits, acts = self._runner(images, meta, with_activations=cam)
+            with _timed(timings, "cam"):
+                maps = cam_maps(acts, self.size) if cam else []
+        probs = _sigmoid(logits)
+        cams = [CamLayer(name, (int(a.shape[-2]), int(a.shape[-1])), m)
+                for name, a, m in zip(self.cam_layer_names, acts, maps, strict=False)]
+        probability = float(probs[0])
+        stats: dict[str, float | None] = dict.fromkeys(("mean", "std", "min", "max"))
+        views: list[dict[str, Any]] = []
+        if tta:
+            views = [{"view": v, "probability": float(q)} for v, q in zip(VIEW_NAMES, probs,
+                                                                           strict=True)]
+            stats = {"mean": float(probs.mean()), "std": float(probs.std()),
+                     "min": float(probs.min()), "max": float(probs.max())}
+        timings["total"] = (time.perf_counter() - start) * 1000.0
+        threshold = self.threshold
+        return Analysis(
+            probability=probability, threshold=threshold, threshold_name=self.threshold_name,
+            decision=ABOVE if probability >= threshold else BELOW, tta=views,
+            tta_mean=stats["mean"], tta_std=stats["std"], tta_min=stats["min"],
+            tta_max=stats["max"], cams=cams, model_view=p.model_view, metadata=p.metadata,
+            timings_ms=timings, model=self.bundle_id, backend=self.backend)

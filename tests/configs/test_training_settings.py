@@ -1,0 +1,182 @@
+"""Unit tests for configs.training.TrainSettings: defaults, precedence, --help, validation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from configs.base import ENV_PREFIX
+from configs.training import TrainSettings
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path):
+    """No MELANOMA_* variables from the outer environment, and no stray .env in cwd."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _errors(err: ValidationError) -> list[tuple[tuple, str]]:
+    return [(tuple(e["loc"]), e["msg"]) for e in err.errors()]
+
+
+def test_defaults():
+    s = TrainSettings.from_cli([])
+    assert s.batch_size == 32
+    assert s.backbone == "efficientnet_b0"
+    assert s.image_size == 224
+    assert s.fold == 0 and s.n_folds == 5
+    assert s.loss == "focal"
+    assert s.focal_alpha == 0.75 and s.focal_gamma == 2.0
+    assert s.pretrained == "auto"
+    assert s.use_metadata is True
+    assert s.meta_hidden == (64, 32)
+    assert s.data_dir == Path("datasets/ham10000")
+    assert s.images_dir is None
+    assert s.wandb is False
+
+
+def test_constructor_without_cli_uses_defaults():
+    assert TrainSettings().batch_size == 32
+
+
+@pytest.mark.parametrize("var, value, field, expected", [
+    ("MELANOMA_BATCH_SIZE", "8", "batch_size", 8),
+    ("MELANOMA_BACKBONE", "tf_efficientnet_lite0", "backbone", "tf_efficientnet_lite0"),
+    ("MELANOMA_USE_METADATA", "false", "use_metadata", False),
+    ("MELANOMA_FOCAL_ALPHA", "0.5", "focal_alpha", 0.5),
+    ("MELANOMA_META_HIDDEN", "[16, 8]", "meta_hidden", (16, 8)),
+    ("melanoma_image_size", "128", "image_size", 128),  # env names are case-insensitive
+])
+def test_env_overrides_default(monkeypatch, var, value, field, expected):
+    monkeypatch.setenv(var, value)
+    assert getattr(TrainSettings.from_cli([]), field) == expected
+
+
+def test_env_without_prefix_is_ignored(monkeypatch):
+    monkeypatch.setenv("BATCH_SIZE", "3")
+    assert TrainSettings.from_cli([]).batch_size == 32
+
+
+def test_dotenv_env_cli_precedence(monkeypatch, isolated):
+    (isolated / ".env").write_text("MELANOMA_BATCH_SIZE=16\nMELANOMA_EPOCHS=3\n"
+                                   "MELANOMA_APP_PORT=9999\nUNRELATED=1\n")
+    s = TrainSettings.from_cli([])
+    assert s.batch_size == 16  # .env beats the default
+    assert s.epochs == 3
+    monkeypatch.setenv("MELANOMA_BATCH_SIZE", "8")
+    s = TrainSettings.from_cli([])
+    assert s.batch_size == 8  # env beats .env
+    assert s.epochs == 3  # .env still applies to the rest
+    s = TrainSettings.from_cli(["--batch-size", "4"])
+    assert s.batch_size == 4  # CLI beats env
+    assert s.epochs == 3
+
+
+def test_dotenv_is_read_from_the_working_directory(monkeypatch, tmp_path):
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / ".env").write_text("MELANOMA_BATCH_SIZE=2\n")
+    assert TrainSettings.from_cli([]).batch_size == 32
+    monkeypatch.chdir(other)
+    assert TrainSettings.from_cli([]).batch_size == 2
+
+
+@pytest.mark.parametrize("argv, field, expected", [
+    (["--batch-size", "4"], "batch_size", 4),
+    (["--backbone", "tf_efficientnet_lite0"], "backbone", "tf_efficientnet_lite0"),
+    (["--image-size", "96"], "image_size", 96),
+    (["--focal-alpha", "0.3"], "focal_alpha", 0.3),
+    (["--loss", "bce"], "loss", "bce"),
+    (["--no-use-metadata"], "use_metadata", False),
+    (["--verify-images"], "verify_images", True),
+    (["--meta-hidden", "[16,8]"], "meta_hidden", (16, 8)),
+    (["--data-dir", "some/where"], "data_dir", Path("some/where")),
+    (["--fold", "2", "--n-folds", "3"], "fold", 2),
+    (["--max-images", "100"], "max_images", 100),
+    (["--pretrained", "file", "--pretrained-path", "w.pth"], "pretrained_path", Path("w.pth")),
+])
+def test_cli_flags(argv, field, expected):
+    assert getattr(TrainSettings.from_cli(argv), field) == expected
+
+
+def test_help_lists_flags(capsys):
+    with pytest.raises(SystemExit) as info:
+        TrainSettings.from_cli(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "python -m training.pl_train" in out
+    for flag in ["--batch-size", "--focal-alpha", "--backbone", "--image-size", "--data-dir",
+                 "--pretrained", "--fold", "--n-folds", "--loss", "--color-constancy",
+                 "--no-use-metadata", "--epochs", "--lr-backbone"]:
+        assert flag in out, flag
+    assert "focal loss positive weight" in out  # field descriptions are shown
+
+
+def test_unknown_cli_flag_exits(capsys):
+    with pytest.raises(SystemExit) as info:
+        TrainSettings.from_cli(["--batch-sise", "4"])
+    assert info.value.code != 0
+    assert "--batch-sise" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["--lr-backbone", "-1"], "lr_backbone"),
+    (["--lr-head", "0"], "lr_head"),
+    (["--batch-size", "0"], "batch_size"),
+    (["--batch-size", "abc"], "batch_size"),
+    (["--focal-alpha", "1.5"], "focal_alpha"),
+    (["--focal-gamma", "-1"], "focal_gamma"),
+    (["--image-size", "16"], "image_size"),
+    (["--n-folds", "1"], "n_folds"),
+    (["--fold", "-1"], "fold"),
+    (["--max-images", "5"], "max_images"),
+    (["--meta-dropout", "1.0"], "meta_dropout"),
+    (["--loss", "mse"], "loss"),
+    (["--color-constancy", "grey_world"], "color_constancy"),
+])
+def test_invalid_field_value_names_the_field(argv, field):
+    with pytest.raises(ValidationError) as info:
+        TrainSettings.from_cli(argv)
+    locs = [loc for loc, _ in _errors(info.value)]
+    assert (field,) in locs
+    assert field in str(info.value)
+
+
+def test_invalid_env_value_names_the_field(monkeypatch):
+    monkeypatch.setenv("MELANOMA_BATCH_SIZE", "-3")
+    with pytest.raises(ValidationError) as info:
+        TrainSettings.from_cli([])
+    assert ("batch_size",) in [loc for loc, _ in _errors(info.value)]
+
+
+@pytest.mark.parametrize("argv", [["--fold", "5"], ["--fold", "3", "--n-folds", "3"],
+                                  ["--fold", "9", "--n-folds", "2"]])
+def test_fold_must_exist(argv):
+    with pytest.raises(ValidationError) as info:
+        TrainSettings.from_cli(argv)
+    msg = str(info.value)
+    assert "fold" in msg and "n_folds" in msg
+
+
+def test_last_fold_is_fine():
+    s = TrainSettings.from_cli(["--fold", "4"])
+    assert (s.fold, s.n_folds) == (4, 5)
+
+
+def test_pretrained_file_needs_path():
+    with pytest.raises(ValidationError, match="pretrained-path"):
+        TrainSettings.from_cli(["--pretrained", "file"])
+
+
+def test_metadata_needs_hidden_widths():
+    with pytest.raises(ValidationError, match="meta_hidden"):
+        TrainSettings.from_cli(["--meta-hidden", "[]"])
+    s = TrainSettings.from_cli(["--meta-hidden", "[]", "--no-use-metadata"])
+    assert s.meta_hidden == () and not s.use_metadata

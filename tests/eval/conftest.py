@@ -1,0 +1,186 @@
+"""Fixtures for the evaluation tests: tiny generated datasets and tiny random-weight bundles.
+
+Random weights are fine here: the tests check shapes, numeric agreement between code paths
+and that reported metrics match their definitions, never which class wins.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from configs.base import ENV_PREFIX
+from data.encoding import MetadataEncoder
+from data.images import Preprocessing
+from data.sites import SITES
+from models.bundle import save_bundle
+from models.fusion import FusionConfig, FusionNet
+
+BACKBONE = "tf_efficientnet_lite0"
+THRESHOLDS = {"sensitivity_target": 0.3, "closest_to_corner": 0.5}
+N_LESIONS = 12  # 2 images each; every 3rd lesion is a melanoma -> 8 of 24
+HAM_SITES = ["back", "trunk", "face", "lower extremity", "unknown", "acral"]
+ISIC2018_CLASSES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
+
+
+def write_image(path: Path, rng: np.random.Generator, melanoma: bool) -> None:
+    """A small non-symmetric JPEG (so the dihedral views really differ)."""
+    base = rng.integers(60, 120) if melanoma else rng.integers(140, 220)
+    arr = np.clip(base + rng.normal(0, 30, (56, 72, 3)), 0, 255).astype(np.uint8)
+    arr[:10, :20] = (250, 20, 20)  # an off-centre patch breaks the symmetry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path, quality=90)
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
+    """Write dict rows as a CSV."""
+    columns = columns or list(rows[0])
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV as dicts of strings."""
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="session")
+def ham_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """HAM10000 layout: metadata CSV + images/, lesion-grouped, some metadata missing."""
+    root = tmp_path_factory.mktemp("ham")
+    rng = np.random.default_rng(0)
+    rows = []
+    for lesion in range(N_LESIONS):
+        mel = lesion % 3 == 0
+        for k in range(2):
+            image_id = f"ISIC_{lesion:04d}{k}"
+            write_image(root / "images" / f"{image_id}.jpg", rng, mel)
+            rows.append({"lesion_id": f"HAM_{lesion:07d}", "image_id": image_id,
+                         "dx": "mel" if mel else ("nv", "bkl")[k], "dx_type": "histo",
+                         "age": "" if lesion % 5 == 3 else str(30 + 5 * (lesion % 10)),
+                         "sex": ["male", "female", "unknown"][(lesion + k) % 3],
+                         "localization": HAM_SITES[(lesion + k) % len(HAM_SITES)]})
+    write_csv(root / "HAM10000_metadata.csv", rows)
+    return root
+
+
+@pytest.fixture()
+def ham_dataset(ham_source: Path, tmp_path: Path) -> Path:
+    """A private copy of the HAM10000 dataset that a test may break."""
+    return Path(shutil.copytree(ham_source, tmp_path / "ham"))
+
+
+@pytest.fixture(scope="session")
+def isic2018_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ISIC 2018 Task 3 layout: one-hot ground truth CSV + <name>_Input/ images, no metadata."""
+    root = tmp_path_factory.mktemp("isic2018")
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(20):
+        cls = ISIC2018_CLASSES[0] if i % 4 == 0 else ISIC2018_CLASSES[1 + i % 6]
+        name = f"ISIC_{24300 + i:07d}"
+        write_image(root / "ISIC2018_Task3_Training_Input" / f"{name}.jpg", rng, cls == "MEL")
+        rows.append({"image": name, **{c: "1.0" if c == cls else "0.0" for c in ISIC2018_CLASSES}})
+    write_csv(root / "ISIC2018_Task3_Training_GroundTruth.csv", rows)
+    return root
+
+
+def fitted_encoder(sites: tuple[str, ...] = SITES) -> MetadataEncoder:
+    """An encoder fitted on a tiny table."""
+    df = pd.DataFrame({"age": [35.0, 60.0, np.nan, 45.0],
+                       "sex": ["male", "female", "unknown", "male"],
+                       "site": ["head/neck", "posterior torso", "unknown", "lower extremity"]})
+    return MetadataEncoder(sites=sites).fit(df)
+
+
+def _randomise(model: FusionNet, seed: int) -> FusionNet:
+    """Non-default batch-norm statistics and a livelier head, so outputs vary per image."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            if name.endswith("running_mean"):
+                buf.copy_(torch.randn(buf.shape, generator=g) * 0.1)
+            elif name.endswith("running_var"):
+                buf.copy_(torch.rand(buf.shape, generator=g) + 0.5)
+        for p in model.head.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.5)
+    return model.eval()
+
+
+def build_bundle(out: Path, *, seed: int = 0, size: int = 64, metadata: bool = True,
+                 sites: tuple[str, ...] = SITES, thresholds: dict[str, float] | None = None,
+                 training_data: dict[str, Any] | None = None, name: str = "tiny") -> Path:
+    """Save a tiny random-weight bundle.
+
+    Args:
+        out: bundle folder to create.
+        seed: weight seed (different seeds -> different members).
+        size: input size in px.
+        metadata: with a metadata branch.
+        sites: the encoder's site vocabulary.
+        thresholds: stored thresholds (default THRESHOLDS).
+        training_data: the bundle's training-data summary.
+        name: bundle name.
+
+    Returns:
+        The bundle folder.
+    """
+    torch.manual_seed(seed)
+    encoder = fitted_encoder(sites)
+    config = FusionConfig(backbone=BACKBONE, meta_dim=encoder.dim if metadata else 0,
+                          meta_hidden=(16, 8))
+    model = _randomise(FusionNet(config), seed + 1)
+    return save_bundle(out, model, preprocessing=Preprocessing(size=size), encoder=encoder,
+                       thresholds=thresholds or THRESHOLDS, name=name,
+                       data_summary=training_data or {})
+
+
+@pytest.fixture(scope="session")
+def bundle64(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """64 px bundle with metadata."""
+    return build_bundle(tmp_path_factory.mktemp("b64") / "bundle", seed=0, size=64, name="b64")
+
+
+@pytest.fixture(scope="session")
+def bundle_pair(tmp_path_factory: pytest.TempPathFactory, bundle64: Path) -> Path:
+    """A folder of two run folders, each holding a bundle (64 px + metadata, 48 px image-only).
+
+    The layout of a folder of training runs: RUNS/<run>/bundle/bundle.json.
+    """
+    root = tmp_path_factory.mktemp("runs")
+    shutil.copytree(bundle64, root / "fold0" / "bundle")
+    build_bundle(root / "fold1" / "bundle", seed=5, size=48, metadata=False, name="b48",
+                 thresholds={"sensitivity_target": 0.4, "closest_to_corner": 0.6})
+    return root
+
+
+@pytest.fixture()
+def make_bundle(tmp_path: Path) -> Callable[..., Path]:
+    """Factory for a one-off bundle in the test's tmp_path (see build_bundle)."""
+    counter = iter(range(1000))
+
+    def make(**kwargs: Any) -> Path:
+        return build_bundle(tmp_path / f"bundle{next(counter)}", **kwargs)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No MELANOMA_* variables from the outer environment reach the settings."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)

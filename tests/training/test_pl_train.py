@@ -1,0 +1,114 @@
+"""End-to-end: generated data -> pl_train -> bundle -> reload -> identical predictions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data.images import Preprocessing
+from models.bundle import load_bundle, predict_arrays
+from training.pl_train import main
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = ["--backbone", "tf_efficientnet_lite0", "--pretrained", "none", "--image-size", "64",
+        "--batch-size", "8", "--num-workers", "0", "--n-folds", "3", "--epochs", "1",
+        "--limit-train-batches", "3", "--meta-hidden", "16,8"]
+
+
+def _train(data: Path, out: Path, name: str, *extra: str) -> Path:
+    code = main(["--data-dir", str(data), "--output-dir", str(out), "--run-name", name,
+                 *TINY, *extra])
+    assert code == 0
+    return out / name
+
+
+@pytest.fixture(scope="module")
+def ham_run(ham_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _train(ham_dataset, tmp_path_factory.mktemp("runs"), "ham")
+
+
+@pytest.mark.parametrize("dataset", ["ham_dataset", "isic2020_dataset"])
+def test_bundle_reproduces_validation_predictions(dataset: str, request: pytest.FixtureRequest,
+                                                  tmp_path: Path) -> None:
+    """The app/eval path (bundle preprocessing + encoder) gives training's val probabilities."""
+    run = _train(request.getfixturevalue(dataset), tmp_path, "run")
+    bundle = load_bundle(run / "bundle")
+    preds = pd.read_csv(run / "val_predictions.csv", keep_default_na=False,
+                        na_values={"age": [""]})
+    assert len(preds) > 0 and preds["target"].isin([0, 1]).all()
+    images = np.stack([bundle.preprocessing(p) for p in preds["image_path"]])
+    meta = np.stack([bundle.encode_metadata(None if np.isnan(a) else a, s, t)
+                     for a, s, t in zip(preds["age"], preds["sex"], preds["site"])])
+    probs = predict_arrays(bundle, images, meta)
+    np.testing.assert_allclose(probs, preds["prob"].to_numpy(), atol=1e-5)
+    # Reloading again is deterministic.
+    again = predict_arrays(load_bundle(run / "bundle"), images, meta)
+    np.testing.assert_array_equal(probs, again)
+
+
+def test_bundle_json_is_self_describing(ham_run: Path) -> None:
+    info = json.loads((ham_run / "bundle" / "bundle.json").read_text())
+    assert info["model"]["backbone"] == "tf_efficientnet_lite0"
+    assert info["model"]["meta_dim"] == len(info["metadata_encoder"]["feature_names"])
+    assert Preprocessing.from_dict(info["preprocessing"]).size == 64
+    assert "unknown" in info["metadata_encoder"]["sites"]
+    assert set(info["thresholds"]) == {"closest_to_corner", "sensitivity_target"}
+    assert all(0.0 <= t <= 1.0 for t in info["thresholds"].values())
+    val = info["metrics"]["validation"]
+    assert 0.0 <= val["auroc"] <= 1.0 and 0.0 <= val["pauc80"] <= 0.2
+    assert val["thresholds"]["sensitivity_target"]["sensitivity"] >= 0.9
+    summary = info["training_data"]
+    assert summary["group_kind"] == "lesion" and summary["n_images"] == 48
+    assert summary["n_train"] + summary["n_val"] == 48
+    assert "torch" in info["versions"] and "license" in info
+
+
+def test_checkpoints_logs_and_resume(ham_run: Path, ham_dataset: Path) -> None:
+    ckpts = sorted(p.name for p in (ham_run / "checkpoints").iterdir())
+    assert "last.ckpt" in ckpts
+    assert all((ham_run / "checkpoints" / c).is_file() for c in ckpts)  # no "/" subfolders
+    assert any(c.startswith("epoch00-auroc") for c in ckpts)
+    metrics = pd.read_csv(ham_run / "metrics.csv")
+    assert {"val/auroc", "val/pauc80", "train/loss_epoch"} <= set(metrics.columns)
+    resumed = _train(ham_dataset, ham_run.parent, "resumed", "--epochs", "2",
+                     "--resume-from", str(ham_run / "checkpoints" / "last.ckpt"))
+    info = json.loads((resumed / "bundle" / "bundle.json").read_text())
+    assert info["training"]["epochs_completed"] == 2
+    # It resumed: only epoch 1 was trained in this run.
+    log = pd.read_csv(resumed / "metrics.csv")
+    trained_epochs = log.loc[log["train/loss_epoch"].notna(), "epoch"].astype(int)
+    assert set(trained_epochs) == {1}
+    assert any(p.name.startswith("epoch01-auroc") for p in (resumed / "checkpoints").iterdir())
+
+
+def test_seeded_runs_repeat(ham_dataset: Path, tmp_path: Path) -> None:
+    a = pd.read_csv(_train(ham_dataset, tmp_path, "a") / "val_predictions.csv")
+    b = pd.read_csv(_train(ham_dataset, tmp_path, "b") / "val_predictions.csv")
+    np.testing.assert_allclose(a["prob"], b["prob"], atol=1e-6)
+
+
+def test_bad_dataset_gives_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "HAM10000_metadata.csv").write_text("lesion_id,image_id,dx\nL1,I1,mel\n")
+    proc = subprocess.run([sys.executable, "-m", "training.pl_train", "--data-dir",
+                           str(tmp_path), "--data-format", "ham10000", "--output-dir",
+                           str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and "HAM10000_metadata.csv" in errors[0]
+
+
+def test_help_lists_settings() -> None:
+    proc = subprocess.run([sys.executable, "-m", "training.pl_train", "--help"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0
+    for flag in ("--backbone", "--image-size", "--focal-alpha", "--focal-gamma", "--loss",
+                 "--fold", "--n-folds", "--precision", "--wandb", "--output-dir"):
+        assert flag in proc.stdout
