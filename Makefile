@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 TCMALLOC := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4))
 export LD_PRELOAD := $(TCMALLOC)
 PYTEST_ARGS ?=
+SLOW_MARKER ?= slow
 
 .PHONY: serve test test-slow setup setup-dev system-deps
 
@@ -37,4 +38,4 @@ test: setup-dev                  ## the default (fast) test suite
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-slow: setup-dev             ## long tests: real-data training, load test, Docker
-	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+	$(PY) -m pytest -m "$(SLOW_MARKER)" $(PYTEST_ARGS)

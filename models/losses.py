@@ -38,6 +38,8 @@ def pos_weight_from_counts(n_pos: int, n_neg: int) -> float:
     """BCE positive-class weight n_neg / n_pos from the training split's counts."""
     if n_pos <= 0:
         raise ValueError("the training split has no positives: cannot weight the loss")
+    if n_neg <= 0:
+        raise ValueError("the training split has no negatives: cannot weight the loss")
     return n_neg / n_pos
 
 

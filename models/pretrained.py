@@ -31,6 +31,9 @@ _STAGE_N = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_d
             "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3"}
 
 
+_CLASSIFIER_PREFIXES = ("classifier.", "fc.", "head.")
+
+
 class PretrainedError(RuntimeError):
     """Pretrained weights could not be found or do not fit the backbone."""
 
@@ -136,6 +139,12 @@ def load_backbone_weights(backbone: nn.Module, name: str, source: str,
     if result.missing_keys:
         raise PretrainedError(f"{len(result.missing_keys)} backbone keys missing from the "
                               f"pretrained weights for {name!r}, e.g. {result.missing_keys[:3]}")
-    log.info("Loaded ImageNet weights into %s from %s (%d unused keys: %s)", name,
-             path or source, len(result.unexpected_keys), result.unexpected_keys[:4])
+    # Only the ImageNet classifier may be left over; anything else means the file is for
+    # another architecture (e.g. B0 weights, whose SE blocks Lite0 lacks).
+    foreign = [k for k in result.unexpected_keys if not k.startswith(_CLASSIFIER_PREFIXES)]
+    if foreign:
+        raise PretrainedError(f"pretrained weights for {name!r} hold {len(foreign)} keys the "
+                              f"backbone does not have, e.g. {foreign[:3]}: wrong architecture?")
+    log.info("Loaded ImageNet weights into %s from %s (unused: %s)", name, path or source,
+             result.unexpected_keys)
     return list(result.unexpected_keys)

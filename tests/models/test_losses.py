@@ -125,6 +125,11 @@ def test_pos_weight_without_positives_raises(n_pos):
         pos_weight_from_counts(n_pos, 10)
 
 
+def test_pos_weight_without_negatives_raises():
+    with pytest.raises(ValueError, match="no negatives"):
+        pos_weight_from_counts(10, 0)
+
+
 def test_build_bce_uses_pos_weight():
     loss, params = build_loss("bce", alpha=None, gamma=0.0, n_pos=20, n_neg=180)
     assert params == {"pos_weight": pytest.approx(9.0)}

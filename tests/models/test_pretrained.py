@@ -242,13 +242,15 @@ def test_weights_with_wrong_shapes_raise_pretrained_error(tmp_path):
     assert "conv_stem.weight" in str(info.value)
 
 
-def test_b0_weights_in_lite0_report_unused_se_keys(tmp_path):
-    # Same widths and key names, so nothing is missing; the SE weights show up as unused.
+def test_b0_weights_in_lite0_are_rejected(tmp_path):
+    # Same widths and key names, so nothing is missing, but the SE weights have no home:
+    # that is another architecture, not ImageNet Lite0.
     state = timm.create_model("efficientnet_b0", num_classes=0).state_dict()
     path = tmp_path / "b0.safetensors"
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
-    unused = load_backbone_weights(_lite0(), LITE0_BACKBONE, "file", path)
-    assert unused and all(".se." in k for k in unused)
+    with pytest.raises(PretrainedError, match="wrong architecture") as info:
+        load_backbone_weights(_lite0(), LITE0_BACKBONE, "file", path)
+    assert ".se." in str(info.value)
 
 
 class _Payload:
