@@ -84,6 +84,8 @@ class TrainSettings(Settings):
     limit_val_batches: float = Field(1.0, gt=0, description="fraction or count of val batches")
     resume_from: Path | None = Field(None, description="checkpoint to resume (your own "
                                      "run's .ckpt: Lightning checkpoints are pickles)")
+    export_checkpoint: Path | None = Field(None, description="skip training: validate this "
+                                           "checkpoint of the same settings and export its bundle")
     # logging and output
     output_dir: Path = Field(Path("outputs"), description="runs are written under here")
     run_name: str | None = Field(None, description="run folder name (default: timestamped)")

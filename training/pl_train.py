@@ -87,7 +87,7 @@ def build_loggers(s: TrainSettings, run_dir: Path) -> list:
 
 
 def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModule,
-                  run_dir: Path, wall_s: float) -> tuple[Path, dict[str, Any]]:
+                  run_dir: Path, wall_s: float, epochs_completed: int) -> tuple[Path, dict[str, Any]]:
     """Write the bundle from the module's final validation pass.
 
     Returns:
@@ -107,7 +107,7 @@ def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModu
     name = s.run_name or f"{s.backbone}-fold{s.fold}"
     training = s.model_dump(mode="json")
     training["wall_time_s"] = round(wall_s, 1)
-    training["epochs_completed"] = int(module.current_epoch)
+    training["epochs_completed"] = epochs_completed
     bundle_dir = save_bundle(
         run_dir / "bundle", module.net, preprocessing=dm.preprocessing, encoder=dm.encoder,
         thresholds=stored, name=name, metrics={"validation": metrics},
@@ -161,16 +161,21 @@ def train(s: TrainSettings) -> Path:
                         logger=build_loggers(s, run_dir), log_every_n_steps=s.log_every_n_steps,
                         default_root_dir=str(run_dir), num_sanity_val_steps=0)
     start = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=str(s.resume_from) if s.resume_from else None)
+    if s.export_checkpoint is None:
+        trainer.fit(module, datamodule=dm,
+                    ckpt_path=str(s.resume_from) if s.resume_from else None)
     wall = time.perf_counter() - start
-    best = checkpoint.best_model_path
+    best = str(s.export_checkpoint or checkpoint.best_model_path)
+    epochs_completed = int(module.current_epoch)
     if best:
         # Our own checkpoint; tensors only are needed, so no arbitrary unpickling.
-        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-        module.load_state_dict(state)
+        ckpt = torch.load(best, map_location="cpu", weights_only=True)
+        module.load_state_dict(ckpt["state_dict"])
+        if s.export_checkpoint is not None:
+            epochs_completed = int(ckpt.get("epoch", -1)) + 1
         log.info("Exporting best checkpoint %s", Path(best).name)
     trainer.validate(module, datamodule=dm, verbose=False)
-    bundle_dir, metrics = export_bundle(s, dm, module, run_dir, wall)
+    bundle_dir, metrics = export_bundle(s, dm, module, run_dir, wall, epochs_completed)
     print_summary(metrics, bundle_dir)
     return bundle_dir
 

@@ -112,3 +112,15 @@ def test_help_lists_settings() -> None:
     for flag in ("--backbone", "--image-size", "--focal-alpha", "--focal-gamma", "--loss",
                  "--fold", "--n-folds", "--precision", "--wandb", "--output-dir"):
         assert flag in proc.stdout
+
+
+def test_export_checkpoint_reproduces_bundle(ham_run: Path, ham_dataset: Path) -> None:
+    """--export-checkpoint rebuilds the same bundle from a checkpoint without training."""
+    exported = _train(ham_dataset, ham_run.parent, "exported", "--export-checkpoint",
+                      str(ham_run / "checkpoints" / "last.ckpt"))
+    ours = json.loads((exported / "bundle" / "bundle.json").read_text())
+    original = json.loads((ham_run / "bundle" / "bundle.json").read_text())
+    assert ours["weights_sha256"] == original["weights_sha256"]
+    assert ours["thresholds"] == original["thresholds"]
+    assert ours["training"]["epochs_completed"] == 1
+    assert not (exported / "checkpoints").exists() or not any((exported / "checkpoints").iterdir())
