@@ -140,9 +140,32 @@ def naive_analysis(bundle: Bundle, layer_names: list[str], source: Path, age: An
 
 # -- timing ------------------------------------------------------------------------------------
 
-def _ms(fn: Callable[[], Any]) -> float:
+class _Clock:
+    """Collects wall time and this process's CPU time per call, in milliseconds.
+
+    On a busy machine the wall time includes waiting for a core; the process CPU time (all
+    threads) does not, so with 1 thread it estimates the wall time on an idle core.
+    """
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def __call__(self, fn: Callable[..., Any], *args: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = fn(*args)
+        self.cpu.append((time.process_time() - cpu) * 1000.0)
+        self.wall.append((time.perf_counter() - wall) * 1000.0)
+        return result
+
+    def summary(self) -> dict[str, Any]:
+        """summary() of the wall times, plus the CPU-time p50."""
+        return {**summary(self.wall), "cpu_p50": float(np.percentile(self.cpu, 50))}
+
+
+def _ms(fn: Callable[..., Any], *args: Any) -> float:
     start = time.perf_counter()
-    fn()
+    fn(*args)
     return (time.perf_counter() - start) * 1000.0
 
 
@@ -187,45 +210,71 @@ def run(settings: BenchmarkSettings, bundle: Bundle) -> dict[str, Any]:
         naive_analysis(bundle, layers, path, age, sex, site)
         engine_analysis(path, age, sex, site)
 
-    naive_ms, engine_ms, paired, stages = [], [], [], {}
+    naive, eng, predict, model_only = _Clock(), _Clock(), _Clock(), _Clock()
+    stages: dict[str, list[float]] = {}
     for i, (path, age, sex, site) in enumerate(images):
         # Alternate the order so neither pipeline always runs on a warmer cache.
         order = ("naive", "engine") if i % 2 == 0 else ("engine", "naive")
-        took = {}
         for which in order:
             if which == "naive":
-                took[which] = _ms(lambda: naive_analysis(bundle, layers, path, age, sex, site))
+                naive(naive_analysis, bundle, layers, path, age, sex, site)
             else:
-                start = time.perf_counter()
-                analysis = engine_analysis(path, age, sex, site)
-                took[which] = (time.perf_counter() - start) * 1000.0
+                analysis = eng(engine_analysis, path, age, sex, site)
                 for key, value in analysis.timings_ms.items():
                     stages.setdefault(key, []).append(value)
-        naive_ms.append(took["naive"])
-        engine_ms.append(took["engine"])
-        paired.append(took["naive"] / took["engine"])
+    paired = [a / b for a, b in zip(naive.wall, eng.wall, strict=True)]
 
-    predict_ms, model_only_ms = [], []
     for path, age, sex, site in images:
         prepared = engine.prepare(path, age, sex, site)
         x = prepared.image[None]
         meta = None if prepared.meta is None else prepared.meta[None]
         for _ in range(settings.predict_repeats):
-            predict_ms.append(_ms(lambda: engine.predict(path, age, sex, site)))
-            model_only_ms.append(_ms(lambda: engine.predict_batch(x, meta)))
+            predict(engine.predict, path, age, sex, site)
+            model_only(engine.predict_batch, x, meta)
 
+    server = {}
+    if settings.server_url:
+        server = {"server_url": settings.server_url,
+                  "server_analyze_ms": time_server(settings.server_url, images,
+                                                   settings.server_calls)}
     info["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
-    naive, eng = summary(naive_ms), summary(engine_ms)
+    naive_s, eng_s = naive.summary(), eng.summary()
     return {
+        **server,
         "bundle": engine.bundle_id, "backbone": bundle.config.backbone, "size": engine.size,
         "random_weights": bundle.info.get("name") == RANDOM_NAME, "backend": engine.backend,
         "cam_layers": layers, "images": len(images), "machine": info,
-        "naive_analysis_ms": naive, "engine_analysis_ms": eng,
-        "ratio_p50": naive["p50"] / eng["p50"],
+        "naive_analysis_ms": naive_s, "engine_analysis_ms": eng_s,
+        "ratio_p50": naive_s["p50"] / eng_s["p50"],
         "ratio_paired_median": float(statistics.median(paired)),
+        "ratio_cpu_p50": naive_s["cpu_p50"] / eng_s["cpu_p50"],
         "engine_stages_p50_ms": {k: float(np.median(v)) for k, v in stages.items()},
-        "predict_ms": summary(predict_ms), "predict_model_only_ms": summary(model_only_ms),
+        "predict_ms": predict.summary(), "predict_model_only_ms": model_only.summary(),
     }
+
+
+def time_server(url: str, images: list[tuple[Path, Any, Any, Any]], calls: int) -> dict:
+    """Round-trip times of the app's `/analyze` endpoint through gradio_client.
+
+    Args:
+        url: the running app's URL.
+        images: (path, age, sex, site) to send, cycled.
+        calls: timed calls (after one untimed warm-up call).
+
+    Returns:
+        summary() of the round-trip milliseconds.
+    """
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False)
+
+    def call(i: int) -> None:
+        path, age, sex, site = images[i % len(images)]
+        client.predict(handle_file(str(path)), age, sex or "unknown", site or "unknown",
+                       api_name="/analyze")
+
+    call(0)
+    return summary([_ms(call, i) for i in range(calls)])
 
 
 def print_report(r: dict[str, Any]) -> None:
@@ -237,16 +286,22 @@ def print_report(r: dict[str, Any]) -> None:
           f"({m['torch_threads']} threads), tcmalloc {'on' if m['tcmalloc'] else 'OFF'}, "
           f"load avg {m['loadavg_start']} -> {m['loadavg_end']}")
     print(f"engine backend: {r['backend']}; CAM layers: {', '.join(r['cam_layers'])}")
-    print(f"\n{'pipeline (full analysis)':<42}{'n':>5}{'p50 ms':>10}{'p90 ms':>10}"
-          f"{'mean ms':>10}")
+    print(f"\n{'pipeline':<42}{'n':>5}{'p50 ms':>10}{'p90 ms':>10}{'mean ms':>10}"
+          f"{'CPU p50':>10}")
     rows = [("naive (grad-cam per layer, TTA 1 by 1)", r["naive_analysis_ms"]),
             ("engine.analyze + overlays", r["engine_analysis_ms"]),
             ("engine.predict (file -> probability)", r["predict_ms"]),
             ("  model only (preprocessed, bs 1)", r["predict_model_only_ms"])]
+    if "server_analyze_ms" in r:
+        rows.append((f"/analyze via gradio_client ({r['server_url']})", r["server_analyze_ms"]))
     for name, s in rows:
-        print(f"{name:<42}{s['n']:>5}{s['p50']:>10.1f}{s['p90']:>10.1f}{s['mean']:>10.1f}")
-    print(f"\nspeed-up naive/engine: {r['ratio_p50']:.1f}x (ratio of p50s), "
-          f"{r['ratio_paired_median']:.1f}x (median of per-image ratios)")
+        cpu = f"{s['cpu_p50']:>10.1f}" if "cpu_p50" in s else f"{'-':>10}"
+        print(f"{name:<42}{s['n']:>5}{s['p50']:>10.1f}{s['p90']:>10.1f}{s['mean']:>10.1f}{cpu}")
+    print(f"\nspeed-up naive/engine (full analysis): {r['ratio_p50']:.1f}x (ratio of wall p50s), "
+          f"{r['ratio_paired_median']:.1f}x (median of per-image ratios), "
+          f"{r['ratio_cpu_p50']:.1f}x (ratio of CPU-time p50s)")
+    print("CPU p50 = this process's CPU time (all threads); with 1 thread it estimates the "
+          "wall time on an idle core.")
     stages = ", ".join(f"{k} {v:.1f}" for k, v in r["engine_stages_p50_ms"].items())
     print(f"engine stages p50 ms: {stages}")
 

@@ -34,6 +34,10 @@ class BenchmarkSettings(Settings):
     num_threads: int | None = Field(None, ge=1, description="torch/ONNX Runtime threads "
                                     "(default: all cores)")
     backend: Backend = Field("auto", description="engine backend")
+    server_url: str | None = Field(None, description="also time the /analyze endpoint of a "
+                                   "running app through gradio_client (e.g. "
+                                   "http://127.0.0.1:7860/)")
+    server_calls: int = Field(20, ge=1, description="timed /analyze calls with --server-url")
     json_out: Path | None = Field(None, description="also write the results as JSON here")
 
     @model_validator(mode="after")

@@ -34,11 +34,12 @@ from data.encoding import MetadataError
 from data.images import ImageError
 from models.bundle import Bundle, load_bundle
 from models.cam import cam_maps
-from models.fast import BACKENDS, configure_threads, make_runner
+from models.fast import BACKENDS, configure_threads, make_runner, torch_threads
 from models.overlay import overlay
 from models.tta import VIEW_NAMES, dihedral_views
 
-__all__ = ["BACKENDS", "Analysis", "CamLayer", "Engine", "InputError", "overlay"]
+__all__ = ["ABOVE", "BACKENDS", "BELOW", "Analysis", "CamLayer", "Engine", "InputError",
+           "Prepared", "overlay"]
 
 ABOVE = "above threshold"
 BELOW = "below threshold"
@@ -135,7 +136,9 @@ class Analysis:
 
 
 @dataclass
-class _Prepared:
+class Prepared:
+    """One validated, preprocessed input (see `Engine.prepare`)."""
+
     model_view: np.ndarray
     image: np.ndarray  # float32 (3, S, S)
     meta: np.ndarray | None  # float32 (D,) or None for an image-only model
@@ -246,7 +249,7 @@ class Engine:
         return vector, {"age": None if math.isnan(a) else a, "sex": s, "site": t}
 
     def prepare(self, image: Any, age: Any = None, sex: Any = None, site: Any = None,
-                timings: dict[str, float] | None = None) -> _Prepared:
+                timings: dict[str, float] | None = None) -> Prepared:
         """Validate and preprocess one input exactly as evaluation does.
 
         Raises:
@@ -261,7 +264,7 @@ class Engine:
         with _timed(timings, "preprocess"):
             view = self.bundle.preprocessing.model_view(img)
             x = self.bundle.preprocessing.normalize(view)
-        return _Prepared(view, x, meta if self.uses_metadata else None, metadata)
+        return Prepared(view, x, meta if self.uses_metadata else None, metadata)
 
     # -- inference ---------------------------------------------------------------------------
 
@@ -339,7 +342,7 @@ class Engine:
         with self._lock:
             with _timed(timings, "forward"):
                 logits, acts = self._runner(images, meta, with_activations=cam)
-            with _timed(timings, "cam"):
+            with _timed(timings, "cam"), torch_threads(1):
                 maps = cam_maps(acts, self.size) if cam else []
         probs = _sigmoid(logits)
         cams = [CamLayer(name, (int(a.shape[-2]), int(a.shape[-1])), m)

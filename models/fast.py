@@ -18,7 +18,8 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "onnxruntime", "torchscript", "eager")
 ONNX_OPSET = 17
+RunResult = tuple[np.ndarray, list[torch.Tensor]]  # logits (N,), per-layer (1, C, h, w)
 _EXPORT_BATCH = 2  # > 1 so the exporter cannot specialise the batch dimension to 1
 
 
@@ -63,6 +65,22 @@ def configure_threads(num_threads: int | None) -> int:
     return n
 
 
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Temporarily run torch with `n` intra-op threads (process-wide; callers hold a lock).
+
+    The CAM maths (SVDs of at most 3136 x 24 or 49 x 1280, small resizes) is too small to
+    gain from threads, and each OpenMP parallel region waits for every thread to be scheduled:
+    on a busy 2-core machine, 2 threads made it 10-100x slower than 1 (measured).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 class Runner:
     """Runs `LayerTap` on numpy inputs. Subclasses implement `_run`.
 
@@ -73,7 +91,7 @@ class Runner:
     name = "base"
 
     def __call__(self, images: np.ndarray, meta: np.ndarray | None,
-                 with_activations: bool = True) -> tuple[np.ndarray, list[torch.Tensor]]:
+                 with_activations: bool = True) -> RunResult:
         """One forward pass.
 
         Args:
@@ -90,7 +108,7 @@ class Runner:
         return self._run(images, meta, with_activations)
 
     def _run(self, images: np.ndarray, meta: np.ndarray | None,
-             with_activations: bool) -> tuple[np.ndarray, list[torch.Tensor]]:
+             with_activations: bool) -> RunResult:
         raise NotImplementedError
 
 
@@ -102,7 +120,8 @@ class EagerRunner(Runner):
     def __init__(self, tap: LayerTap) -> None:
         self.tap = tap
 
-    def _run(self, images, meta, with_activations):
+    def _run(self, images: np.ndarray, meta: np.ndarray | None,
+             with_activations: bool) -> RunResult:
         with torch.inference_mode():
             x = torch.from_numpy(images)
             m = torch.from_numpy(meta) if meta is not None else None
@@ -125,7 +144,8 @@ class TorchScriptRunner(Runner):
             self.module = torch.jit.freeze(traced.eval())
         self.uses_meta = meta_dim > 0
 
-    def _run(self, images, meta, with_activations):
+    def _run(self, images: np.ndarray, meta: np.ndarray | None,
+             with_activations: bool) -> RunResult:
         with torch.inference_mode():
             args = (torch.from_numpy(images),)
             if self.uses_meta:
@@ -158,7 +178,8 @@ class OnnxRunner(Runner):
         self.session = ort.InferenceSession(model_bytes, opts,
                                             providers=["CPUExecutionProvider"])
 
-    def _run(self, images, meta, with_activations):
+    def _run(self, images: np.ndarray, meta: np.ndarray | None,
+             with_activations: bool) -> RunResult:
         feeds = {"image": images}
         if self.uses_meta:
             feeds["meta"] = meta
