@@ -30,12 +30,12 @@ RUN python -m venv /opt/venv
 # (offline builds; the folder holds only a README otherwise).
 COPY wheels/ /tmp/wheels/
 RUN set -eu; \
-    if ls /tmp/wheels/torch-"${TORCH_VERSION}"*.whl >/dev/null 2>&1; then \
+    if ls /tmp/wheels/torch-"${TORCH_VERSION}"+cpu-*.whl >/dev/null 2>&1; then \
         echo "torch from wheels/"; \
-        pip install --no-deps --no-index --find-links /tmp/wheels "torch==${TORCH_VERSION}"; \
-        if ls /tmp/wheels/torchvision-"${TORCHVISION_VERSION}"*.whl >/dev/null 2>&1; then \
+        pip install --no-deps --no-index --find-links /tmp/wheels "torch==${TORCH_VERSION}+cpu"; \
+        if ls /tmp/wheels/torchvision-"${TORCHVISION_VERSION}"+cpu-*.whl >/dev/null 2>&1; then \
             pip install --no-deps --no-index --find-links /tmp/wheels \
-                "torchvision==${TORCHVISION_VERSION}"; \
+                "torchvision==${TORCHVISION_VERSION}+cpu"; \
         fi; \
     else \
         echo "torch and torchvision from ${TORCH_INDEX_URL}"; \
@@ -49,6 +49,9 @@ RUN pip install -r /tmp/requirements.txt \
     && pip check \
     && python -c "import torch; assert not torch.version.cuda, torch.version.cuda; print('torch', torch.__version__)"
 
+# torch's C++ unit-test binaries (~80 MB) are never run here.
+RUN rm -rf "$(python -c 'import os, torch; print(os.path.dirname(torch.__file__))')/test"
+
 # --------------------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -56,10 +59,13 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # tini: PID 1 that forwards SIGTERM, so `docker stop` is immediate even under plain
 # `docker run` (compose also sets `init: true`). libtcmalloc-minimal4: ~3x faster batched CPU
 # inference and ~20% faster training steps than glibc malloc on these shapes.
+# DL3008 (pin apt versions): Debian stable only ever ships security fixes for these two, and a
+# pinned version disappears from the archive when the next fix lands, breaking the build.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libtcmalloc-minimal4 tini \
-    && rm -rf /var/lib/apt/lists/* \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && ln -s "$(find /usr/lib -name 'libtcmalloc_minimal.so.4' | head -n 1)" \
         /usr/local/lib/libtcmalloc_minimal.so.4 \
     && test -e /usr/local/lib/libtcmalloc_minimal.so.4
@@ -73,6 +79,9 @@ RUN groupadd --system --gid 10001 app \
     && chown app:app /datasets /outputs
 
 COPY --from=deps /opt/venv /opt/venv
+# matplotlib's font cache, built once here rather than at the first analysis of each container.
+RUN MPLCONFIGDIR=/opt/matplotlib /opt/venv/bin/python -c "import matplotlib.font_manager" \
+    && chmod -R a+rwX /opt/matplotlib
 
 # Every setting below is a default; compose's env_file (.env) or `docker run -e` overrides it.
 # Threads: 2 intra-op threads for torch/OpenMP (a small CPU host); numpy's BLAS single-threaded
@@ -82,7 +91,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/home/app \
-    MPLCONFIGDIR=/tmp/matplotlib \
+    MPLCONFIGDIR=/opt/matplotlib \
     GRADIO_ANALYTICS_ENABLED=False \
     OMP_NUM_THREADS=2 \
     MKL_NUM_THREADS=2 \
@@ -93,10 +102,23 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 WORKDIR /app
 # Code last: editing it rebuilds only from here. Owned by root, read-only for the app user.
-COPY --chown=root:root . /app
-RUN python -m compileall -q /app \
-    && test -f /app/models/default/bundle.json \
-    && test -f /app/models/default/model.safetensors
+# One COPY per package (a multi-source COPY would merge their contents); models/ carries the
+# shipped default bundle, models/default/.
+COPY app/ /app/app/
+COPY configs/ /app/configs/
+COPY data/ /app/data/
+COPY eval/ /app/eval/
+COPY models/ /app/models/
+COPY training/ /app/training/
+COPY pyproject.toml /app/
+# Readable by the app user whatever the modes in the build context (a bundle written with
+# mode 0600); `find` touches only such entries, so nothing else is copied into this layer.
+# The image must carry the shipped model: fail the build, not the first start, without it.
+RUN find /app \( ! -perm -a+r -o \( -type d ! -perm -a+x \) \) -exec chmod a+rX {} + \
+    && python -m compileall -q /app \
+    && { test -f /app/models/default/bundle.json && test -f /app/models/default/model.safetensors \
+         || { echo "models/default/ must hold the shipped bundle (bundle.json, model.safetensors)" >&2; \
+              exit 1; }; }
 
 USER 10001:10001
 EXPOSE 7860

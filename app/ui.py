@@ -145,12 +145,13 @@ def model_card_markdown(info: dict[str, Any], thresholds: dict[str, float],
     prep = info.get("preprocessing", {})
     val = (info.get("metrics") or {}).get("validation") or {}
     data = info.get("training_data") or {}
+    colour = prep.get("color_constancy")
+    colour_text = f", colour constancy {colour}" if colour not in (None, "none") else ""
     lines = [
-        f"**Bundle:** `{info.get('bundle_id', '?')}` (name `{info.get('name', '?')}`, "
-        f"created {info.get('created', '?')})",
-        f"**Backbone:** `{model.get('backbone', '?')}`, input {prep.get('size', '?')} px, "
-        f"metadata {'used' if model.get('meta_dim') else 'not used'}"
-        f"{', colour constancy ' + prep['color_constancy'] if prep.get('color_constancy') not in (None, 'none') else ''}",
+        (f"**Bundle:** `{info.get('bundle_id', '?')}` (name `{info.get('name', '?')}`, "
+         f"created {info.get('created', '?')})"),
+        (f"**Backbone:** `{model.get('backbone', '?')}`, input {prep.get('size', '?')} px, "
+         f"metadata {'used' if model.get('meta_dim') else 'not used'}{colour_text}"),
     ]
     if val:
         auroc = f"AUROC {_fmt(val.get('auroc'))}"
@@ -165,7 +166,8 @@ def model_card_markdown(info: dict[str, Any], thresholds: dict[str, float],
         lines.append(f"**Validation:** {auroc}; {pauc}{count}")
     else:
         lines.append("**Validation:** not recorded in the bundle")
-    thr = ", ".join(f"{name} = {value:.3f}{' (used for the decision)' if name == default_threshold else ''}"
+    thr = ", ".join(f"{name} = {value:.3f}"
+                    + (" (used for the decision)" if name == default_threshold else "")
                     for name, value in thresholds.items())
     lines.append(f"**Thresholds:** {thr}")
     if data:
@@ -192,13 +194,16 @@ def _summary_markdown(result: dict[str, Any]) -> str:
             f"*Research use only — not a diagnosis.*")
 
 
+_TTA_COLUMNS = ("view", "probability", "vs threshold")
+
+
 def _tta_frame(result: dict[str, Any]) -> pd.DataFrame:
     thr = result["threshold"]
-    return pd.DataFrame({
-        "view": [t["view"] for t in result["tta"]],
-        "probability": [round(t["probability"], 4) for t in result["tta"]],
-        "vs threshold": ["above" if t["probability"] >= thr else "below" for t in result["tta"]],
-    })
+    views = result["tta"]
+    return pd.DataFrame(dict(zip(_TTA_COLUMNS, (
+        [t["view"] for t in views],
+        [round(t["probability"], 4) for t in views],
+        ["above" if t["probability"] >= thr else "below" for t in views]), strict=True)))
 
 
 def _pack_cams(analysis: Analysis) -> dict[str, Any]:
@@ -233,6 +238,11 @@ def render_overlays(state: dict[str, Any] | None, layer: str | None,
         items.append((overlay(state["view"], heat.astype(np.float32) / 255.0, alpha),
                       f"{name} — {resolution}"))
     return items
+
+
+def _clear_results() -> tuple:
+    """Empty values for the result components (shown while a new analysis runs)."""
+    return None, None, "", []
 
 
 def _rerender_if_changed(state: dict[str, Any] | None, layer: str | None,
@@ -348,8 +358,11 @@ def build_ui(engine: Engine, uploads: UploadStore,
                 image = gr.Image(label="Dermoscopy image", type="filepath", image_mode=None,
                                  sources=["upload", "clipboard"], height=300,
                                  elem_id="image-input")
+                # A placeholder keeps an empty field empty (without one Gradio shows 0, which
+                # would silently send age 0 instead of "unknown").
                 age = gr.Number(label="Age (years)", value=None, precision=None,
-                                info="0–120; leave empty if unknown", elem_id="age-input")
+                                placeholder="unknown", info="0–120; leave empty if unknown",
+                                elem_id="age-input")
                 with gr.Row():
                     sex = gr.Dropdown(choices=sexes, value="unknown", label="Sex",
                                       elem_id="sex-input")
@@ -358,7 +371,10 @@ def build_ui(engine: Engine, uploads: UploadStore,
                 button = gr.Button("Analyze", variant="primary", elem_id="analyze-button")
                 gr.Markdown(PRIVACY, elem_classes=["small-print"])
             with gr.Column(scale=3, min_width=360):
-                label = gr.Label(label="Melanoma probability", num_top_classes=2,
+                # No "top class" heading: it would follow 50%, while the decision follows the
+                # bundle's threshold (a 0.4 can be "above threshold").
+                label = gr.Label(label="Melanoma probability (the decision uses the threshold "
+                                 "below, not 50%)", num_top_classes=2, show_heading=False,
                                  elem_id="probability")
                 summary = gr.Markdown(elem_id="summary")
                 with gr.Row():
@@ -374,10 +390,11 @@ def build_ui(engine: Engine, uploads: UploadStore,
                     tta_plot = gr.BarPlot(x="view", y="probability", color="vs threshold",
                                           color_map={"above": "#c0392b", "below": "#2e86c1"},
                                           y_lim=[0.0, 1.0], sort=list(VIEW_NAMES),
+                                          x_label_angle=-40,
                                           label="Probability per TTA view", height=240,
                                           elem_id="tta-plot")
-                    tta_table = gr.Dataframe(label="TTA views", interactive=False,
-                                             elem_id="tta-table")
+                    tta_table = gr.Dataframe(headers=list(_TTA_COLUMNS), label="TTA views",
+                                             interactive=False, elem_id="tta-table")
                 with gr.Accordion("Result as JSON (what the API returns)", open=False):
                     result_json = gr.JSON(label="Result", elem_id="result-json")
         cams = gr.State(None, time_to_live=STATE_TTL_S)
@@ -396,13 +413,20 @@ def build_ui(engine: Engine, uploads: UploadStore,
             gr.Markdown(card, elem_id="model-card")
 
         outputs = [result_json, label, summary, tta_table, tta_plot, gallery, layer, cams]
-        analysis = button.click(service.analyze, inputs=[image, age, sex, site],
+        # Blank the previous result first (no queue: instant), so that an error for new input
+        # is never shown next to the previous case's probability. API clients call
+        # /analyze directly and skip this step.
+        cleared = button.click(_clear_results, None, [result_json, label, summary, gallery],
+                               queue=False, api_visibility="private", show_progress="hidden")
+        analysis = cleared.then(service.analyze, inputs=[image, age, sex, site],
                                 outputs=outputs, api_name="analyze", preprocess=False,
                                 show_progress="full", concurrency_id="analyze")
         # The API renders overlays at the default opacity; the UI then applies its slider.
         analysis.success(_rerender_if_changed, inputs=[cams, layer, opacity], outputs=gallery,
                          api_visibility="private", show_progress="hidden", queue=False)
-        for event in (layer.change, opacity.release):
+        # .input: user actions only (the analysis itself updates the layer choices).
+        for event in (layer.input, opacity.input):
             event(render_overlays, inputs=[cams, layer, opacity], outputs=gallery,
-                  api_visibility="private", show_progress="hidden", queue=False)
+                  api_visibility="private", show_progress="hidden", queue=False,
+                  trigger_mode="always_last")
     return demo

@@ -50,6 +50,10 @@ class EvalSettings(Settings):
     metadata: Literal["auto", "ignore"] = Field(
         "auto", description="auto: feed the dataset's age/sex/site; ignore: feed 'unknown' for "
         "all (measures what the metadata branch contributes)")
+    backend: Literal["eager", "auto", "onnxruntime", "torchscript"] = Field(
+        "eager", description="inference path: eager PyTorch (the reference), or the inference "
+        "engine's fast runners (auto = ONNX Runtime, else TorchScript; agree with eager to "
+        "1e-4)")
     progress: bool = Field(True, description="show a progress bar")
 
     @model_validator(mode="after")

@@ -73,11 +73,12 @@ def machine_summary() -> dict[str, Any]:
     except OSError:
         pass
     cores = os.cpu_count()
+    preload = os.environ.get("LD_PRELOAD", "")
     return {"cpu": cpu, "cpus": cores, "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "allocator_preload": os.environ.get("LD_PRELOAD", ""),
+            "allocator_preload": preload,
             "summary": f"{cores} x {cpu}, torch {torch.__version__}"
-                       f"{' + ' + Path(os.environ['LD_PRELOAD']).name if os.environ.get('LD_PRELOAD') else ''}"}
+                       + (f" + {Path(preload).name}" if preload else "")}
 
 
 def bundle_summary(b: Bundle) -> dict[str, Any]:
@@ -129,7 +130,8 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     notes = compatibility_notes(bundles, df, s.metadata)
 
     preds = predict(bundles, df, tta=s.tta, metadata=s.metadata, batch_size=s.batch_size,
-                    num_workers=s.num_workers, on_bad_row=s.on_bad_row, progress=s.progress)
+                    num_workers=s.num_workers, on_bad_row=s.on_bad_row, progress=s.progress,
+                    backend=s.backend)
     attrs = dict(df.attrs)
     df = df[preds.keep].reset_index(drop=True)
     df.attrs = attrs
@@ -179,6 +181,7 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
         "speed": {"images": int(preds.keep.sum()), "seconds": round(preds.seconds, 3),
                   "images_per_s": round(preds.images_per_s, 2), "forward_images": preds.n_forward,
                   "batch_size": s.batch_size, "num_workers": s.num_workers,
+                  "backend": preds.backend,
                   "torch_threads": torch.get_num_threads()},
         "machine": machine_summary(),
         "warnings": warnings,
@@ -194,7 +197,7 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
 
 def print_summary(metrics: dict[str, Any], out: Path) -> None:
     """CLI result table (stdout)."""
-    pauc_key = f"pauc{int(round(metrics['min_tpr'] * 100))}"
+    pauc_key = f"pauc{round(metrics['min_tpr'] * 100)}"
     table = Table(title=f"{metrics['n']} images, {metrics['n_pos']} melanoma"
                   f"{' (TTA)' if metrics['tta'] else ''}")
     table.add_column("metric")

@@ -118,7 +118,8 @@ def plot_histograms(y: np.ndarray, prob: np.ndarray, thresholds: Mapping[str, fl
     fig = _figure(6.0, 4.0)
     ax = fig.subplots()
     bins = np.linspace(0, 1, 41)
-    ax.hist(prob[y == 0], bins=bins, density=True, alpha=0.6, label=f"other (n={int((y == 0).sum())})")
+    ax.hist(prob[y == 0], bins=bins, density=True, alpha=0.6,
+            label=f"other (n={int((y == 0).sum())})")
     ax.hist(prob[y == 1], bins=bins, density=True, alpha=0.6,
             label=f"melanoma (n={int((y == 1).sum())})")
     for i, (name, t) in enumerate(thresholds.items()):

@@ -65,23 +65,22 @@ def render(metrics: Mapping[str, Any], plots: Mapping[str, str]) -> str:
         The report text.
     """
     m, ds = metrics, metrics["dataset"]
-    pauc_key = f"pauc{int(round(m['min_tpr'] * 100))}"
+    pauc_key = f"pauc{round(m['min_tpr'] * 100)}"
     tta = m["tta"]
     ens = m.get("ensemble")
     who = (f"an ensemble of {ens['n_members']} bundles ({ens['method']})" if ens
            else f"bundle `{m['bundles'][0]['bundle_id']}`")
     fold = (f", fold {ds['fold']} of {ds['n_folds']} (seed {ds['fold_seed']})"
             if ds.get("fold") is not None else "")
-    lines = [
-        "# Melanoma model evaluation", "",
-        f"{who.capitalize() if ens else 'Model ' + who} scored on `{ds['path']}` "
-        f"({ds['format']}{fold}): **{m['n']} images, {m['n_pos']} melanomas**"
-        f" ({m['n_pos'] / m['n']:.1%}). TTA: **{'8 dihedral views' if tta else 'off'}**. "
-        f"Metadata: **{m['metadata']}**.", "",
-        f"Intervals are {m['ci_level']:.0%} percentile bootstrap intervals over {m['n_boot']} "
-        f"resamples{', resampling whole patients/lesions' if m['grouped_bootstrap'] else ''}.",
-        "Research use only: not a medical device and not a diagnosis.", "",
-    ]
+    headline = (f"{who.capitalize() if ens else 'Model ' + who} scored on `{ds['path']}` "
+                f"({ds['format']}{fold}): **{m['n']} images, {m['n_pos']} melanomas**"
+                f" ({m['n_pos'] / m['n']:.1%}). TTA: **{'8 dihedral views' if tta else 'off'}**."
+                f" Metadata: **{m['metadata']}**.")
+    grouped = ", resampling whole patients/lesions" if m["grouped_bootstrap"] else ""
+    intervals = (f"Intervals are {m['ci_level']:.0%} percentile bootstrap intervals over "
+                 f"{m['n_boot']} resamples{grouped}.")
+    lines = ["# Melanoma model evaluation", "", headline, "", intervals,
+             "Research use only: not a medical device and not a diagnosis.", ""]
     if m.get("warnings"):
         lines += ["## Warnings", ""] + [f"- {w}" for w in m["warnings"]] + [""]
 
@@ -96,17 +95,18 @@ def render(metrics: Mapping[str, Any], plots: Mapping[str, str]) -> str:
         rows.append(row)
     lines += _table(header, rows)
 
-    lines += ["## Operating points", "",
-              f"Decision rule: melanoma if score >= threshold. Thresholds: "
-              f"{m['thresholds_rule']}; `0.5` is always shown. The app decides with "
-              f"`{m['default_threshold']}`.", ""]
+    rule = (f"Decision rule: melanoma if score >= threshold. Thresholds: "
+            f"{m['thresholds_rule']}; `0.5` is always shown. The app decides with "
+            f"`{m['default_threshold']}`.")
+    lines += ["## Operating points", "", rule, ""]
     lines += _table(_OP_HEADER, _operating_points(m))
     if tta:
         lines += ["Without TTA:", ""] + _table(_OP_HEADER, _operating_points(m["without_tta"]))
 
     if tta:
-        lines += ["## TTA views", "", "AUROC of each view alone (the TTA score averages the "
-                  "8 views' probabilities):", ""]
+        lines += ["## TTA views", "",
+                  "AUROC of each view alone (the TTA score averages the 8 views' probabilities):",
+                  ""]
         lines += _table(("view", "AUROC"), [(k, _num(v, 4)) for k, v in
                                             m["per_view_auroc"].items()])
 
@@ -122,8 +122,9 @@ def render(metrics: Mapping[str, Any], plots: Mapping[str, str]) -> str:
         lines += _table(("bundle", "AUROC [95% CI]", pauc_key, "AP", "Brier",
                          "sens / spec at its default threshold"), rows)
 
-    lines += ["## Subgroups", "", "AUROC by sex, anatomic site and age band. Groups too small "
-              "to score are listed with the reason instead of a number.", ""]
+    lines += ["## Subgroups", "",
+              ("AUROC by sex, anatomic site and age band. Groups too small to score are listed "
+               "with the reason instead of a number."), ""]
     lines += _table(("by", "value", "n", "melanomas", "AUROC", "flag"),
                     [(r["column"], r["value"], r["n"], r["n_pos"], _num(r["auroc"]),
                       r["flag"] or "") for r in m["subgroups"]])
@@ -144,21 +145,23 @@ def render(metrics: Mapping[str, Any], plots: Mapping[str, str]) -> str:
                       b.get("trained_on", "")) for b in m["bundles"]])
     lines += ["## Dataset", ""]
     missing = ds["missing_metadata"]
+    kinds = ", ".join(f"{k}: {v}" for k, v in ds["group_kinds"].items())
     lines += [f"- Source: `{ds['source_file'] or ds['path']}` ({ds['format']})",
-              f"- Images: {ds['n_images']} ({ds['n_pos']} melanoma, {ds['n_neg']} other), "
-              f"{ds['n_groups']} groups ({', '.join(f'{k}: {v}' for k, v in ds['group_kinds'].items())})",
-              f"- Not recorded: age {missing['age']}, sex {missing['sex']}, site {missing['site']}"
-              " (fed to the model as 'unknown')"]
+              (f"- Images: {ds['n_images']} ({ds['n_pos']} melanoma, {ds['n_neg']} other), "
+               f"{ds['n_groups']} groups ({kinds})"),
+              (f"- Not recorded: age {missing['age']}, sex {missing['sex']}, site "
+               f"{missing['site']} (fed to the model as 'unknown')")]
     if ds.get("skipped"):
         lines.append("- Skipped rows: " + ", ".join(f"{k}: {v}" for k, v in ds["skipped"].items()))
     lines.append("")
 
     sp = m["speed"]
-    lines += ["## Speed", "",
-              f"{sp['images']} images in {sp['seconds']:.1f} s = **{sp['images_per_s']:.1f} "
-              f"images/s** ({sp['forward_images']} network inputs: views x members), batch "
-              f"{sp['batch_size']}, {sp['num_workers']} loader workers, {sp['torch_threads']} "
-              f"torch threads, on {m['machine']['summary']}.", ""]
+    speed = (f"{sp['images']} images in {sp['seconds']:.1f} s = **{sp['images_per_s']:.1f} "
+             f"images/s** ({sp['forward_images']} network inputs: views x members), "
+             f"{sp.get('backend', 'eager')} backend, batch "
+             f"{sp['batch_size']}, {sp['num_workers']} loader workers, {sp['torch_threads']} "
+             f"torch threads, on {m['machine']['summary']}.")
+    lines += ["## Speed", "", speed, ""]
     notes = list(m.get("notes") or [])
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]

@@ -75,3 +75,56 @@ def _band_key(label: str) -> float:
         return -1.0
     digits = label.lstrip(">=").split("-")[0]
     return float(digits) if digits.isdigit() else float("inf")
+
+
+def final_scores(preds: Predictions, method: str) -> dict[str, np.ndarray]:
+    """The combined scores: `final` (TTA when on), `plain`, and one per view `view:<name>`."""
+    out = {"final": combine([m.prob for m in preds.members], method),
+           "plain": combine([m.plain for m in preds.members], method)}
+    if preds.tta:
+        for v, name in enumerate(preds.view_names):
+            out[f"view:{name}"] = combine([m.views[:, v] for m in preds.members], method)
+    return out
+
+
+def evaluate_predictions(df: pd.DataFrame, preds: Predictions, bundles: Sequence[Bundle], *,
+                         method: str, thresholds: Mapping[str, float], n_boot: int,
+                         min_tpr: float) -> dict[str, Any]:
+    """All metrics of one evaluation.
+
+    Args:
+        df: canonical table of the scored rows (aligned with the predictions).
+        preds: predictions of every member.
+        bundles: the members, in the order of `preds.members`.
+        method: ensemble method ("mean" or "rank"; irrelevant for one bundle).
+        thresholds: operating points of the final score.
+        n_boot: bootstrap resamples.
+        min_tpr: minimum TPR of the partial AUC.
+
+    Returns:
+        Dict: the final model's summary at the top level, plus `without_tta` and
+        `per_view_auroc` (TTA on), `members` (ensembles), `subgroups`.
+    """
+    y = df["target"].to_numpy()
+    groups = bootstrap_groups(df)
+    probabilistic = len(bundles) == 1 or method == "mean"
+    kw = {"groups": groups, "n_boot": n_boot, "min_tpr": min_tpr}
+    scores = final_scores(preds, method)
+    result = score(y, scores["final"], thresholds, probabilistic=probabilistic, **kw)
+    if preds.tta:
+        result["without_tta"] = score(y, scores["plain"], thresholds,
+                                      probabilistic=probabilistic, **kw)
+        result["per_view_auroc"] = per_view_auroc(y, np.column_stack(
+            [scores[f"view:{name}"] for name in preds.view_names]), preds.view_names)
+    if len(bundles) > 1:
+        members = []
+        for b, m in zip(bundles, preds.members, strict=True):
+            entry = {"bundle_id": b.bundle_id, "default_threshold": b.default_threshold_name,
+                     **score(y, m.prob, b.thresholds, **kw)}
+            if preds.tta:
+                entry["without_tta"] = score(y, m.plain, b.thresholds, **kw)
+                entry["per_view_auroc"] = per_view_auroc(y, m.views, preds.view_names)
+            members.append(entry)
+        result["members"] = members
+    result["subgroups"] = subgroups(df, scores["final"])
+    return result

@@ -126,6 +126,7 @@ def save_bundle(out_dir: str | Path, model: FusionNet, *, preprocessing: Preproc
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     weights = out / WEIGHTS_FILE
     save_file(state, str(weights), metadata={"format": BUNDLE_FORMAT})
+    weights.chmod(0o644)  # safetensors writes 0600; containers run as another uid
     digest = sha256_file(weights)
     info = {
         "format": BUNDLE_FORMAT,

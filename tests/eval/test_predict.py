@@ -149,3 +149,21 @@ def test_unreadable_image_fail_and_skip(ham_source, bundle64, tmp_path):
     assert preds.keep.sum() == len(df) - 1 and not preds.keep[3]
     assert len(preds.members[0].prob) == len(df) - 1
     assert "broken.jpg" in preds.failures[0]
+
+
+def test_engine_backend_agrees_with_eager(ham_source, bundle64):
+    pytest.importorskip("models.engine", reason="the inference engine is not in this checkout")
+    pytest.importorskip("onnxruntime")
+    df = _table(ham_source).iloc[:8]
+    eager = predict([load_bundle(bundle64)], df, tta=True, num_workers=0, progress=False)
+    fast = predict([load_bundle(bundle64)], df, tta=True, num_workers=0, progress=False,
+                   backend="onnxruntime")
+    assert eager.backend == "eager" and fast.backend == "onnxruntime"
+    np.testing.assert_allclose(fast.members[0].views, eager.members[0].views, atol=1e-4, rtol=0)
+
+
+def test_unknown_backend_is_an_eval_error(bundle64):
+    from eval.predict import make_forward
+
+    with pytest.raises(EvalError, match="not one of"):
+        make_forward(load_bundle(bundle64), "tensorrt")
