@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from configs.base import DEFAULT_BUNDLE_DIR, Settings, settings_config
 from configs.training import DataFormat
@@ -16,12 +17,13 @@ class EvalSettings(Settings):
 
     Each field is also the env var MELANOMA_<FIELD> and the CLI flag --<field-with-dashes>.
     List fields take repeated flags (`--bundle A --bundle B`) or a comma list (`--bundle A,B`);
-    as an env var they take JSON (`MELANOMA_BUNDLE='["A", "B"]'`).
+    as an env var a plain path or a comma list (`MELANOMA_BUNDLE=A,B`), so one `.env` value
+    serves both the app (one bundle) and evaluation.
     """
 
     model_config = settings_config("python -m eval.evaluate")
 
-    bundle: list[Path] = Field(
+    bundle: Annotated[list[Path], NoDecode] = Field(
         default_factory=lambda: [DEFAULT_BUNDLE_DIR],
         description="model bundle folder; repeat the flag, or give a folder holding several "
         "bundle folders (e.g. the folds of one run), to score an ensemble")
@@ -55,6 +57,16 @@ class EvalSettings(Settings):
         "engine's fast runners (auto = ONNX Runtime, else TorchScript; agree with eager to "
         "1e-4)")
     progress: bool = Field(True, description="show a progress bar")
+
+    @field_validator("bundle", mode="before")
+    @classmethod
+    def _split_bundles(cls, value: Any) -> Any:
+        # Env values arrive as one string; CLI flags as a list of strings (maybe comma lists).
+        items = [value] if isinstance(value, (str, Path)) else value
+        if isinstance(items, list):
+            return [part.strip() for item in items for part in str(item).split(",")
+                    if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> EvalSettings:

@@ -69,7 +69,10 @@ def test_settings_take_several_bundle_flags(tmp_path, monkeypatch):
     default = EvalSettings.from_cli(["--data", "d"])
     assert default.bundle == [DEFAULT_BUNDLE_DIR]
     assert default.fold is None and default.metadata == "auto" and default.ensemble == "mean"
-    monkeypatch.setenv("MELANOMA_BUNDLE", '["x", "y"]')
+    # One env value serves the app (a path) and evaluation (a path or a comma list).
+    monkeypatch.setenv("MELANOMA_BUNDLE", "x")
+    assert EvalSettings.from_cli(["--data", "d"]).bundle == [Path("x")]
+    monkeypatch.setenv("MELANOMA_BUNDLE", "x,y")
     assert EvalSettings.from_cli(["--data", "d"]).bundle == [Path("x"), Path("y")]
 
 
