@@ -37,7 +37,11 @@ def ham_run(ham_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 def test_bundle_reproduces_validation_predictions(dataset: str, request: pytest.FixtureRequest,
                                                   tmp_path: Path) -> None:
     """The app/eval path (bundle preprocessing + encoder) gives training's val probabilities."""
-    run = _train(request.getfixturevalue(dataset), tmp_path, "run")
+    # The ISIC 2020 run also logs to W&B: with no API key it must run offline, not fail.
+    extra = ("--wandb",) if dataset == "isic2020_dataset" else ()
+    run = _train(request.getfixturevalue(dataset), tmp_path, "run", *extra)
+    if extra:
+        assert list((run / "wandb").glob("offline-run-*")), "W&B did not log offline"
     bundle = load_bundle(run / "bundle")
     preds = pd.read_csv(run / "val_predictions.csv", keep_default_na=False,
                         na_values={"age": [""]})
