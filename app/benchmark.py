@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from data.encoding import MetadataEncoder
 from models.bundle import Bundle, load_bundle, save_bundle
 from models.engine import Engine
 from models.fusion import FusionConfig, FusionNet
+from models.machine import machine_info
 from models.tta import dihedral_views
 
 log = logging.getLogger("app.benchmark")
@@ -176,26 +176,10 @@ def summary(times_ms: list[float]) -> dict[str, float]:
             "p90": float(np.percentile(arr, 90)), "mean": float(arr.mean())}
 
 
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "tcmalloc": "tcmalloc" in os.environ.get("LD_PRELOAD", ""),
-            "loadavg_start": [round(v, 2) for v in os.getloadavg()]}
-
-
 def run(settings: BenchmarkSettings, bundle: Bundle) -> dict[str, Any]:
     """Time both pipelines on the same images, interleaved; return all figures."""
     engine = Engine(bundle, num_threads=settings.num_threads, backend=settings.backend)
-    info = machine()
+    info = machine_info()
     layers = engine.cam_layer_names
     images = pick_images(settings.images, settings.n)
     log.info("bundle %s (%s, %d px), backend %s, %d images, CAM layers %s", engine.bundle_id,

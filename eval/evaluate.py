@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import shlex
 import sys
 import time
@@ -54,31 +53,13 @@ from eval.predict import predict
 from eval.report import write_report
 from eval.scoring import evaluate_predictions, final_scores
 from models.bundle import Bundle, BundleError
+from models.machine import machine_info
 
 log = logging.getLogger("eval")
 SCHEMA = "melanoma-eval/1"
 EXIT_BAD_INPUT = 2
 # Errors caused by the input (files, flags, data): one line and exit code 2, no traceback.
 BAD_INPUT_ERRORS = (DatasetError, BundleError, MetricError, MetadataError, ImageError, EvalError)
-
-
-def machine_summary() -> dict[str, Any]:
-    """What the run ran on (for the speed figure)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = os.cpu_count()
-    preload = os.environ.get("LD_PRELOAD", "")
-    return {"cpu": cpu, "cpus": cores, "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "allocator_preload": preload,
-            "summary": f"{cores} x {cpu}, torch {torch.__version__}"
-                       + (f" + {Path(preload).name}" if preload else "")}
 
 
 def bundle_summary(b: Bundle) -> dict[str, Any]:
@@ -183,7 +164,7 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
                   "batch_size": s.batch_size, "num_workers": s.num_workers,
                   "backend": preds.backend,
                   "torch_threads": torch.get_num_threads()},
-        "machine": machine_summary(),
+        "machine": machine_info(),
         "warnings": warnings,
         "notes": notes + results.get("notes", []),
         "plots": plots,
