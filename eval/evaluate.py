@@ -10,7 +10,6 @@ one line on stderr naming the problem. Settings: CLI > MELANOMA_* env > `.env` >
 from __future__ import annotations
 
 import logging
-import os
 import shlex
 import sys
 import time
