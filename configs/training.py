@@ -75,7 +75,9 @@ class TrainSettings(Settings):
     sensitivity_target: float = Field(0.9, gt=0, lt=1, description="sensitivity for the "
                                       "second stored decision threshold")
     # runtime
-    num_workers: int = Field(2, ge=0, description="DataLoader workers")
+    num_workers: int = Field(0, ge=0, description="DataLoader workers (0 is fastest on a "
+                             "2-core CPU: workers steal the cores the model needs; raise it "
+                             "on bigger machines)")
     num_threads: int | None = Field(None, ge=1, description="torch intra-op threads "
                                     "(default: torch's choice)")
     accelerator: str = Field("auto", description="Lightning accelerator (cpu, gpu, auto)")
