@@ -26,6 +26,7 @@ from data.images import Preprocessing
 from data.sites import SITES
 from models.bundle import save_bundle
 from models.fusion import FusionConfig, FusionNet
+from tests.helpers import randomise_batchnorm
 
 BACKBONE = "tf_efficientnet_lite0"
 THRESHOLDS = {"sensitivity_target": 0.3, "closest_to_corner": 0.5}
@@ -111,12 +112,8 @@ def _randomise(model: FusionNet, seed: int, size: int) -> FusionNet:
     """Non-default batch-norm statistics and a head scaled so probabilities spread over (0, 1)
     without saturating (saturated outputs would make every agreement test trivially pass)."""
     g = torch.Generator().manual_seed(seed)
+    randomise_batchnorm(model, g)
     with torch.no_grad():
-        for name, buf in model.named_buffers():
-            if name.endswith("running_mean"):
-                buf.copy_(torch.randn(buf.shape, generator=g) * 0.1)
-            elif name.endswith("running_var"):
-                buf.copy_(torch.rand(buf.shape, generator=g) + 0.5)
         linear = model.head[-1]
         linear.weight.copy_(torch.randn(linear.weight.shape, generator=g) * 0.1)
         linear.bias.zero_()

@@ -21,6 +21,7 @@ from data.images import Preprocessing
 from models.bundle import Bundle, load_bundle, save_bundle
 from models.engine import Engine
 from models.fusion import FusionConfig, FusionNet
+from tests.helpers import randomise
 
 ENGINE_SIZE = 96
 ENGINE_BACKBONE = "efficientnet_b0"
@@ -36,16 +37,7 @@ def _tiny_encoder() -> MetadataEncoder:
 
 def _randomise(model: FusionNet, seed: int) -> FusionNet:
     """Non-default batch-norm statistics and a livelier head, so eval mode is exercised."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, buf in model.named_buffers():
-            if name.endswith("running_mean"):
-                buf.copy_(torch.randn(buf.shape, generator=g) * 0.1)
-            elif name.endswith("running_var"):
-                buf.copy_(torch.rand(buf.shape, generator=g) + 0.5)
-        for p in model.head.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.5)
-    return model.eval()
+    return randomise(model, seed)
 
 
 def make_tiny_bundle(folder: Path, *, backbone: str = ENGINE_BACKBONE, size: int = ENGINE_SIZE,

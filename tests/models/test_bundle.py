@@ -35,6 +35,7 @@ from models.bundle import (
     sha256_file,
 )
 from models.fusion import FusionConfig, FusionNet
+from tests.helpers import randomise
 
 BACKBONE = "tf_efficientnet_lite0"
 SIZE = 32
@@ -56,16 +57,7 @@ def preprocessing() -> Preprocessing:
 
 def _randomise(model: FusionNet, seed: int) -> FusionNet:
     """Non-default weights AND batch-norm statistics, so eval-mode behaviour is exercised."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, buf in model.named_buffers():
-            if name.endswith("running_mean"):
-                buf.copy_(torch.randn(buf.shape, generator=g) * 0.1)
-            elif name.endswith("running_var"):
-                buf.copy_(torch.rand(buf.shape, generator=g) + 0.5)
-        for p in model.head.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.5)
-    return model.eval()
+    return randomise(model, seed)
 
 
 @pytest.fixture(scope="module")
