@@ -649,7 +649,7 @@ def _finish(table: _Table, on_error: str) -> pd.DataFrame:
             f"{table.file}: {len(problems)} problem(s) in {len(bad_rows)} of {table.n_rows} "
             f"rows ({_summarise(problems)}): {quoted}"
             + (f"; ... and {more} more" if more > 0 else "")
-            + "; fix them or pass on_error='skip' to drop these rows",
+            + "; fix them, or skip these rows (--on-bad-row skip, on_error='skip')",
             problems,
         )
     # Rows dropped per reason; a row with two different problems counts under both.
