@@ -14,8 +14,8 @@ from torchmetrics.functional.classification import (
     binary_auroc,
     binary_average_precision,
     binary_f1_score,
-    binary_specificity,
     binary_recall,
+    binary_specificity,
 )
 
 from eval.metrics import MetricError, pauc_above_tpr, threshold_for_sensitivity
@@ -119,8 +119,9 @@ class MelanomaModule(L.LightningModule):
             pauc = pauc_above_tpr(targets.numpy(), probs.numpy())
         except MetricError:
             pauc = math.nan
+        auroc = binary_auroc(probs, targets)
         self.log_dict({
-            "val/auroc": binary_auroc(probs, targets),
+            "val/auroc": auroc,
             "val/ap": binary_average_precision(probs, targets),
             "val/pauc80": pauc,
             "val/sensitivity": binary_recall(probs, targets, threshold=threshold),
@@ -128,7 +129,8 @@ class MelanomaModule(L.LightningModule):
             "val/f1": binary_f1_score(probs, targets, threshold=threshold),
             "val/threshold": threshold,
         }, prog_bar=False)
-        self.log("val_auroc", binary_auroc(probs, targets), prog_bar=True)
+        # Same value under a slash-free key: checkpoint file names and the progress bar use it.
+        self.log("val_auroc", auroc, prog_bar=True)
 
     def configure_optimizers(self) -> dict[str, Any]:
         backbone, rest, no_decay = [], [], []

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
 
 from configs.base import ENV_PREFIX
 from data.encoding import MetadataEncoder
@@ -26,31 +25,13 @@ from data.images import Preprocessing
 from data.sites import SITES
 from models.bundle import save_bundle
 from models.fusion import FusionConfig, FusionNet
-from tests.helpers import randomise_batchnorm
+from tests.helpers import randomise_batchnorm, write_csv, write_image
 
 BACKBONE = "tf_efficientnet_lite0"
 THRESHOLDS = {"sensitivity_target": 0.3, "closest_to_corner": 0.5}
 N_LESIONS = 12  # 2 images each; every 3rd lesion is a melanoma -> 8 of 24
 HAM_SITES = ["back", "trunk", "face", "lower extremity", "unknown", "acral"]
 ISIC2018_CLASSES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
-
-
-def write_image(path: Path, rng: np.random.Generator, melanoma: bool) -> None:
-    """A small non-symmetric JPEG (so the dihedral views really differ)."""
-    base = rng.integers(60, 120) if melanoma else rng.integers(140, 220)
-    arr = np.clip(base + rng.normal(0, 30, (56, 72, 3)), 0, 255).astype(np.uint8)
-    arr[:10, :20] = (250, 20, 20)  # an off-centre patch breaks the symmetry
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path, quality=90)
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
-    """Write dict rows as a CSV."""
-    columns = columns or list(rows[0])
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

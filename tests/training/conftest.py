@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+
+from tests.helpers import write_csv, write_image
 
 N_LESIONS = 24  # 2 images each; every 4th lesion is a melanoma
 HAM_SITES = ["back", "trunk", "face", "lower extremity", "unknown", "acral"]
 ISIC2020_SITES = ["torso", "head/neck", "upper extremity", "", "palms/soles"]
-
-
-def _image(path: Path, rng: np.random.Generator, melanoma: bool) -> None:
-    # Darker, blotchier images for positives give the model a learnable (if toy) signal.
-    base = rng.integers(60, 120) if melanoma else rng.integers(140, 220)
-    arr = np.clip(base + rng.normal(0, 25, (48, 64, 3)), 0, 255).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path, quality=90)
-
-
-def _write(path: Path, columns: list[str], rows: list[dict]) -> None:
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 @pytest.fixture(scope="session")
@@ -39,13 +24,13 @@ def ham_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mel = lesion % 4 == 0
         for k in range(2):
             image_id = f"ISIC_{lesion:04d}{k}"
-            _image(root / "images" / f"{image_id}.jpg", rng, mel)
+            write_image(root / "images" / f"{image_id}.jpg", rng, mel)
             rows.append({"lesion_id": f"HAM_{lesion:07d}", "image_id": image_id,
                          "dx": "mel" if mel else "nv", "dx_type": "histo",
                          "age": "" if lesion % 7 == 3 else str(30 + 5 * (lesion % 10)),
                          "sex": ["male", "female", "unknown"][lesion % 3],
                          "localization": HAM_SITES[lesion % len(HAM_SITES)]})
-    _write(root / "HAM10000_metadata.csv", list(rows[0]), rows)
+    write_csv(root / "HAM10000_metadata.csv", rows)
     return root
 
 
@@ -58,7 +43,7 @@ def isic2020_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i in range(N_LESIONS * 2):
         mel = i % 5 == 0
         name = f"ISIC_{9000000 + i}"
-        _image(root / "jpeg" / "train" / f"{name}.jpg", rng, mel)
+        write_image(root / "jpeg" / "train" / f"{name}.jpg", rng, mel)
         rows.append({"image_name": name, "patient_id": f"IP_{i // 3:05d}",
                      "sex": ["male", "female", ""][i % 3],
                      "age_approx": "" if i % 11 == 0 else str(20 + 5 * (i % 12)),
@@ -66,5 +51,5 @@ def isic2020_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
                      "diagnosis": "melanoma" if mel else "nevus",
                      "benign_malignant": "malignant" if mel else "benign",
                      "target": int(mel)})
-    _write(root / "train.csv", list(rows[0]), rows)
+    write_csv(root / "train.csv", rows)
     return root
