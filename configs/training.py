@@ -55,6 +55,9 @@ class TrainSettings(Settings):
     aug_rotate: bool = Field(True, description="random dihedral flips/rotations")
     aug_color: float = Field(0.15, ge=0, le=1, description="brightness/contrast/saturation "
                              "jitter strength (hue gets a quarter of it)")
+    meta_mask_prob: float = Field(0.2, ge=0, le=1, description="per-field probability of "
+                                  "blanking age, sex or site in a training sample, so 'unknown' "
+                                  "means 'no information' rather than the dataset's own bias")
     # optimisation
     batch_size: int = Field(32, ge=1, description="batch size")
     epochs: int = Field(10, ge=1, description="max epochs")

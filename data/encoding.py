@@ -126,6 +126,16 @@ class MetadataEncoder:
         """Length of the encoded vector."""
         return 2 + len(self.sexes) + len(self.sites)
 
+    @property
+    def field_slices(self) -> dict[str, slice]:
+        """Where each input field (age, sex, site) lives in the encoded vector."""
+        n_sex = len(self.sexes)
+        return {"age": slice(0, 2), "sex": slice(2, 2 + n_sex), "site": slice(2 + n_sex, self.dim)}
+
+    def missing_vector(self) -> np.ndarray:
+        """The encoding of a record with every field missing (what the app sends for blanks)."""
+        return self._encode_arrays(np.array([math.nan]), [UNKNOWN], [UNKNOWN])[0]
+
     def _check_fitted(self) -> None:
         if self.age_mean is None or self.age_std is None:
             raise RuntimeError("MetadataEncoder is not fitted: call fit() on the training split "

@@ -1,6 +1,7 @@
-"""Training-time augmentation. Geometry first, then the bundle's own colour step, then jitter.
+"""Training-time augmentation: images (geometry, the bundle's colour step, jitter) and metadata.
 
-Validation and inference never use this module: they go through `Preprocessing` alone.
+Validation and inference never use this module: they go through `Preprocessing` and
+`MetadataEncoder` alone.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import torch
 from PIL import Image
 
 import models  # noqa: F401  (torchvision shim)
+from data.encoding import MetadataEncoder
 from data.images import Preprocessing
 from torchvision.transforms import v2
 
@@ -45,3 +47,35 @@ class TrainAugment:
         if self.color is not None:
             chw = self.color(chw)
         return torch.from_numpy(self.pre.normalize(chw.permute(1, 2, 0).numpy()))
+
+
+class MetadataMasking:
+    """Randomly blanks whole metadata fields, using the encoder's own "missing" encoding.
+
+    Why: in HAM10000 a missing field is not random (unknown sex: 0 of 57 melanoma; unknown
+    site: 4% against 11% overall), so without masking the model learns "unknown means benign".
+    Other datasets lack fields for unrelated reasons (ISIC 2017 has no site at all, and its
+    unknown-sex images are 26% melanoma). Masking teaches "unknown" as "no information", the
+    meaning the app gives a blank field.
+
+    Args:
+        encoder: the fitted metadata encoder (the masked value is its encoding of a blank field,
+            so training and the app cannot disagree on what "missing" looks like).
+        prob: independent probability of blanking each field (age, sex, site).
+    """
+
+    def __init__(self, encoder: MetadataEncoder, prob: float) -> None:
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"metadata masking probability {prob} is outside [0, 1]")
+        self.prob = prob
+        self.slices = list(encoder.field_slices.values())
+        self.missing = torch.from_numpy(encoder.missing_vector())
+
+    def __call__(self, vec: torch.Tensor) -> torch.Tensor:
+        """Return a copy of one encoded vector with each field blanked with probability `prob`."""
+        draws = torch.rand(len(self.slices))
+        out = vec.clone()
+        for sl, draw in zip(self.slices, draws, strict=True):
+            if draw < self.prob:
+                out[sl] = self.missing[sl]
+        return out

@@ -17,6 +17,7 @@ from data.encoding import MetadataEncoder
 from data.folds import assign_folds, split
 from data.images import Preprocessing
 from data.readers import read_dataset, verify_images
+from training.augment import MetadataMasking
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,16 @@ class MelanomaDataset(Dataset):
         preprocessing: bundle preprocessing; used alone when `augment` is None.
         encoder: fitted metadata encoder.
         augment: training augmentation (PIL -> tensor), or None for validation.
+        meta_augment: training metadata augmentation (encoded vector -> vector), or None.
     """
 
     def __init__(self, df: pd.DataFrame, preprocessing: Preprocessing, encoder: MetadataEncoder,
-                 augment: Callable[[Any], torch.Tensor] | None = None) -> None:
+                 augment: Callable[[Any], torch.Tensor] | None = None,
+                 meta_augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.paths = df["image_path"].tolist()
         self.meta = torch.from_numpy(encoder.transform(df))
         self.targets = torch.tensor(df["target"].to_numpy(), dtype=torch.float32)
-        self.pre, self.augment = preprocessing, augment
+        self.pre, self.augment, self.meta_augment = preprocessing, augment, meta_augment
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -45,7 +48,8 @@ class MelanomaDataset(Dataset):
         img = self.pre.load(self.paths[i])
         x = self.augment(img) if self.augment else torch.from_numpy(
             self.pre.normalize(self.pre.model_view(img)))
-        return x, self.meta[i], self.targets[i], i
+        meta = self.meta_augment(self.meta[i]) if self.meta_augment else self.meta[i]
+        return x, meta, self.targets[i], i
 
 
 def subsample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -76,6 +80,7 @@ class MelanomaDataModule(L.LightningDataModule):
         fold, n_folds, seed: the grouped stratified split.
         preprocessing: bundle preprocessing.
         augment: training augmentation.
+        meta_mask_prob: per-field probability of blanking metadata in training batches.
         batch_size, num_workers: loader settings.
         max_images: optional quick-run subset size.
     """
@@ -84,13 +89,14 @@ class MelanomaDataModule(L.LightningDataModule):
                  images_dir: Path | None = None, on_bad_row: str = "fail", verify: bool = False,
                  fold: int = 0, n_folds: int = 5, seed: int = 42,
                  preprocessing: Preprocessing, augment: Callable[[Any], torch.Tensor] | None,
-                 batch_size: int = 32, num_workers: int = 2,
+                 meta_mask_prob: float = 0.0, batch_size: int = 32, num_workers: int = 2,
                  max_images: int | None = None) -> None:
         super().__init__()
         self.data_dir, self.data_format, self.images_dir = data_dir, data_format, images_dir
         self.on_bad_row, self.verify = on_bad_row, verify
         self.fold, self.n_folds, self.seed = fold, n_folds, seed
         self.preprocessing, self.augment = preprocessing, augment
+        self.meta_mask_prob = meta_mask_prob
         self.batch_size, self.num_workers, self.max_images = batch_size, num_workers, max_images
         self.encoder = MetadataEncoder()
         self.table: pd.DataFrame | None = None
@@ -119,8 +125,10 @@ class MelanomaDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         """Build the datasets."""
         self.prepare()
+        masking = (MetadataMasking(self.encoder, self.meta_mask_prob)
+                   if self.meta_mask_prob > 0 else None)
         self.train_set = MelanomaDataset(self.train_df, self.preprocessing, self.encoder,
-                                         self.augment)
+                                         self.augment, masking)
         self.val_set = MelanomaDataset(self.val_df, self.preprocessing, self.encoder, None)
 
     @property

@@ -50,6 +50,7 @@ def build_datamodule(s: TrainSettings) -> MelanomaDataModule:
     dm = MelanomaDataModule(s.data_dir, data_format=s.data_format, images_dir=s.images_dir,
                             on_bad_row=s.on_bad_row, verify=s.verify_images, fold=s.fold,
                             n_folds=s.n_folds, seed=s.seed, preprocessing=pre, augment=augment,
+                            meta_mask_prob=s.meta_mask_prob if s.use_metadata else 0.0,
                             batch_size=s.batch_size, num_workers=s.num_workers,
                             max_images=s.max_images)
     dm.prepare()

@@ -306,3 +306,31 @@ def test_transform_rejects_non_canonical_values(enc):
     df = pd.DataFrame({"age": [30.0], "sex": ["x"], "site": ["torso"]})
     with pytest.raises(MetadataError, match="sex: 'x'"):
         enc.transform(df)
+
+
+# --- field layout and the "missing" encoding ------------------------------------------------
+
+def test_field_slices_tile_the_vector(enc):
+    slices = list(enc.field_slices.values())
+    assert list(enc.field_slices) == ["age", "sex", "site"]
+    assert slices[0].start == 0 and slices[-1].stop == enc.dim
+    assert all(a.stop == b.start for a, b in zip(slices, slices[1:]))
+    assert [s.stop - s.start for s in slices] == [2, len(enc.sexes), len(enc.sites)]
+
+
+def test_missing_vector_is_the_encoding_of_blank_inputs(enc):
+    np.testing.assert_array_equal(enc.missing_vector(), enc.encode(None, "", None))
+
+
+@pytest.mark.parametrize("field", ["age", "sex", "site"])
+def test_missing_vector_matches_each_blank_field(enc, field):
+    """Blanking one field changes exactly that field's block, to the missing vector's block."""
+    full = {"age": 55, "sex": "female", "site": "head/neck"}
+    blank = enc.encode(**{**full, field: None})
+    given = enc.encode(**full)
+    sl = enc.field_slices[field]
+    np.testing.assert_array_equal(blank[sl], enc.missing_vector()[sl])
+    assert not np.array_equal(given[sl], blank[sl])
+    rest = np.ones(enc.dim, dtype=bool)
+    rest[sl] = False
+    np.testing.assert_array_equal(blank[rest], given[rest])
