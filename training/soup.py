@@ -1,0 +1,123 @@
+"""Uniform weight averaging ("model soup") of checkpoints fine-tuned from one initialisation.
+
+Wortsman et al. (ICML 2022) show that averaging the weights of models fine-tuned from the same
+pretrained start, with different hyperparameters, often beats each of them at no inference
+cost: the result is one network of the same size and speed. It only works when the runs share
+their initialisation (same backbone weights, same seed for the freshly initialised head) and
+architecture; this module checks the architecture, the user is responsible for the rest and
+must measure the soup (`python -m training.pl_train --export-checkpoint SOUP ...` validates
+it and exports a bundle with thresholds chosen on its own predictions).
+
+    python -m training.soup RUN_A/checkpoints/best.ckpt RUN_B/checkpoints/best.ckpt --out soup.ckpt
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import pickle
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+class SoupError(ValueError):
+    """The checkpoints cannot be averaged; the message says which and why."""
+
+
+def load_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], int]:
+    """Tensors and epoch of one Lightning checkpoint, loaded without unpickling arbitrary objects.
+
+    Raises:
+        SoupError: unreadable file or no `state_dict`.
+    """
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as err:
+        raise SoupError(f"{path}: not a readable checkpoint ({str(err).splitlines()[0]})") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise SoupError(f"{path}: no 'state_dict' in this checkpoint")
+    return ckpt["state_dict"], int(ckpt.get("epoch", 0))
+
+
+def average_state_dicts(states: Sequence[dict[str, torch.Tensor]],
+                        names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+    """Uniform average of state dicts with identical keys and shapes.
+
+    Floating-point tensors (weights, batch-norm statistics) are averaged in float64 and cast
+    back; integer tensors (batch-norm step counters) take the maximum.
+
+    Args:
+        states: two or more state dicts.
+        names: labels for error messages (e.g. file names), same length as `states`.
+
+    Returns:
+        The averaged state dict.
+
+    Raises:
+        SoupError: fewer than two inputs, or keys, shapes or dtypes differ.
+    """
+    names = list(names or [f"state {i}" for i in range(len(states))])
+    if len(states) < 2:
+        raise SoupError("a soup needs at least two checkpoints")
+    ref, ref_name = states[0], names[0]
+    for state, name in zip(states[1:], names[1:], strict=True):
+        if state.keys() != ref.keys():
+            diff = sorted(set(state) ^ set(ref))[:5]
+            raise SoupError(f"{name} and {ref_name} have different parameters (e.g. {diff}): "
+                            "only runs of the same architecture can be averaged")
+        for key, tensor in state.items():
+            if tensor.shape != ref[key].shape or tensor.dtype != ref[key].dtype:
+                raise SoupError(f"{name}: {key} is {tuple(tensor.shape)} {tensor.dtype}, but "
+                                f"{tuple(ref[key].shape)} {ref[key].dtype} in {ref_name}")
+    out: dict[str, torch.Tensor] = {}
+    for key, tensor in ref.items():
+        stack = torch.stack([s[key] for s in states])
+        if tensor.is_floating_point():
+            out[key] = stack.double().mean(dim=0).to(tensor.dtype)
+        else:
+            out[key] = stack.max(dim=0).values
+    return out
+
+
+def make_soup(paths: Sequence[Path], out: Path) -> Path:
+    """Average checkpoints into a new checkpoint that `pl_train --export-checkpoint` reads.
+
+    Args:
+        paths: two or more checkpoints of runs fine-tuned from the same initialisation.
+        out: file to write.
+
+    Returns:
+        `out`.
+    """
+    states, epochs = zip(*(load_state_dict(Path(p)) for p in paths), strict=True)
+    soup = average_state_dicts(states, [str(p) for p in paths])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": soup, "epoch": max(epochs),
+                "soup_of": [str(p) for p in paths]}, out)
+    log.info("Averaged %d checkpoints (%d tensors) into %s", len(paths), len(soup), out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m training.soup", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoints", nargs="+", type=Path, help="Lightning checkpoints")
+    parser.add_argument("--out", type=Path, required=True, help="soup checkpoint to write")
+    args = parser.parse_args(argv)
+    try:
+        make_soup(args.checkpoints, args.out)
+    except SoupError as err:
+        log.error("%s", err)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
