@@ -133,6 +133,24 @@ def print_summary(metrics: dict[str, Any], bundle_dir: Path) -> None:
     Console().print(f"Bundle: {bundle_dir}")
 
 
+def checkpoint_callbacks(ckpt_dir: Path) -> tuple[ModelCheckpoint, ModelCheckpoint]:
+    """The best-by-validation-AUROC checkpoint and an always-current `last.ckpt`.
+
+    Lightning's `save_last` only rewrites last.ckpt in epochs that also produce a new best, so
+    after a plateau `--resume-from last.ckpt` would restart from a stale epoch; an
+    unmonitored checkpoint saves every epoch instead.
+
+    Returns:
+        (best, latest) callbacks.
+    """
+    best = ModelCheckpoint(dirpath=ckpt_dir, monitor=MONITOR, mode="max",
+                           auto_insert_metric_name=False,
+                           filename="epoch{epoch:02d}-auroc{val_auroc:.4f}")
+    latest = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1,
+                             enable_version_counter=False)
+    return best, latest
+
+
 def train(s: TrainSettings) -> Path:
     """Train one fold and export its bundle.
 
@@ -147,10 +165,9 @@ def train(s: TrainSettings) -> Path:
     run_dir = Path(s.output_dir) / (s.run_name or time.strftime(
         f"{s.backbone}-fold{s.fold}-%Y%m%d-%H%M%S"))
     run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", monitor=MONITOR, mode="max",
-                                 save_last=True, auto_insert_metric_name=False,
-                                 filename="epoch{epoch:02d}-auroc{val_auroc:.4f}")
-    callbacks = [checkpoint, RichProgressBar(), LearningRateMonitor(logging_interval="epoch")]
+    checkpoint, latest = checkpoint_callbacks(run_dir / "checkpoints")
+    callbacks = [checkpoint, latest, RichProgressBar(),
+                 LearningRateMonitor(logging_interval="epoch")]
     if s.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=MONITOR, mode="max",
                                        patience=s.early_stopping_patience))

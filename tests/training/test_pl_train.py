@@ -7,13 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 from data.images import Preprocessing
 from models.bundle import load_bundle, predict_arrays
-from training.pl_train import main
+from training.pl_train import checkpoint_callbacks, main
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--backbone", "tf_efficientnet_lite0", "--pretrained", "none", "--image-size", "64",
@@ -128,3 +131,36 @@ def test_export_checkpoint_reproduces_bundle(ham_run: Path, ham_dataset: Path) -
     assert ours["thresholds"] == original["thresholds"]
     assert ours["training"]["epochs_completed"] == 1
     assert not (exported / "checkpoints").exists() or not any((exported / "checkpoints").iterdir())
+
+
+class _Declining(L.LightningModule):
+    """Validation AUROC falls every epoch, so only epoch 0 is ever the best."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def training_step(self, batch, _idx):
+        return (self.w - batch[0]).pow(2).mean()
+
+    def validation_step(self, batch, _idx):
+        self.log("val/auroc", 0.9 - 0.1 * self.current_epoch)
+        self.log("val_auroc", 0.9 - 0.1 * self.current_epoch)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_last_checkpoint_is_current_after_a_plateau(tmp_path: Path) -> None:
+    """last.ckpt must hold the final epoch even when the metric stopped improving."""
+    best, latest = checkpoint_callbacks(tmp_path / "ckpt")
+    data = DataLoader(TensorDataset(torch.ones(4, 1)), batch_size=2)
+    trainer = L.Trainer(max_epochs=3, callbacks=[best, latest], logger=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        num_sanity_val_steps=0, accelerator="cpu")
+    trainer.fit(_Declining(), train_dataloaders=data, val_dataloaders=data)
+    last = torch.load(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["epoch"] == 2
+    assert Path(best.best_model_path).name.startswith("epoch00-auroc0.9000")
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "epoch00-auroc0.9000.ckpt", "last.ckpt"]
