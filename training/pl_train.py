@@ -87,8 +87,13 @@ def build_loggers(s: TrainSettings, run_dir: Path) -> list:
 
 
 def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModule,
-                  run_dir: Path, wall_s: float, epochs_completed: int) -> tuple[Path, dict[str, Any]]:
+                  run_dir: Path, wall_s: float, epochs_completed: int,
+                  soup_of: list[str] | None = None) -> tuple[Path, dict[str, Any]]:
     """Write the bundle from the module's final validation pass.
+
+    Args:
+        soup_of: the checkpoints averaged into the exported weights (`training.soup`), if any;
+            recorded so the bundle does not pass for a single run of its settings.
 
     Returns:
         (bundle folder, validation summary metrics).
@@ -108,6 +113,8 @@ def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModu
     training = s.model_dump(mode="json")
     training["wall_time_s"] = round(wall_s, 1)
     training["epochs_completed"] = epochs_completed
+    if soup_of:
+        training["soup_of"] = soup_of
     bundle_dir = save_bundle(
         run_dir / "bundle", module.net, preprocessing=dm.preprocessing, encoder=dm.encoder,
         thresholds=stored, name=name, metrics={"validation": metrics},
@@ -184,15 +191,18 @@ def train(s: TrainSettings) -> Path:
     wall = time.perf_counter() - start
     best = str(s.export_checkpoint or checkpoint.best_model_path)
     epochs_completed = int(module.current_epoch)
+    soup_of = None
     if best:
         # Our own checkpoint; tensors only are needed, so no arbitrary unpickling.
         ckpt = torch.load(best, map_location="cpu", weights_only=True)
         module.load_state_dict(ckpt["state_dict"])
         if s.export_checkpoint is not None:
             epochs_completed = int(ckpt.get("epoch", -1)) + 1
+            soup_of = ckpt.get("soup_of")
         log.info("Exporting best checkpoint %s", Path(best).name)
     trainer.validate(module, datamodule=dm, verbose=False)
-    bundle_dir, metrics = export_bundle(s, dm, module, run_dir, wall, epochs_completed)
+    bundle_dir, metrics = export_bundle(s, dm, module, run_dir, wall, epochs_completed,
+                                        soup_of)
     print_summary(metrics, bundle_dir)
     return bundle_dir
 

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from data.images import Preprocessing
 from models.bundle import load_bundle, predict_arrays
 from training.pl_train import checkpoint_callbacks, main
+from training.soup import make_soup
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--backbone", "tf_efficientnet_lite0", "--pretrained", "none", "--image-size", "64",
@@ -164,3 +165,15 @@ def test_last_checkpoint_is_current_after_a_plateau(tmp_path: Path) -> None:
     assert Path(best.best_model_path).name.startswith("epoch00-auroc0.9000")
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
         "epoch00-auroc0.9000.ckpt", "last.ckpt"]
+
+
+def test_soup_export_records_its_ingredients(ham_run: Path, ham_dataset: Path) -> None:
+    """A soup of a run with itself exports that run's weights, labelled as a soup."""
+    last = ham_run / "checkpoints" / "last.ckpt"
+    soup = make_soup([last, last], ham_run.parent / "soup.ckpt")
+    exported = _train(ham_dataset, ham_run.parent, "souped", "--export-checkpoint", str(soup))
+    ours = json.loads((exported / "bundle" / "bundle.json").read_text())
+    original = json.loads((ham_run / "bundle" / "bundle.json").read_text())
+    assert ours["weights_sha256"] == original["weights_sha256"]
+    assert ours["training"]["soup_of"] == [str(last), str(last)]
+    assert "soup_of" not in original["training"]
