@@ -40,6 +40,9 @@ class TrainSettings(Settings):
         "auto", description="ImageNet init: auto (local Lite0 package for tf_efficientnet_lite0, "
         "else timm download), timm, file (--pretrained-path) or none")
     pretrained_path: Path | None = Field(None, description="weights file for pretrained=file")
+    init_bundle: Path | None = Field(None, description="fine-tune: start from this bundle's "
+                                     "whole model (backbone, metadata MLP, head) and reuse its "
+                                     "metadata encoder; replaces --pretrained")
     use_metadata: bool = Field(True, description="fuse age/sex/site through the metadata MLP")
     meta_hidden: tuple[int, ...] = Field((64, 32), description="metadata MLP widths")
     meta_dropout: float = Field(0.2, ge=0, lt=1, description="metadata MLP dropout")
@@ -89,6 +92,8 @@ class TrainSettings(Settings):
     limit_val_batches: float = Field(1.0, gt=0, description="fraction or count of val batches")
     resume_from: Path | None = Field(None, description="checkpoint to resume (your own "
                                      "run's .ckpt: Lightning checkpoints are pickles)")
+    keep_checkpoints: int = Field(1, ge=-1, description="best-by-val-AUROC checkpoints to "
+                                  "keep besides last.ckpt (-1 = every epoch, e.g. for soups)")
     export_checkpoint: Path | None = Field(None, description="skip training: validate this "
                                            "checkpoint of the same settings and export its bundle")
     # logging and output
@@ -106,6 +111,9 @@ class TrainSettings(Settings):
             raise ValueError(f"fold {self.fold} does not exist with n_folds={self.n_folds}")
         if self.pretrained == "file" and self.pretrained_path is None:
             raise ValueError("pretrained=file needs --pretrained-path")
+        if self.init_bundle is not None and self.pretrained == "file":
+            raise ValueError("init_bundle and pretrained=file both set the initial weights: "
+                             "pick one")
         if self.use_metadata and not self.meta_hidden:
             raise ValueError("use_metadata needs at least one meta_hidden width")
         return self

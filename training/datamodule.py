@@ -83,6 +83,8 @@ class MelanomaDataModule(L.LightningDataModule):
         meta_mask_prob: per-field probability of blanking metadata in training batches.
         batch_size, num_workers: loader settings.
         max_images: optional quick-run subset size.
+        encoder: an already fitted encoder (a bundle's, when fine-tuning) used as is; by
+            default a new one is fitted on the training split.
     """
 
     def __init__(self, data_dir: Path, *, data_format: str = "auto",
@@ -90,7 +92,8 @@ class MelanomaDataModule(L.LightningDataModule):
                  fold: int = 0, n_folds: int = 5, seed: int = 42,
                  preprocessing: Preprocessing, augment: Callable[[Any], torch.Tensor] | None,
                  meta_mask_prob: float = 0.0, batch_size: int = 32, num_workers: int = 2,
-                 max_images: int | None = None) -> None:
+                 max_images: int | None = None,
+                 encoder: MetadataEncoder | None = None) -> None:
         super().__init__()
         self.data_dir, self.data_format, self.images_dir = data_dir, data_format, images_dir
         self.on_bad_row, self.verify = on_bad_row, verify
@@ -98,7 +101,8 @@ class MelanomaDataModule(L.LightningDataModule):
         self.preprocessing, self.augment = preprocessing, augment
         self.meta_mask_prob = meta_mask_prob
         self.batch_size, self.num_workers, self.max_images = batch_size, num_workers, max_images
-        self.encoder = MetadataEncoder()
+        self._fit_encoder = encoder is None
+        self.encoder = encoder if encoder is not None else MetadataEncoder()
         self.table: pd.DataFrame | None = None
         self.train_df: pd.DataFrame | None = None
         self.val_df: pd.DataFrame | None = None
@@ -116,7 +120,8 @@ class MelanomaDataModule(L.LightningDataModule):
         df = assign_folds(df, n_folds=self.n_folds, seed=self.seed)
         self.table = df
         self.train_df, self.val_df = split(df, self.fold)
-        self.encoder.fit(self.train_df)
+        if self._fit_encoder:
+            self.encoder.fit(self.train_df)
         for name, part in (("train", self.train_df), ("val", self.val_df)):
             n_pos = int(part["target"].sum())
             log.info("%s split: %d images, %d positive, %d negative, %d groups", name, len(part),

@@ -5,6 +5,7 @@ Settings come from CLI flags > MELANOMA_* env vars > `.env` > defaults (configs/
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
@@ -29,7 +30,7 @@ from data.folds import FoldError
 from data.images import Preprocessing
 from data.readers import DatasetError
 from eval.metrics import MetricError, select_thresholds, summarize
-from models.bundle import save_bundle
+from models.bundle import Bundle, BundleError, load_bundle, save_bundle
 from models.fusion import FusionConfig
 from models.pretrained import PretrainedError
 from training.augment import TrainAugment
@@ -42,8 +43,54 @@ LICENSE_NOTE = ("Weights inherit the licence of the training data; HAM10000 and 
                 "data are CC BY-NC 4.0 (non-commercial use only).")
 
 
-def build_datamodule(s: TrainSettings) -> MelanomaDataModule:
-    """DataModule for the settings (reads and splits the data)."""
+# FusionConfig fields that shape the weights; the rest (dropouts) only act in training.
+_WEIGHT_SHAPING = ("backbone", "meta_dim", "meta_hidden")
+
+
+class InitBundleError(ValueError):
+    """The --init-bundle model cannot start this run; the message says why."""
+
+
+def load_init_bundle(s: TrainSettings) -> Bundle | None:
+    """The bundle to fine-tune from (`--init-bundle`), checked against the settings.
+
+    Returns:
+        The loaded bundle, or None without `--init-bundle`.
+
+    Raises:
+        InitBundleError: unreadable bundle, or its architecture differs from the settings.
+    """
+    if s.init_bundle is None:
+        return None
+    try:
+        bundle = load_bundle(s.init_bundle)
+    except BundleError as err:
+        raise InitBundleError(f"--init-bundle: {err}") from None
+    wanted = {"backbone": s.backbone, "meta": s.use_metadata,
+              "meta_hidden": tuple(s.meta_hidden) if s.use_metadata else None}
+    have = {"backbone": bundle.config.backbone, "meta": bundle.config.meta_dim > 0,
+            "meta_hidden": tuple(bundle.config.meta_hidden) if bundle.config.meta_dim else None}
+    diff = {k: (have[k], wanted[k]) for k in wanted if have[k] != wanted[k]}
+    if diff:
+        raise InitBundleError(f"--init-bundle {s.init_bundle}: its architecture differs from "
+                              "the settings (bundle vs settings): " + ", ".join(
+                                  f"{k} {a!r} vs {b!r}" for k, (a, b) in diff.items()))
+    pre = Preprocessing(size=s.image_size, interpolation=s.interpolation,
+                        color_constancy=s.color_constancy)
+    if pre.to_dict() != bundle.preprocessing.to_dict():
+        log.warning("Fine-tuning with preprocessing %s; %s was trained with %s",
+                    pre.to_dict(), bundle.bundle_id, bundle.preprocessing.to_dict())
+    log.info("Fine-tuning from bundle %s (its metadata encoder is reused as is)",
+             bundle.bundle_id)
+    return bundle
+
+
+def build_datamodule(s: TrainSettings, init: Bundle | None = None) -> MelanomaDataModule:
+    """DataModule for the settings (reads and splits the data).
+
+    Args:
+        init: the bundle being fine-tuned, whose metadata encoder is reused unchanged.
+    """
     pre = Preprocessing(size=s.image_size, interpolation=s.interpolation,
                         color_constancy=s.color_constancy)
     augment = TrainAugment(pre, scale_min=s.aug_scale_min, rotate=s.aug_rotate, color=s.aug_color)
@@ -52,24 +99,37 @@ def build_datamodule(s: TrainSettings) -> MelanomaDataModule:
                             n_folds=s.n_folds, seed=s.seed, preprocessing=pre, augment=augment,
                             meta_mask_prob=s.meta_mask_prob if s.use_metadata else 0.0,
                             batch_size=s.batch_size, num_workers=s.num_workers,
-                            max_images=s.max_images)
+                            max_images=s.max_images,
+                            encoder=copy.deepcopy(init.encoder) if init else None)
     dm.prepare()
     return dm
 
 
-def build_module(s: TrainSettings, dm: MelanomaDataModule) -> MelanomaModule:
-    """LightningModule for the settings and the data's class counts and encoder."""
+def build_module(s: TrainSettings, dm: MelanomaDataModule,
+                 init: Bundle | None = None) -> MelanomaModule:
+    """LightningModule for the settings and the data's class counts and encoder.
+
+    Args:
+        init: a bundle whose whole model initialises the network (instead of ImageNet).
+    """
     config = FusionConfig(backbone=s.backbone,
                           meta_dim=dm.encoder.dim if s.use_metadata else 0,
                           meta_hidden=s.meta_hidden, meta_dropout=s.meta_dropout,
                           head_dropout=s.head_dropout, drop_path_rate=s.drop_path_rate)
     n_pos, n_neg = dm.class_counts
-    return MelanomaModule(config.to_dict(), lr_backbone=s.lr_backbone, lr_head=s.lr_head,
+    module = MelanomaModule(config.to_dict(), lr_backbone=s.lr_backbone, lr_head=s.lr_head,
                           weight_decay=s.weight_decay, warmup_epochs=s.warmup_epochs,
                           loss=s.loss, focal_alpha=s.focal_alpha, focal_gamma=s.focal_gamma,
                           n_pos=n_pos, n_neg=n_neg, sensitivity_target=s.sensitivity_target,
-                          channels_last=s.channels_last, pretrained=s.pretrained,
+                          channels_last=s.channels_last,
+                          pretrained="none" if init else s.pretrained,
                           pretrained_path=str(s.pretrained_path) if s.pretrained_path else None)
+    if init is not None:
+        if any(getattr(init.config, k) != getattr(config, k) for k in _WEIGHT_SHAPING):
+            raise InitBundleError(f"--init-bundle {init.path}: model {init.config.to_dict()} "
+                                  f"does not match {config.to_dict()}")
+        module.net.load_state_dict(init.model.state_dict())
+    return module
 
 
 def build_loggers(s: TrainSettings, run_dir: Path) -> list:
@@ -88,12 +148,14 @@ def build_loggers(s: TrainSettings, run_dir: Path) -> list:
 
 def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModule,
                   run_dir: Path, wall_s: float, epochs_completed: int,
-                  soup_of: list[str] | None = None) -> tuple[Path, dict[str, Any]]:
+                  soup_of: list[str] | None = None,
+                  init_bundle_id: str | None = None) -> tuple[Path, dict[str, Any]]:
     """Write the bundle from the module's final validation pass.
 
     Args:
         soup_of: the checkpoints averaged into the exported weights (`training.soup`), if any;
             recorded so the bundle does not pass for a single run of its settings.
+        init_bundle_id: id of the bundle this run was fine-tuned from, if any.
 
     Returns:
         (bundle folder, validation summary metrics).
@@ -115,6 +177,8 @@ def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModu
     training["epochs_completed"] = epochs_completed
     if soup_of:
         training["soup_of"] = soup_of
+    if init_bundle_id:
+        training["init_bundle_id"] = init_bundle_id
     bundle_dir = save_bundle(
         run_dir / "bundle", module.net, preprocessing=dm.preprocessing, encoder=dm.encoder,
         thresholds=stored, name=name, metrics={"validation": metrics},
@@ -140,17 +204,22 @@ def print_summary(metrics: dict[str, Any], bundle_dir: Path) -> None:
     Console().print(f"Bundle: {bundle_dir}")
 
 
-def checkpoint_callbacks(ckpt_dir: Path) -> tuple[ModelCheckpoint, ModelCheckpoint]:
+def checkpoint_callbacks(ckpt_dir: Path,
+                         keep: int = 1) -> tuple[ModelCheckpoint, ModelCheckpoint]:
     """The best-by-validation-AUROC checkpoint and an always-current `last.ckpt`.
 
     Lightning's `save_last` only rewrites last.ckpt in epochs that also produce a new best, so
     after a plateau `--resume-from last.ckpt` would restart from a stale epoch; an
     unmonitored checkpoint saves every epoch instead.
 
+    Args:
+        ckpt_dir: checkpoint folder.
+        keep: how many best checkpoints to keep (-1 = all epochs).
+
     Returns:
         (best, latest) callbacks.
     """
-    best = ModelCheckpoint(dirpath=ckpt_dir, monitor=MONITOR, mode="max",
+    best = ModelCheckpoint(dirpath=ckpt_dir, monitor=MONITOR, mode="max", save_top_k=keep,
                            auto_insert_metric_name=False,
                            filename="epoch{epoch:02d}-auroc{val_auroc:.4f}")
     latest = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1,
@@ -167,12 +236,14 @@ def train(s: TrainSettings) -> Path:
     L.seed_everything(s.seed, workers=True)
     if s.num_threads:
         torch.set_num_threads(s.num_threads)
-    dm = build_datamodule(s)
-    module = build_module(s, dm)
+    init = load_init_bundle(s)
+    dm = build_datamodule(s, init)
+    module = build_module(s, dm, init)
     run_dir = Path(s.output_dir) / (s.run_name or time.strftime(
         f"{s.backbone}-fold{s.fold}-%Y%m%d-%H%M%S"))
     run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint, latest = checkpoint_callbacks(run_dir / "checkpoints")
+    checkpoint, latest = checkpoint_callbacks(run_dir / "checkpoints",
+                                              s.keep_checkpoints)
     callbacks = [checkpoint, latest, RichProgressBar(),
                  LearningRateMonitor(logging_interval="epoch")]
     if s.early_stopping_patience:
@@ -202,7 +273,7 @@ def train(s: TrainSettings) -> Path:
         log.info("Exporting best checkpoint %s", Path(best).name)
     trainer.validate(module, datamodule=dm, verbose=False)
     bundle_dir, metrics = export_bundle(s, dm, module, run_dir, wall, epochs_completed,
-                                        soup_of)
+                                        soup_of, init.bundle_id if init else None)
     print_summary(metrics, bundle_dir)
     return bundle_dir
 
@@ -213,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = TrainSettings.from_cli(argv)
     try:
         train(settings)
-    except (DatasetError, FoldError, MetricError, PretrainedError) as err:
+    except (DatasetError, FoldError, InitBundleError, MetricError, PretrainedError) as err:
         log.error("%s", err)
         return 2
     return 0

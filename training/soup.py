@@ -9,6 +9,11 @@ must measure the soup (`python -m training.pl_train --export-checkpoint SOUP ...
 it and exports a bundle with thresholds chosen on its own predictions).
 
     python -m training.soup RUN_A/checkpoints/best.ckpt RUN_B/checkpoints/best.ckpt --out soup.ckpt
+
+An ingredient may also be a bundle folder. A soup of the bundle a run was fine-tuned from
+(`pl_train --init-bundle`) and that run's checkpoint interpolates between the two weights, as
+WiSE-FT does (Wortsman et al., CVPR 2022), which tends to keep more of the starting model's
+robustness to distribution shift than the fine-tuned end point alone.
 """
 
 from __future__ import annotations
@@ -22,7 +27,13 @@ from pathlib import Path
 
 import torch
 
+from models.bundle import META_FILE, BundleError, load_bundle
+
 log = logging.getLogger(__name__)
+
+
+# The training module holds its FusionNet as `net`, so checkpoint keys carry this prefix.
+NET_PREFIX = "net."
 
 
 class SoupError(ValueError):
@@ -30,11 +41,24 @@ class SoupError(ValueError):
 
 
 def load_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], int]:
-    """Tensors and epoch of one Lightning checkpoint, loaded without unpickling arbitrary objects.
+    """Tensors and epoch of one Lightning checkpoint or bundle, without unpickling anything.
+
+    Args:
+        path: a Lightning checkpoint, or a bundle folder (its weights are keyed as the
+            training module holds them, under `net.`; its epoch counts as 0).
+
+    Returns:
+        (state dict, epoch).
 
     Raises:
         SoupError: unreadable file or no `state_dict`.
     """
+    if path.is_dir() or path.name == META_FILE:
+        try:
+            bundle = load_bundle(path)
+        except BundleError as err:
+            raise SoupError(str(err)) from None
+        return {f"{NET_PREFIX}{k}": v for k, v in bundle.model.state_dict().items()}, 0
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as err:
@@ -88,7 +112,8 @@ def make_soup(paths: Sequence[Path], out: Path) -> Path:
     """Average checkpoints into a new checkpoint that `pl_train --export-checkpoint` reads.
 
     Args:
-        paths: two or more checkpoints of runs fine-tuned from the same initialisation.
+        paths: two or more checkpoints of runs fine-tuned from the same initialisation, or
+            bundle folders (e.g. that initialisation itself).
         out: file to write.
 
     Returns:
@@ -108,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="python -m training.soup", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoints", nargs="+", type=Path, help="Lightning checkpoints")
+    parser.add_argument("checkpoints", nargs="+", type=Path,
+                        help="Lightning checkpoints or bundle folders")
     parser.add_argument("--out", type=Path, required=True, help="soup checkpoint to write")
     args = parser.parse_args(argv)
     try:

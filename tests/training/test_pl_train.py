@@ -16,7 +16,14 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from data.images import Preprocessing
 from models.bundle import load_bundle, predict_arrays
-from training.pl_train import checkpoint_callbacks, main
+from configs.training import TrainSettings
+from training.pl_train import (
+    build_datamodule,
+    build_module,
+    checkpoint_callbacks,
+    load_init_bundle,
+    main,
+)
 from training.soup import make_soup
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,19 +159,84 @@ class _Declining(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def test_last_checkpoint_is_current_after_a_plateau(tmp_path: Path) -> None:
-    """last.ckpt must hold the final epoch even when the metric stopped improving."""
-    best, latest = checkpoint_callbacks(tmp_path / "ckpt")
+def _fit_declining(callbacks: list, epochs: int = 3) -> None:
     data = DataLoader(TensorDataset(torch.ones(4, 1)), batch_size=2)
-    trainer = L.Trainer(max_epochs=3, callbacks=[best, latest], logger=False,
+    trainer = L.Trainer(max_epochs=epochs, callbacks=callbacks, logger=False,
                         enable_progress_bar=False, enable_model_summary=False,
                         num_sanity_val_steps=0, accelerator="cpu")
     trainer.fit(_Declining(), train_dataloaders=data, val_dataloaders=data)
+
+
+def test_last_checkpoint_is_current_after_a_plateau(tmp_path: Path) -> None:
+    """last.ckpt must hold the final epoch even when the metric stopped improving."""
+    best, latest = checkpoint_callbacks(tmp_path / "ckpt")
+    _fit_declining([best, latest])
     last = torch.load(tmp_path / "ckpt" / "last.ckpt", map_location="cpu", weights_only=True)
     assert last["epoch"] == 2
     assert Path(best.best_model_path).name.startswith("epoch00-auroc0.9000")
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
         "epoch00-auroc0.9000.ckpt", "last.ckpt"]
+
+
+def test_keep_all_checkpoints_saves_every_epoch(tmp_path: Path) -> None:
+    best, latest = checkpoint_callbacks(tmp_path / "ckpt", keep=-1)
+    _fit_declining([best, latest])
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "epoch00-auroc0.9000.ckpt", "epoch01-auroc0.8000.ckpt", "epoch02-auroc0.7000.ckpt",
+        "last.ckpt"]
+
+
+def test_init_bundle_starts_from_the_bundles_weights_and_encoder(ham_run: Path,
+                                                                 ham_dataset: Path) -> None:
+    bundle_dir = ham_run / "bundle"
+    s = TrainSettings.from_cli(["--data-dir", str(ham_dataset), *TINY,
+                                "--init-bundle", str(bundle_dir)])
+    init = load_init_bundle(s)
+    dm = build_datamodule(s, init)
+    module = build_module(s, dm, init)
+    reference = load_bundle(bundle_dir)
+    assert dm.encoder.to_dict() == reference.encoder.to_dict()
+    assert dm.encoder is not init.encoder  # the run cannot alter the loaded bundle's encoder
+    ours = module.net.state_dict()
+    theirs = reference.model.state_dict()
+    assert ours.keys() == theirs.keys()
+    for key, tensor in theirs.items():
+        assert torch.equal(ours[key], tensor), key
+
+
+def test_init_bundle_run_records_its_origin(ham_run: Path, ham_dataset: Path) -> None:
+    original = json.loads((ham_run / "bundle" / "bundle.json").read_text())
+    tuned = _train(ham_dataset, ham_run.parent, "tuned", "--init-bundle", str(ham_run / "bundle"))
+    info = json.loads((tuned / "bundle" / "bundle.json").read_text())
+    assert info["training"]["init_bundle_id"] == original["bundle_id"]
+    assert info["metadata_encoder"] == original["metadata_encoder"]
+    assert info["weights_sha256"] != original["weights_sha256"]  # it did train
+
+
+@pytest.mark.parametrize(("flags", "named"), [
+    (["--meta-hidden", "32"], "meta_hidden"),
+    (["--no-use-metadata"], "meta"),
+    (["--backbone", "mobilenetv3_small_050"], "backbone"),
+])
+def test_init_bundle_with_another_architecture_is_refused(ham_run: Path, ham_dataset: Path,
+                                                          tmp_path: Path, flags: list[str],
+                                                          named: str,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    code = main(["--data-dir", str(ham_dataset), "--output-dir", str(tmp_path), *TINY, *flags,
+                 "--init-bundle", str(ham_run / "bundle")])
+    assert code == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "--init-bundle" in errors[0] and named in errors[0]
+    assert not list(tmp_path.iterdir())  # refused before any run folder was made
+
+
+def test_init_bundle_that_is_not_a_bundle_is_refused(ham_dataset: Path, tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    code = main(["--data-dir", str(ham_dataset), "--output-dir", str(tmp_path / "out"), *TINY,
+                 "--init-bundle", str(tmp_path)])
+    assert code == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and str(tmp_path) in errors[0]
 
 
 def test_soup_export_records_its_ingredients(ham_run: Path, ham_dataset: Path) -> None:
@@ -177,3 +249,13 @@ def test_soup_export_records_its_ingredients(ham_run: Path, ham_dataset: Path) -
     assert ours["weights_sha256"] == original["weights_sha256"]
     assert ours["training"]["soup_of"] == [str(last), str(last)]
     assert "soup_of" not in original["training"]
+
+
+def test_soup_of_a_bundle_and_its_checkpoint(ham_run: Path, ham_dataset: Path) -> None:
+    """A bundle counts as an ingredient: bundle + its own checkpoint give the same weights."""
+    best = sorted((ham_run / "checkpoints").glob("epoch*.ckpt"))[-1]
+    soup = make_soup([ham_run / "bundle", best], ham_run.parent / "wise.ckpt")
+    exported = _train(ham_dataset, ham_run.parent, "wise", "--export-checkpoint", str(soup))
+    ours = json.loads((exported / "bundle" / "bundle.json").read_text())
+    original = json.loads((ham_run / "bundle" / "bundle.json").read_text())
+    assert ours["weights_sha256"] == original["weights_sha256"]
