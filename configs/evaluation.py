@@ -75,3 +75,19 @@ class EvalSettings(Settings):
         if not self.bundle:
             raise ValueError("give at least one --bundle")
         return self
+
+
+class CompareSettings(Settings):
+    """Settings for a paired comparison of two models' predictions on the same images.
+
+    Each field is also the env var MELANOMA_<FIELD> and the CLI flag --<field-with-dashes>.
+    """
+
+    model_config = settings_config("python -m eval.compare")
+
+    baseline: Path = Field(description="predictions.csv of the model to beat (eval.evaluate)")
+    candidate: Path = Field(description="predictions.csv of the new model, same images")
+    score_column: str = Field("prob", description="score column to compare (prob = the final "
+                              "score, prob_no_tta = single view)")
+    n_boot: int = Field(1000, ge=1, description="bootstrap resamples per confidence interval")
+    min_tpr: float = Field(0.8, ge=0, lt=1, description="minimum TPR of the partial AUC")
