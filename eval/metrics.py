@@ -598,6 +598,13 @@ def _cluster_layout(groups: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return order, starts, sizes
 
 
+def _check_bootstrap_args(n_boot: Any, alpha: float) -> None:
+    if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise MetricError(f"n_boot must be a positive integer; got {n_boot!r}")
+    if not 0.0 < alpha < 1.0:
+        raise MetricError(f"alpha must be in (0, 1); got {alpha}")
+
+
 def bootstrap_ci(
     y_true: Any,
     y_prob: Any,
@@ -633,10 +640,7 @@ def bootstrap_ci(
         MetricError: On invalid input, if the metric is undefined on the full data, or if more
             than ``max_skip_fraction`` of the resamples could not be scored.
     """
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise MetricError(f"n_boot must be a positive integer; got {n_boot!r}")
-    if not 0.0 < alpha < 1.0:
-        raise MetricError(f"alpha must be in (0, 1); got {alpha}")
+    _check_bootstrap_args(n_boot, alpha)
     y, p = _validate(y_true, y_prob)
     n = y.shape[0]
     point = float(metric_fn(y, p))
@@ -675,10 +679,7 @@ def bootstrap_paired_difference(
     Raises:
         MetricError: as :func:`bootstrap_ci`.
     """
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise MetricError(f"n_boot must be a positive integer; got {n_boot!r}")
-    if not 0.0 < alpha < 1.0:
-        raise MetricError(f"alpha must be in (0, 1); got {alpha}")
+    _check_bootstrap_args(n_boot, alpha)
     y, a = _validate(y_true, y_prob_a)
     _, b = _validate(y_true, y_prob_b)
 
