@@ -642,12 +642,7 @@ def bootstrap_ci(
     """
     _check_bootstrap_args(n_boot, alpha)
     y, p = _validate(y_true, y_prob)
-    n = y.shape[0]
-    point = float(metric_fn(y, p))
-    if not math.isfinite(point):
-        raise MetricError(f"metric returned a non-finite value ({point}) on the full data")
-
-    return _bootstrap(point, n, lambda idx: metric_fn(y[idx], p[idx]), groups, n_boot, alpha,
+    return _bootstrap(y.shape[0], lambda idx: metric_fn(y[idx], p[idx]), groups, n_boot, alpha,
                       seed, max_skip_fraction)
 
 
@@ -686,17 +681,19 @@ def bootstrap_paired_difference(
     def diff(idx: np.ndarray) -> float:
         return float(metric_fn(y[idx], b[idx])) - float(metric_fn(y[idx], a[idx]))
 
-    n = y.shape[0]
-    point = diff(np.arange(n))
+    return _bootstrap(y.shape[0], diff, groups, n_boot, alpha, seed, max_skip_fraction)
+
+
+def _bootstrap(n: int, value_of: Callable[[np.ndarray], float], groups: Any, n_boot: int,
+               alpha: float, seed: int, max_skip_fraction: float) -> tuple[float, float, float]:
+    """``(point, low, high)`` of ``value_of(row indices)``: all rows, then resampled rows or groups.
+
+    Raises:
+        MetricError: non-finite value on all rows, or too many resamples undefined.
+    """
+    point = float(value_of(np.arange(n)))
     if not math.isfinite(point):
         raise MetricError(f"metric returned a non-finite value ({point}) on the full data")
-    return _bootstrap(point, n, diff, groups, n_boot, alpha, seed, max_skip_fraction)
-
-
-def _bootstrap(point: float, n: int, value_of: Callable[[np.ndarray], float], groups: Any,
-               n_boot: int, alpha: float, seed: int,
-               max_skip_fraction: float) -> tuple[float, float, float]:
-    """Resample rows (or whole groups) and return ``(point, low, high)`` of ``value_of(idx)``."""
     rng = np.random.default_rng(seed)
     layout = _cluster_layout(groups, n) if groups is not None else None
     values = np.empty(n_boot, dtype=np.float64)

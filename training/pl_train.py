@@ -47,18 +47,24 @@ LICENSE_NOTE = ("Weights inherit the licence of the training data; HAM10000 and 
 _WEIGHT_SHAPING = ("backbone", "meta_dim", "meta_hidden")
 
 
+def preprocessing(s: TrainSettings) -> Preprocessing:
+    """The preprocessing the settings ask for (what the bundle will store)."""
+    return Preprocessing(size=s.image_size, interpolation=s.interpolation,
+                         color_constancy=s.color_constancy)
+
+
 class InitBundleError(ValueError):
     """The --init-bundle model cannot start this run; the message says why."""
 
 
 def load_init_bundle(s: TrainSettings) -> Bundle | None:
-    """The bundle to fine-tune from (`--init-bundle`), checked against the settings.
+    """The bundle to fine-tune from (`--init-bundle`); `build_module` checks its architecture.
 
     Returns:
         The loaded bundle, or None without `--init-bundle`.
 
     Raises:
-        InitBundleError: unreadable bundle, or its architecture differs from the settings.
+        InitBundleError: unreadable bundle.
     """
     if s.init_bundle is None:
         return None
@@ -66,17 +72,7 @@ def load_init_bundle(s: TrainSettings) -> Bundle | None:
         bundle = load_bundle(s.init_bundle)
     except BundleError as err:
         raise InitBundleError(f"--init-bundle: {err}") from None
-    wanted = {"backbone": s.backbone, "meta": s.use_metadata,
-              "meta_hidden": tuple(s.meta_hidden) if s.use_metadata else None}
-    have = {"backbone": bundle.config.backbone, "meta": bundle.config.meta_dim > 0,
-            "meta_hidden": tuple(bundle.config.meta_hidden) if bundle.config.meta_dim else None}
-    diff = {k: (have[k], wanted[k]) for k in wanted if have[k] != wanted[k]}
-    if diff:
-        raise InitBundleError(f"--init-bundle {s.init_bundle}: its architecture differs from "
-                              "the settings (bundle vs settings): " + ", ".join(
-                                  f"{k} {a!r} vs {b!r}" for k, (a, b) in diff.items()))
-    pre = Preprocessing(size=s.image_size, interpolation=s.interpolation,
-                        color_constancy=s.color_constancy)
+    pre = preprocessing(s)
     if pre.to_dict() != bundle.preprocessing.to_dict():
         log.warning("Fine-tuning with preprocessing %s; %s was trained with %s",
                     pre.to_dict(), bundle.bundle_id, bundle.preprocessing.to_dict())
@@ -91,8 +87,7 @@ def build_datamodule(s: TrainSettings, init: Bundle | None = None) -> MelanomaDa
     Args:
         init: the bundle being fine-tuned, whose metadata encoder is reused unchanged.
     """
-    pre = Preprocessing(size=s.image_size, interpolation=s.interpolation,
-                        color_constancy=s.color_constancy)
+    pre = preprocessing(s)
     augment = TrainAugment(pre, scale_min=s.aug_scale_min, rotate=s.aug_rotate, color=s.aug_color)
     dm = MelanomaDataModule(s.data_dir, data_format=s.data_format, images_dir=s.images_dir,
                             on_bad_row=s.on_bad_row, verify=s.verify_images, fold=s.fold,
@@ -111,6 +106,9 @@ def build_module(s: TrainSettings, dm: MelanomaDataModule,
 
     Args:
         init: a bundle whose whole model initialises the network (instead of ImageNet).
+
+    Raises:
+        InitBundleError: `init` has another backbone or metadata branch than the settings.
     """
     config = FusionConfig(backbone=s.backbone,
                           meta_dim=dm.encoder.dim if s.use_metadata else 0,
@@ -125,9 +123,11 @@ def build_module(s: TrainSettings, dm: MelanomaDataModule,
                           pretrained="none" if init else s.pretrained,
                           pretrained_path=str(s.pretrained_path) if s.pretrained_path else None)
     if init is not None:
-        if any(getattr(init.config, k) != getattr(config, k) for k in _WEIGHT_SHAPING):
-            raise InitBundleError(f"--init-bundle {init.path}: model {init.config.to_dict()} "
-                                  f"does not match {config.to_dict()}")
+        diff = [f"{k} {getattr(init.config, k)!r} vs {getattr(config, k)!r}"
+                for k in _WEIGHT_SHAPING if getattr(init.config, k) != getattr(config, k)]
+        if diff:
+            raise InitBundleError(f"--init-bundle {init.path}: its architecture differs from "
+                                  f"the settings (bundle vs settings): {', '.join(diff)}")
         module.net.load_state_dict(init.model.state_dict())
     return module
 
