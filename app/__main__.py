@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from configs.app import AppSettings
 from configs.base import DEFAULT_BUNDLE_DIR, ENV_PREFIX
+from configs.errors import one_line, settings_error_message
 
 log = logging.getLogger("app")
 
@@ -60,10 +61,6 @@ def _ignore_replayed_signal(_signum: int, _frame: object) -> None:
     """After uvicorn's graceful shutdown it re-raises the signal it caught; we have stopped."""
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
 def _bundle_problem(path: Path) -> str | None:
     """A cheap check before importing torch, so a missing bundle fails in well under a second."""
     if path.exists():
@@ -86,10 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = AppSettings.from_cli(argv)
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
-                             for e in err.errors())
         logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-        log.error("cannot start: invalid settings: %s", _one_line(problems))
+        log.error("cannot start: %s", settings_error_message(err))
         return EXIT_CONFIG
     _configure_logging(settings.log_level, settings.access_log)
     signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -120,7 +115,7 @@ def _serve(settings: AppSettings, private_dir: Path) -> int:
         engine = Engine.from_path(settings.bundle, num_threads=settings.num_threads,
                                   backend=settings.backend, cache_dir=settings.engine_cache_dir)
     except BundleError as err:
-        log.error("cannot start: %s", _one_line(err))
+        log.error("cannot start: %s", one_line(err))
         return EXIT_CONFIG
     log.info("loaded bundle %s (backend %s, %d thread(s))", engine.bundle.bundle_id,
              engine.backend, engine.num_threads)

@@ -30,10 +30,8 @@ import numpy as np
 import pandas as pd
 
 from app.uploads import UploadMissingError, UploadStore
-from data.encoding import MetadataError
-from data.images import ImageError
-from data.sites import normalize_sex, to_canonical_site
-from models.engine import Analysis, Engine, InputError, overlay
+from configs.errors import one_line
+from models.engine import UNKNOWN, Analysis, Engine, InputError, overlay
 from models.tta import VIEW_NAMES
 
 log = logging.getLogger(__name__)
@@ -53,7 +51,6 @@ _DX_NAMES = {"mel": "melanoma", "nv": "melanocytic nevus", "bkl": "benign kerato
              "bcc": "basal cell carcinoma", "akiec": "actinic keratosis / intraepithelial "
              "carcinoma", "vasc": "vascular lesion", "df": "dermatofibroma"}
 
-_INPUT_ERRORS: tuple[type[Exception], ...] = (InputError, ImageError, MetadataError)
 
 
 @dataclass(frozen=True)
@@ -68,10 +65,12 @@ class Example:
 
 
 def load_examples(folder: Path = EXAMPLES_DIR) -> list[Example]:
-    """Read the example cases from `folder/metadata.csv` (HAM10000 columns and spellings).
+    """Read the example cases from `folder/metadata.csv`.
 
-    Sites and sexes are mapped with `data.sites`, the one vocabulary, so the examples feed the
-    model exactly what training fed it.
+    The CSV keeps HAM10000's own columns (`localization` in HAM10000's spelling) and adds
+    `site`, the canonical site it maps to (written with `data.sites`, checked by the tests), so
+    the app reads canonical values and feeds the model exactly what training fed it. Blank
+    sex or site means unknown.
 
     Args:
         folder: folder holding the images and `metadata.csv`.
@@ -89,8 +88,8 @@ def load_examples(folder: Path = EXAMPLES_DIR) -> list[Example]:
             if not path.is_file():
                 continue
             age = float(row["age"]) if row.get("age", "").strip() else None
-            sex = normalize_sex(row.get("sex"))
-            site = to_canonical_site(row.get("localization"), "ham10000")
+            sex = (row.get("sex") or "").strip() or UNKNOWN
+            site = (row.get("site") or "").strip() or UNKNOWN
             dx = _DX_NAMES.get(row.get("dx", ""), row.get("dx", "?"))
             age_text = "age unknown" if age is None else f"{age:g} y"
             out.append(Example(path=path, age=age, sex=sex, site=site,
@@ -98,15 +97,11 @@ def load_examples(folder: Path = EXAMPLES_DIR) -> list[Example]:
     return out
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def _user_error(message: str, title: str = "Cannot analyse this input") -> gr.Error:
     # gr.Error renders its message as HTML: escape what may echo user input. Quotes stay
     # readable for API clients. print_exception=False: the message may echo entered values,
     # which must not reach the server's logs.
-    return gr.Error(html.escape(_one_line(message), quote=False), title=title, duration=None,
+    return gr.Error(html.escape(one_line(message), quote=False), title=title, duration=None,
                     print_exception=False)
 
 
@@ -302,7 +297,7 @@ class AnalysisService:
         progress(0.2, desc="Running the model: probability, 8-view TTA, layer heatmaps")
         try:
             analysis = await anyio.to_thread.run_sync(self._run_engine, data, age, sex, site)
-        except _INPUT_ERRORS as err:
+        except InputError as err:
             raise _user_error(str(err)) from None
         except Exception as err:  # noqa: BLE001 (turned into a readable error, logged safely)
             raise self._internal_error(err) from None
@@ -345,9 +340,6 @@ def build_ui(engine: Engine, uploads: UploadStore,
     bundle = engine.bundle
     service = AnalysisService(engine, uploads)
     examples = load_examples() if examples is None else list(examples)
-    sexes = list(bundle.encoder.sexes)
-    sites = list(bundle.encoder.sites)
-    layer_names = list(bundle.info.get("cam_layers") or [])
     card = model_card_markdown(bundle.info, bundle.thresholds, bundle.default_threshold_name)
 
     with gr.Blocks(title="Melanoma risk (research use only)") as demo:
@@ -355,78 +347,111 @@ def build_ui(engine: Engine, uploads: UploadStore,
         gr.Markdown(NOTICE, elem_id="notice", elem_classes=["notice"])
         with gr.Row():
             with gr.Column(scale=2, min_width=320):
-                image = gr.Image(label="Dermoscopy image", type="filepath", image_mode=None,
-                                 sources=["upload", "clipboard"], height=300,
-                                 elem_id="image-input")
-                # A placeholder keeps an empty field empty (without one Gradio shows 0, which
-                # would silently send age 0 instead of "unknown").
-                age = gr.Number(label="Age (years)", value=None, precision=None,
-                                placeholder="unknown", info="0–120; leave empty if unknown",
-                                elem_id="age-input")
-                with gr.Row():
-                    sex = gr.Dropdown(choices=sexes, value="unknown", label="Sex",
-                                      elem_id="sex-input")
-                    site = gr.Dropdown(choices=sites, value="unknown", label="Anatomic site",
-                                       elem_id="site-input")
-                button = gr.Button("Analyze", variant="primary", elem_id="analyze-button")
-                gr.Markdown(PRIVACY, elem_classes=["small-print"])
+                inputs, button = _input_column(list(bundle.encoder.sexes),
+                                               list(bundle.encoder.sites))
             with gr.Column(scale=3, min_width=360):
-                # No "top class" heading: it would follow 50%, while the decision follows the
-                # bundle's threshold (a 0.4 can be "above threshold").
-                label = gr.Label(label="Melanoma probability (the decision uses the threshold "
-                                 "below, not 50%)", num_top_classes=2, show_heading=False,
-                                 elem_id="probability")
-                summary = gr.Markdown(elem_id="summary")
-                with gr.Row():
-                    layer = gr.Radio(choices=[ALL_LAYERS, *layer_names], value=ALL_LAYERS,
-                                     label="Layer (early = fine detail, late = semantics)",
-                                     elem_id="layer-choice")
-                    opacity = gr.Slider(0.0, 1.0, value=DEFAULT_OPACITY, step=0.05,
-                                        label="Heatmap opacity", elem_id="opacity")
-                gallery = gr.Gallery(label="Where the network looked: EigenCAM per layer",
-                                     columns=3, height="auto", object_fit="contain",
-                                     elem_id="heatmaps", interactive=False)
-                with gr.Row():
-                    tta_plot = gr.BarPlot(x="view", y="probability", color="vs threshold",
-                                          color_map={"above": "#c0392b", "below": "#2e86c1"},
-                                          y_lim=[0.0, 1.0], sort=list(VIEW_NAMES),
-                                          x_label_angle=-40,
-                                          label="Probability per TTA view", height=240,
-                                          elem_id="tta-plot")
-                    tta_table = gr.Dataframe(headers=list(_TTA_COLUMNS), label="TTA views",
-                                             interactive=False, elem_id="tta-table")
-                with gr.Accordion("Result as JSON (what the API returns)", open=False):
-                    result_json = gr.JSON(label="Result", elem_id="result-json")
+                results = _result_column(list(bundle.info.get("cam_layers") or []))
         cams = gr.State(None, time_to_live=STATE_TTL_S)
         if examples:
-            gr.Examples(
-                examples=[[str(e.path), e.age, e.sex, e.site] for e in examples],
-                inputs=[image, age, sex, site], example_labels=[e.label for e in examples],
-                label="Examples from HAM10000 (CC BY-NC 4.0): click one, then Analyze",
-                cache_examples=False, api_visibility="private")
-            gr.Markdown("Example images: HAM10000 dataset, Tschandl P., Rosendahl C., Kittler "
-                        "H., *Sci. Data* 5, 180161 (2018), doi:10.1038/sdata.2018.161, licensed "
-                        "[CC BY-NC 4.0](https://creativecommons.org/licenses/by-nc/4.0/). "
-                        "The shipped model may have been trained on them.",
-                        elem_classes=["small-print"])
+            _examples(examples, inputs)
         with gr.Accordion("Model information", open=True):
             gr.Markdown(card, elem_id="model-card")
-
-        outputs = [result_json, label, summary, tta_table, tta_plot, gallery, layer, cams]
-        # Blank the previous result first (no queue: instant), so that an error for new input
-        # is never shown next to the previous case's probability. API clients call
-        # /analyze directly and skip this step.
-        cleared = button.click(_clear_results, None, [result_json, label, summary, gallery],
-                               queue=False, api_visibility="private", show_progress="hidden")
-        analysis = cleared.then(service.analyze, inputs=[image, age, sex, site],
-                                outputs=outputs, api_name="analyze", preprocess=False,
-                                show_progress="full", concurrency_id="analyze")
-        # The API renders overlays at the default opacity; the UI then applies its slider.
-        analysis.success(_rerender_if_changed, inputs=[cams, layer, opacity], outputs=gallery,
-                         api_visibility="private", show_progress="hidden", queue=False)
-        # .input: user actions only (the analysis itself updates the layer choices).
-        for event in (layer.input, opacity.input):
-            event(render_overlays, inputs=[cams, layer, opacity], outputs=gallery,
-                  api_visibility="private", show_progress="hidden", queue=False,
-                  trigger_mode="always_last")
+        _wire_events(service, button, inputs, results, cams)
     return demo
+
+
+def _input_column(sexes: list[str], sites: list[str]) -> tuple[list[gr.Component], gr.Button]:
+    """Image, age, sex and site inputs and the Analyze button (inside the current column)."""
+    image = gr.Image(label="Dermoscopy image", type="filepath", image_mode=None,
+                     sources=["upload", "clipboard"], height=300, elem_id="image-input")
+    # A placeholder keeps an empty field empty (without one Gradio shows 0, which would
+    # silently send age 0 instead of "unknown").
+    age = gr.Number(label="Age (years)", value=None, precision=None, placeholder="unknown",
+                    info="0–120; leave empty if unknown", elem_id="age-input")
+    with gr.Row():
+        sex = gr.Dropdown(choices=sexes, value=UNKNOWN, label="Sex", elem_id="sex-input")
+        site = gr.Dropdown(choices=sites, value=UNKNOWN, label="Anatomic site",
+                           elem_id="site-input")
+    button = gr.Button("Analyze", variant="primary", elem_id="analyze-button")
+    gr.Markdown(PRIVACY, elem_classes=["small-print"])
+    return [image, age, sex, site], button
+
+
+@dataclass
+class _Results:
+    """The output components of one analysis."""
+
+    label: gr.Label
+    summary: gr.Markdown
+    layer: gr.Radio
+    opacity: gr.Slider
+    gallery: gr.Gallery
+    tta_plot: gr.BarPlot
+    tta_table: gr.Dataframe
+    result_json: gr.JSON
+
+
+def _result_column(layer_names: list[str]) -> _Results:
+    """Probability, summary, heatmaps with their controls, TTA plot and table, JSON."""
+    # No "top class" heading: it would follow 50%, while the decision follows the bundle's
+    # threshold (a 0.4 can be "above threshold").
+    label = gr.Label(label="Melanoma probability (the decision uses the threshold below, not "
+                     "50%)", num_top_classes=2, show_heading=False, elem_id="probability")
+    summary = gr.Markdown(elem_id="summary")
+    with gr.Row():
+        layer = gr.Radio(choices=[ALL_LAYERS, *layer_names], value=ALL_LAYERS,
+                         label="Layer (early = fine detail, late = semantics)",
+                         elem_id="layer-choice")
+        opacity = gr.Slider(0.0, 1.0, value=DEFAULT_OPACITY, step=0.05,
+                            label="Heatmap opacity", elem_id="opacity")
+    gallery = gr.Gallery(label="Where the network looked: EigenCAM per layer", columns=3,
+                         height="auto", object_fit="contain", elem_id="heatmaps",
+                         interactive=False)
+    with gr.Row():
+        tta_plot = gr.BarPlot(x="view", y="probability", color="vs threshold",
+                              color_map={"above": "#c0392b", "below": "#2e86c1"},
+                              y_lim=[0.0, 1.0], sort=list(VIEW_NAMES), x_label_angle=-40,
+                              label="Probability per TTA view", height=240, elem_id="tta-plot")
+        tta_table = gr.Dataframe(headers=list(_TTA_COLUMNS), label="TTA views",
+                                 interactive=False, elem_id="tta-table")
+    with gr.Accordion("Result as JSON (what the API returns)", open=False):
+        result_json = gr.JSON(label="Result", elem_id="result-json")
+    return _Results(label, summary, layer, opacity, gallery, tta_plot, tta_table, result_json)
+
+
+def _examples(examples: Sequence[Example], inputs: list[gr.Component]) -> None:
+    """The clickable example cases and their attribution."""
+    gr.Examples(
+        examples=[[str(e.path), e.age, e.sex, e.site] for e in examples],
+        inputs=inputs, example_labels=[e.label for e in examples],
+        label="Examples from HAM10000 (CC BY-NC 4.0): click one, then Analyze",
+        cache_examples=False, api_visibility="private")
+    gr.Markdown("Example images: HAM10000 dataset, Tschandl P., Rosendahl C., Kittler "
+                "H., *Sci. Data* 5, 180161 (2018), doi:10.1038/sdata.2018.161, licensed "
+                "[CC BY-NC 4.0](https://creativecommons.org/licenses/by-nc/4.0/). "
+                "The shipped model may have been trained on them.",
+                elem_classes=["small-print"])
+
+
+def _wire_events(service: AnalysisService, button: gr.Button, inputs: list[gr.Component],
+                 r: _Results, cams: gr.State) -> None:
+    """Analyze (UI and the `/analyze` API) and the overlay re-rendering controls."""
+    outputs = [r.result_json, r.label, r.summary, r.tta_table, r.tta_plot, r.gallery, r.layer,
+               cams]
+    # Blank the previous result first (no queue: instant), so that an error for new input is
+    # never shown next to the previous case's probability. API clients call /analyze
+    # directly and skip this step.
+    cleared = button.click(_clear_results, None, [r.result_json, r.label, r.summary, r.gallery],
+                           queue=False, api_visibility="private", show_progress="hidden")
+    analysis = cleared.then(service.analyze, inputs=inputs, outputs=outputs,
+                            api_name="analyze", preprocess=False, show_progress="full",
+                            concurrency_id="analyze")
+    # The API renders overlays at the default opacity; the UI then applies its slider.
+    analysis.success(_rerender_if_changed, inputs=[cams, r.layer, r.opacity],
+                     outputs=r.gallery, api_visibility="private", show_progress="hidden",
+                     queue=False)
+    # .input: user actions only (the analysis itself updates the layer choices).
+    for event in (r.layer.input, r.opacity.input):
+        event(render_overlays, inputs=[cams, r.layer, r.opacity], outputs=r.gallery,
+              api_visibility="private", show_progress="hidden", queue=False,
+              trigger_mode="always_last")

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from configs.base import DEFAULT_BUNDLE_DIR, Settings, settings_config
+from configs.choices import Backend
 
 
 class AppSettings(Settings):
@@ -26,7 +27,7 @@ class AppSettings(Settings):
                            "proxy under a sub-path (e.g. /melanoma)")
     num_threads: int | None = Field(None, ge=1, description="torch intra-op threads "
                                     "(default: the engine's choice)")
-    backend: Literal["auto", "onnxruntime", "torchscript", "eager"] = Field(
+    backend: Backend = Field(
         "auto", description="inference backend: auto = ONNX Runtime, else TorchScript, else "
         "eager PyTorch (all checked against eager at 1e-4)")
     engine_cache_dir: Path | None = Field(None, description="folder to cache the exported "

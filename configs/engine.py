@@ -1,15 +1,14 @@
-"""Typed configuration of the inference-engine benchmark (`python -m app.benchmark`)."""
+"""Typed configuration of the inference-engine benchmark (`python -m models.benchmark`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, model_validator
 
 from configs.base import DEFAULT_BUNDLE_DIR, REPO_ROOT, Settings, settings_config
+from configs.choices import Backend
 
-Backend = Literal["auto", "onnxruntime", "torchscript", "eager"]
 DEFAULT_BENCH_IMAGES = REPO_ROOT.parent / "shared" / "data" / "ham10000" / "images"
 
 
@@ -19,7 +18,7 @@ class BenchmarkSettings(Settings):
     Each field is also the env var MELANOMA_<FIELD> and the CLI flag --<field-with-dashes>.
     """
 
-    model_config = settings_config("python -m app.benchmark")
+    model_config = settings_config("python -m models.benchmark")
 
     bundle: Path = Field(DEFAULT_BUNDLE_DIR, description="model bundle to time")
     random_bundle: bool = Field(False, description="TIMING ONLY: ignore --bundle and time a "

@@ -9,7 +9,9 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from configs.base import DEFAULT_BUNDLE_DIR, Settings, settings_config
+from configs.choices import Backend, Combiner
 from configs.training import DataFormat
+from data.readers import OnError
 
 
 class EvalSettings(Settings):
@@ -31,7 +33,7 @@ class EvalSettings(Settings):
     images: Path | None = Field(None, description="image folder, if not the format's default")
     format: DataFormat = Field("auto", description="dataset format (auto-detected from columns)")
     tta: bool = Field(False, description="average the 8 dihedral views (flips, rotations)")
-    ensemble: Literal["mean", "rank"] = Field(
+    ensemble: Combiner = Field(
         "mean", description="how several bundles are combined: mean probability, or the mean "
         "of normalised ranks (not a probability: no calibration metrics)")
     out: Path = Field(Path("outputs/eval"), description="output folder (created)")
@@ -46,13 +48,13 @@ class EvalSettings(Settings):
                              "as in training) - a bundle's held-out fold")
     n_folds: int = Field(5, ge=2, description="number of folds for --fold (as in training)")
     seed: int = Field(42, description="fold seed for --fold (as in training)")
-    on_bad_row: Literal["fail", "skip"] = Field(
+    on_bad_row: OnError = Field(
         "fail", description="bad rows (unknown label, missing or unreadable image...): fail, "
         "or skip them with a logged count")
     metadata: Literal["auto", "ignore"] = Field(
         "auto", description="auto: feed the dataset's age/sex/site; ignore: feed 'unknown' for "
         "all (measures what the metadata branch contributes)")
-    backend: Literal["eager", "auto", "onnxruntime", "torchscript"] = Field(
+    backend: Backend = Field(
         "eager", description="inference path: eager PyTorch (the reference), or the inference "
         "engine's fast runners (auto = ONNX Runtime, else TorchScript; agree with eager to "
         "1e-4)")

@@ -8,8 +8,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from configs.base import Settings, settings_config
+from data.images import ColorConstancy
+from data.readers import FORMATS, OnError
 
-DataFormat = Literal["auto", "ham10000", "isic2017", "isic2018", "isic2019", "isic2020", "csv"]
+# The formats come from the reader registry, so a new format needs no edit here.
+DataFormat = Literal[("auto", *FORMATS)]  # type: ignore[valid-type]
 
 
 class TrainSettings(Settings):
@@ -24,7 +27,7 @@ class TrainSettings(Settings):
     data_dir: Path = Field(Path("datasets/ham10000"), description="dataset folder or CSV file")
     data_format: DataFormat = Field("auto", description="dataset format (auto-detected)")
     images_dir: Path | None = Field(None, description="image folder, if not the format's default")
-    on_bad_row: Literal["fail", "skip"] = Field(
+    on_bad_row: OnError = Field(
         "fail", description="bad rows (unknown label, missing image...): fail, or skip them "
         "with a logged count")
     verify_images: bool = Field(False, description="open every image header before training")
@@ -51,7 +54,7 @@ class TrainSettings(Settings):
     # preprocessing (stored in the bundle)
     image_size: int = Field(224, ge=32, le=1024, description="square model input size")
     interpolation: Literal["bilinear", "bicubic"] = Field("bilinear", description="resize filter")
-    color_constancy: Literal["none", "shades_of_gray"] = Field(
+    color_constancy: ColorConstancy = Field(
         "none", description="colour normalisation applied in training AND inference")
     # augmentation (training only)
     aug_scale_min: float = Field(0.5, gt=0, le=1, description="random-resized-crop min area")

@@ -14,7 +14,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -26,7 +26,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 _WHITE = (255, 255, 255)
 _INTERPOLATIONS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
                    "lanczos": Image.Resampling.LANCZOS, "nearest": Image.Resampling.NEAREST}
-_COLOR_CONSTANCY = ("none", "shades_of_gray")
+ColorConstancy = Literal["none", "shades_of_gray"]
+"""Colour normalisation before resizing; part of a bundle's preprocessing."""
+_COLOR_CONSTANCY: tuple[str, ...] = get_args(ColorConstancy)
 
 ImageSource = str | os.PathLike | bytes | Image.Image
 

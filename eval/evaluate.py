@@ -23,14 +23,13 @@ from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
 
+from configs.errors import one_line, settings_error_message
 from configs.evaluation import EvalSettings
 from data.encoding import MetadataError
 from data.images import ImageError
 from data.readers import DatasetError
-from eval.ensemble import ensemble_thresholds
 from eval.errors import EvalError
 from eval.inputs import (
-    check_compatibility,
     check_held_out_fold,
     compatibility_notes,
     dataset_summary,
@@ -48,17 +47,19 @@ from eval.outputs import (
     write_predictions,
 )
 from eval.plots import make_plots
-from eval.predict import predict
+from eval.predict import Predictions, predict
 from eval.report import write_report
 from eval.scoring import evaluate_predictions, final_scores
 from models.bundle import Bundle, BundleError
+from models.ensemble import CompatibilityError, check_compatibility, ensemble_thresholds
 from models.machine import machine_info
 
 log = logging.getLogger("eval")
 SCHEMA = "melanoma-eval/1"
 EXIT_BAD_INPUT = 2
 # Errors caused by the input (files, flags, data): one line and exit code 2, no traceback.
-BAD_INPUT_ERRORS = (DatasetError, BundleError, MetricError, MetadataError, ImageError, EvalError)
+BAD_INPUT_ERRORS = (DatasetError, BundleError, CompatibilityError, MetricError, MetadataError,
+                    ImageError, EvalError)
 
 
 def bundle_summary(b: Bundle) -> dict[str, Any]:
@@ -77,11 +78,62 @@ def bundle_summary(b: Bundle) -> dict[str, Any]:
             "validation_auroc": (b.info.get("metrics") or {}).get("validation", {}).get("auroc")}
 
 
-def _require_both_classes(df: pd.DataFrame, data: Path) -> None:
+def _require_melanomas_and_others(df: pd.DataFrame, data: Path) -> None:
     n_pos = int(df["target"].sum())
     if n_pos == 0 or n_pos == len(df):
         raise EvalError(f"{data}: {len(df)} images with {n_pos} melanomas and "
                         f"{len(df) - n_pos} others: evaluation needs both classes")
+
+
+def _checked_inputs(s: EvalSettings) -> tuple[list[Bundle], pd.DataFrame, int, list[str],
+                                              list[str]]:
+    """Bundles and dataset (fold selected), checked against each other before any decoding.
+
+    Returns:
+        (bundles, rows to score, rows before the fold was selected, warnings, report notes).
+    """
+    bundles = load_bundles(s.bundle)
+    df = read_eval_dataset(s.data, s.format, s.images, s.on_bad_row)
+    n_total, warnings = len(df), []
+    if s.fold is not None:
+        df = select_fold(df, s.fold, s.n_folds, s.seed)
+        warnings += check_held_out_fold(bundles, s.fold, s.n_folds, s.seed, n_total, df)
+    check_compatibility(bundles, df)
+    _require_melanomas_and_others(df, s.data)
+    return bundles, df, n_total, warnings, compatibility_notes(bundles, df, s.metadata)
+
+
+def _scored_rows(df: pd.DataFrame, preds: Predictions) -> pd.DataFrame:
+    """The rows that were scored (unreadable images dropped and counted in `skipped`)."""
+    attrs = dict(df.attrs)
+    kept = df[preds.keep].reset_index(drop=True)
+    kept.attrs = attrs
+    if preds.failures:
+        kept.attrs["skipped"] = {**(attrs.get("skipped") or {}),
+                                 "unreadable image": len(preds.failures)}
+    return kept
+
+
+def _plots(s: EvalSettings, df: pd.DataFrame, preds: Predictions, scores: dict[str, Any],
+           results: dict[str, Any], *, n_members: int, method: str) -> dict[str, str]:
+    """Draw the plots: the final score, the plain score with TTA, each ensemble member."""
+    main = ("ensemble" if n_members > 1 else "model") + (" (TTA)" if s.tta else "")
+    curves = {main: scores["final"]}
+    if s.tta:
+        curves["without TTA"] = scores["plain"]
+    if n_members > 1:
+        curves.update({f"member {i}": m.prob for i, m in enumerate(preds.members)})
+    plot_thresholds = {name: t["threshold"] for name, t in results["thresholds"].items()}
+    return make_plots(s.out, df["target"].to_numpy(), curves, main, plot_thresholds,
+                      probabilistic=method == "mean")
+
+
+def _speed(s: EvalSettings, preds: Predictions) -> dict[str, Any]:
+    """The speed record of metrics.json."""
+    return {"images": int(preds.keep.sum()), "seconds": round(preds.seconds, 3),
+            "images_per_s": round(preds.images_per_s, 2), "forward_images": preds.n_forward,
+            "batch_size": s.batch_size, "num_workers": s.num_workers, "backend": preds.backend,
+            "torch_threads": torch.get_num_threads()}
 
 
 def run(s: EvalSettings, command: str) -> dict[str, Any]:
@@ -99,26 +151,12 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     """
     if s.num_threads:
         torch.set_num_threads(s.num_threads)
-    bundles = load_bundles(s.bundle)
-    df = read_eval_dataset(s.data, s.format, s.images, s.on_bad_row)
-    n_total, warnings = len(df), []
-    if s.fold is not None:
-        df = select_fold(df, s.fold, s.n_folds, s.seed)
-        warnings += check_held_out_fold(bundles, s.fold, s.n_folds, s.seed, n_total, df)
-    check_compatibility(bundles, df)
-    _require_both_classes(df, s.data)
-    notes = compatibility_notes(bundles, df, s.metadata)
-
+    bundles, df, n_total, warnings, notes = _checked_inputs(s)
     preds = predict(bundles, df, tta=s.tta, metadata=s.metadata, batch_size=s.batch_size,
                     num_workers=s.num_workers, on_bad_row=s.on_bad_row, progress=s.progress,
                     backend=s.backend)
-    attrs = dict(df.attrs)
-    df = df[preds.keep].reset_index(drop=True)
-    df.attrs = attrs
-    if preds.failures:
-        df.attrs["skipped"] = {**(attrs.get("skipped") or {}),
-                               "unreadable image": len(preds.failures)}
-    _require_both_classes(df, s.data)
+    df = _scored_rows(df, preds)
+    _require_melanomas_and_others(df, s.data)
 
     method = s.ensemble if len(bundles) > 1 else "mean"
     thresholds, rule = ensemble_thresholds([b.thresholds for b in bundles], method)
@@ -135,15 +173,7 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     scores = final_scores(preds, method)
     write_predictions(out / PREDICTIONS_FILE, predictions_frame(df, preds, scores))
 
-    main = ("ensemble" if len(bundles) > 1 else "model") + (" (TTA)" if s.tta else "")
-    curves = {main: scores["final"]}
-    if s.tta:
-        curves["without TTA"] = scores["plain"]
-    if len(bundles) > 1:
-        curves.update({f"member {i}": m.prob for i, m in enumerate(preds.members)})
-    y = df["target"].to_numpy()
-    plot_thresholds = {name: t["threshold"] for name, t in results["thresholds"].items()}
-    plots = make_plots(out, y, curves, main, plot_thresholds, probabilistic=method == "mean")
+    plots = _plots(s, df, preds, scores, results, n_members=len(bundles), method=method)
 
     metrics: dict[str, Any] = {
         "schema": SCHEMA,
@@ -158,11 +188,7 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
         "default_threshold": default,
         "thresholds_rule": rule,
         **results,
-        "speed": {"images": int(preds.keep.sum()), "seconds": round(preds.seconds, 3),
-                  "images_per_s": round(preds.images_per_s, 2), "forward_images": preds.n_forward,
-                  "batch_size": s.batch_size, "num_workers": s.num_workers,
-                  "backend": preds.backend,
-                  "torch_threads": torch.get_num_threads()},
+        "speed": _speed(s, preds),
         "machine": machine_info(),
         "warnings": warnings,
         "notes": notes + results.get("notes", []),
@@ -197,20 +223,6 @@ def print_summary(metrics: dict[str, Any], out: Path) -> None:
     Console().print(f"Outputs: {out}")
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-def _settings_error(err: Exception) -> str:
-    if isinstance(err, ValidationError):
-        parts = []
-        for e in err.errors():
-            flag = "--" + "-".join(str(p) for p in e["loc"]).replace("_", "-") if e["loc"] else ""
-            parts.append(f"{flag}: {e['msg']}" if flag else e["msg"])
-        return "invalid settings: " + "; ".join(parts)
-    return f"invalid settings: {err}"
-
-
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit code (0 ok, 2 bad input)."""
     args = sys.argv[1:] if argv is None else list(argv)
@@ -219,16 +231,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = EvalSettings.from_cli(args)
     except (ValidationError, SettingsError) as err:
-        sys.stderr.write(f"error: {_one_line(_settings_error(err))}\n")
+        sys.stderr.write(f"error: {settings_error_message(err)}\n")
         return EXIT_BAD_INPUT
     command = "python -m eval.evaluate " + shlex.join(args)
     try:
         metrics = run(settings, command)
     except BAD_INPUT_ERRORS as err:
-        sys.stderr.write(f"error: {_one_line(str(err))}\n")
+        sys.stderr.write(f"error: {one_line(str(err))}\n")
         return EXIT_BAD_INPUT
     except OSError as err:  # e.g. --out not writable
-        sys.stderr.write(f"error: {_one_line(str(err))}\n")
+        sys.stderr.write(f"error: {one_line(str(err))}\n")
         return EXIT_BAD_INPUT
     print_summary(metrics, settings.out)
     return 0

@@ -138,25 +138,6 @@ def check_held_out_fold(bundles: Sequence[Bundle], fold: int, n_folds: int, seed
     return warnings
 
 
-def check_compatibility(bundles: Sequence[Bundle], df: pd.DataFrame) -> None:
-    """Every sex and site value of the dataset must be in each bundle's vocabulary.
-
-    Raises:
-        EvalError: naming the bundle, the column, the values and their row counts.
-    """
-    for b in bundles:
-        if not b.model.uses_metadata:
-            continue  # an image-only model never sees the metadata
-        for column, vocabulary in (("site", b.encoder.sites), ("sex", b.encoder.sexes)):
-            counts = df[column].value_counts()
-            outside = {str(v): int(n) for v, n in counts.items() if v not in vocabulary}
-            if outside:
-                listed = ", ".join(f"{v!r} ({n} rows)" for v, n in outside.items())
-                raise EvalError(
-                    f"dataset/bundle mismatch: {column} value(s) {listed} are not in bundle "
-                    f"{b.bundle_id}'s {column} vocabulary {list(vocabulary)}")
-
-
 def compatibility_notes(bundles: Sequence[Bundle], df: pd.DataFrame, metadata: str) -> list[str]:
     """Facts about how the bundles meet this dataset that a reader of the report should know."""
     notes: list[str] = []

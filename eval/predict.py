@@ -29,17 +29,16 @@ from rich.progress import (
 )
 from torch.utils.data import DataLoader, Dataset
 
+from configs.choices import BACKENDS
 from data.encoding import MetadataEncoder
 from data.images import ImageError, Preprocessing
 from eval.errors import EvalError
 from models.bundle import Bundle
+from models.outputs import logits_to_probability
 from models.tta import VIEW_NAMES, dihedral_views, view_probabilities
 
 log = logging.getLogger(__name__)
 
-BACKENDS: tuple[str, ...] = ("eager", "auto", "onnxruntime", "torchscript")
-"""`eager` is the reference PyTorch path; the others use the inference engine's fast runners
-(`models.engine.Engine.predict_batch`, checked against eager to 1e-4 in its tests)."""
 
 Forward = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
 
@@ -167,7 +166,7 @@ def make_forward(bundle: Bundle, backend: str = "eager") -> Forward:
 
         def eager(images: torch.Tensor, meta: torch.Tensor | None) -> torch.Tensor:
             x = images.contiguous(memory_format=torch.channels_last)
-            return torch.sigmoid(model(x, meta)).double()
+            return logits_to_probability(model(x, meta))
 
         eager.backend = "eager"  # type: ignore[attr-defined]
         return eager
@@ -194,6 +193,30 @@ def _progress(enabled: bool) -> Progress:
                     TextColumn("{task.fields[rate]:.1f} img/s"), TimeElapsedColumn(),
                     TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled,
                     transient=False)
+
+
+def _record_failures(errors: Sequence[str], idx: torch.Tensor, on_bad_row: str,
+                     failures: dict[int, str]) -> None:
+    """Note a batch's unreadable images in `failures`, or raise on the first in fail mode."""
+    bad = [j for j, msg in enumerate(errors) if msg]
+    if bad and on_bad_row == "fail":
+        more = f" (and {len(bad) - 1} more in this batch)" if len(bad) > 1 else ""
+        raise EvalError(f"unreadable image: {errors[bad[0]]}{more}; "
+                        "fix or remove it, or pass --on-bad-row skip")
+    for j in bad:
+        failures[int(idx[j])] = errors[j]
+
+
+def _kept_rows(n: int, failures: dict[int, str]) -> np.ndarray:
+    """Boolean mask of the rows that were scored; raises if none were."""
+    keep = np.ones(n, dtype=bool)
+    if failures:
+        keep[list(failures)] = False
+        log.warning("skipped %d of %d rows (unreadable image): %s", len(failures), n,
+                    "; ".join(list(failures.values())[:3]))
+        if not keep.any():
+            raise EvalError(f"no rows left: all {n} images are unreadable")
+    return keep
 
 
 def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
@@ -244,15 +267,7 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
             pass_start, done = time.perf_counter(), 0
             with torch.inference_mode():
                 for x, idx, errors in loader:
-                    bad = [j for j, msg in enumerate(errors) if msg]
-                    if bad:
-                        if on_bad_row == "fail":
-                            more = (f" (and {len(bad) - 1} more in this batch)"
-                                    if len(bad) > 1 else "")
-                            raise EvalError(f"unreadable image: {errors[bad[0]]}{more}; "
-                                            "fix or remove it, or pass --on-bad-row skip")
-                        for j in bad:
-                            failures[int(idx[j])] = errors[j]
+                    _record_failures(errors, idx, on_bad_row, failures)
                     rows = idx.numpy()
                     batch = dihedral_views(x) if tta else x
                     for m in members:
@@ -274,13 +289,7 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
                                  len(passes), done, n, rate)
     seconds = time.perf_counter() - start
 
-    keep = np.ones(n, dtype=bool)
-    if failures:
-        keep[list(failures)] = False
-        log.warning("skipped %d of %d rows (unreadable image): %s", len(failures), n,
-                    "; ".join(list(failures.values())[:3]))
-        if not keep.any():
-            raise EvalError(f"no rows left: all {n} images are unreadable")
+    keep = _kept_rows(n, failures)
     members_out = [MemberPredictions(b.bundle_id, v[keep]) for b, v in zip(bundles, views,
                                                                             strict=True)]
     result = Predictions(members=members_out, keep=keep, failures=list(failures.values()),

@@ -64,10 +64,23 @@ def render(metrics: Mapping[str, Any], plots: Mapping[str, str]) -> str:
     Returns:
         The report text.
     """
-    m, ds = metrics, metrics["dataset"]
+    m = metrics
     pauc_key = f"pauc{round(m['min_tpr'] * 100)}"
-    tta = m["tta"]
-    ens = m.get("ensemble")
+    lines = _intro(m) + _summary(m, pauc_key) + _operating_section(m)
+    if m["tta"]:
+        lines += _tta_views(m)
+    if m.get("members"):
+        lines += _members(m, pauc_key)
+    lines += _subgroups(m) + _plots(plots) + _bundles(m) + _dataset(m["dataset"]) + _speed(m)
+    notes = list(m.get("notes") or [])
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    lines += ["---", "", f"Command: `{m['command']}`  ", f"Created: {m['created']}", ""]
+    return "\n".join(lines)
+
+
+def _intro(m: Mapping[str, Any]) -> list[str]:
+    ds, tta, ens = m["dataset"], m["tta"], m.get("ensemble")
     who = (f"an ensemble of {ens['n_members']} bundles ({ens['method']})" if ens
            else f"bundle `{m['bundles'][0]['bundle_id']}`")
     fold = (f", fold {ds['fold']} of {ds['n_folds']} (seed {ds['fold_seed']})"
@@ -83,8 +96,11 @@ def render(metrics: Mapping[str, Any], plots: Mapping[str, str]) -> str:
              "Research use only: not a medical device and not a diagnosis.", ""]
     if m.get("warnings"):
         lines += ["## Warnings", ""] + [f"- {w}" for w in m["warnings"]] + [""]
+    return lines
 
-    lines += ["## Summary", ""]
+
+def _summary(m: Mapping[str, Any], pauc_key: str) -> list[str]:
+    tta = m["tta"]
     header = ["metric", "with TTA" if tta else "value"] + (["without TTA"] if tta else [])
     rows = []
     for label, key, ci_key in _summary_rows(m, pauc_key):
@@ -93,80 +109,89 @@ def render(metrics: Mapping[str, Any], plots: Mapping[str, str]) -> str:
             w = m["without_tta"]
             row.append(_with_ci(w[key], w.get(ci_key) if ci_key else None))
         rows.append(row)
-    lines += _table(header, rows)
+    return ["## Summary", "", *_table(header, rows)]
 
+
+def _operating_section(m: Mapping[str, Any]) -> list[str]:
     rule = (f"Decision rule: melanoma if score >= threshold. Thresholds: "
             f"{m['thresholds_rule']}; `0.5` is always shown. The app decides with "
             f"`{m['default_threshold']}`.")
-    lines += ["## Operating points", "", rule, ""]
-    lines += _table(_OP_HEADER, _operating_points(m))
-    if tta:
+    lines = ["## Operating points", "", rule, "", *_table(_OP_HEADER, _operating_points(m))]
+    if m["tta"]:
         lines += ["Without TTA:", ""] + _table(_OP_HEADER, _operating_points(m["without_tta"]))
+    return lines
 
-    if tta:
-        lines += ["## TTA views", "",
-                  "AUROC of each view alone (the TTA score averages the 8 views' probabilities):",
-                  ""]
-        lines += _table(("view", "AUROC"), [(k, _num(v, 4)) for k, v in
-                                            m["per_view_auroc"].items()])
 
-    if m.get("members"):
-        lines += ["## Ensemble members, each alone", ""]
-        rows = []
-        for mem in m["members"]:
-            default = mem["thresholds"].get(mem.get("default_threshold", ""), None)
-            rows.append([f"`{mem['bundle_id']}`", _with_ci(mem["auroc"], mem["auroc_ci"]),
-                         _num(mem[pauc_key]), _num(mem["average_precision"]), _num(mem["brier"]),
-                         (f"{default['sensitivity']:.3f} / {default['specificity']:.3f}"
-                          if default else "n/a")])
-        lines += _table(("bundle", "AUROC [95% CI]", pauc_key, "AP", "Brier",
-                         "sens / spec at its default threshold"), rows)
+def _tta_views(m: Mapping[str, Any]) -> list[str]:
+    return ["## TTA views", "",
+            "AUROC of each view alone (the TTA score averages the 8 views' probabilities):", "",
+            *_table(("view", "AUROC"), [(k, _num(v, 4)) for k, v in m["per_view_auroc"].items()])]
 
-    lines += ["## Subgroups", "",
-              ("AUROC by sex, anatomic site and age band. Groups too small to score are listed "
-               "with the reason instead of a number."), ""]
-    lines += _table(("by", "value", "n", "melanomas", "AUROC", "flag"),
+
+def _members(m: Mapping[str, Any], pauc_key: str) -> list[str]:
+    rows = []
+    for mem in m["members"]:
+        default = mem["thresholds"].get(mem.get("default_threshold", ""), None)
+        rows.append([f"`{mem['bundle_id']}`", _with_ci(mem["auroc"], mem["auroc_ci"]),
+                     _num(mem[pauc_key]), _num(mem["average_precision"]), _num(mem["brier"]),
+                     (f"{default['sensitivity']:.3f} / {default['specificity']:.3f}"
+                      if default else "n/a")])
+    return ["## Ensemble members, each alone", "",
+            *_table(("bundle", "AUROC [95% CI]", pauc_key, "AP", "Brier",
+                     "sens / spec at its default threshold"), rows)]
+
+
+def _subgroups(m: Mapping[str, Any]) -> list[str]:
+    return ["## Subgroups", "",
+            ("AUROC by sex, anatomic site and age band. Groups too small to score are listed "
+             "with the reason instead of a number."), "",
+            *_table(("by", "value", "n", "melanomas", "AUROC", "flag"),
                     [(r["column"], r["value"], r["n"], r["n_pos"], _num(r["auroc"]),
-                      r["flag"] or "") for r in m["subgroups"]])
+                      r["flag"] or "") for r in m["subgroups"]])]
 
-    lines += ["## Plots", ""]
+
+def _plots(plots: Mapping[str, str]) -> list[str]:
     titles = {"roc": "ROC curve with operating points", "pr": "Precision-recall curve",
               "reliability": "Reliability diagram", "confusion": "Confusion matrices",
               "histogram": "Score histograms by class"}
+    lines = ["## Plots", ""]
     for kind, name in plots.items():
         lines += [f"### {titles.get(kind, kind)}", "", f"![{titles.get(kind, kind)}]({name})", ""]
+    return lines
 
-    lines += ["## Bundles", ""]
-    lines += _table(("bundle", "backbone", "input", "metadata", "stored thresholds",
+
+def _bundles(m: Mapping[str, Any]) -> list[str]:
+    return ["## Bundles", "",
+            *_table(("bundle", "backbone", "input", "metadata", "stored thresholds",
                      "trained on"),
                     [(f"`{b['bundle_id']}`", b["backbone"], f"{b['image_size']} px",
                       "yes" if b["uses_metadata"] else "no",
                       ", ".join(f"{k} {v:.3f}" for k, v in b["thresholds"].items()),
-                      b.get("trained_on", "")) for b in m["bundles"]])
-    lines += ["## Dataset", ""]
+                      b.get("trained_on", "")) for b in m["bundles"]])]
+
+
+def _dataset(ds: Mapping[str, Any]) -> list[str]:
     missing = ds["missing_metadata"]
     kinds = ", ".join(f"{k}: {v}" for k, v in ds["group_kinds"].items())
-    lines += [f"- Source: `{ds['source_file'] or ds['path']}` ({ds['format']})",
-              (f"- Images: {ds['n_images']} ({ds['n_pos']} melanoma, {ds['n_neg']} other), "
-               f"{ds['n_groups']} groups ({kinds})"),
-              (f"- Not recorded: age {missing['age']}, sex {missing['sex']}, site "
-               f"{missing['site']} (fed to the model as 'unknown')")]
+    lines = ["## Dataset", "",
+             f"- Source: `{ds['source_file'] or ds['path']}` ({ds['format']})",
+             (f"- Images: {ds['n_images']} ({ds['n_pos']} melanoma, {ds['n_neg']} other), "
+              f"{ds['n_groups']} groups ({kinds})"),
+             (f"- Not recorded: age {missing['age']}, sex {missing['sex']}, site "
+              f"{missing['site']} (fed to the model as 'unknown')")]
     if ds.get("skipped"):
         lines.append("- Skipped rows: " + ", ".join(f"{k}: {v}" for k, v in ds["skipped"].items()))
-    lines.append("")
+    return [*lines, ""]
 
+
+def _speed(m: Mapping[str, Any]) -> list[str]:
     sp = m["speed"]
     speed = (f"{sp['images']} images in {sp['seconds']:.1f} s = **{sp['images_per_s']:.1f} "
              f"images/s** ({sp['forward_images']} network inputs: views x members), "
              f"{sp.get('backend', 'eager')} backend, batch "
              f"{sp['batch_size']}, {sp['num_workers']} loader workers, {sp['torch_threads']} "
              f"torch threads, on {m['machine']['summary']}.")
-    lines += ["## Speed", "", speed, ""]
-    notes = list(m.get("notes") or [])
-    if notes:
-        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
-    lines += ["---", "", f"Command: `{m['command']}`  ", f"Created: {m['created']}", ""]
-    return "\n".join(lines)
+    return ["## Speed", "", speed, ""]
 
 
 def write_report(path: Path, metrics: Mapping[str, Any], plots: Mapping[str, str]) -> Path:

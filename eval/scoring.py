@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eval.ensemble import combine
 from eval.metrics import age_band, auroc, subgroup_table, summarize
 from eval.predict import Predictions
 from models.bundle import Bundle
+from models.ensemble import combine
 
 SUBGROUP_COLUMNS: tuple[str, ...] = ("sex", "site", "age_band")
 

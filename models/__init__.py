@@ -2,5 +2,7 @@
 
 from models._compat import ensure_torchvision_importable
 
-# Must run before anything imports torchvision (timm, pytorch-grad-cam, lightning).
+# The one place the torchvision shim is applied: before anything imports torchvision (timm,
+# pytorch-grad-cam, lightning, torchmetrics). Packages that import those libraries before
+# `models` (training) import this package first.
 ensure_torchvision_importable()

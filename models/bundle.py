@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from data.encoding import MetadataEncoder
 from data.images import Preprocessing
 from models.fusion import FusionConfig, FusionNet
+from models.outputs import logits_to_probability
 
 log = logging.getLogger(__name__)
 
@@ -249,4 +250,4 @@ def predict_arrays(bundle: Bundle, images: np.ndarray, meta: np.ndarray) -> np.n
     with torch.inference_mode():
         x = torch.from_numpy(np.ascontiguousarray(images))
         m = torch.from_numpy(np.ascontiguousarray(meta)) if bundle.model.uses_metadata else None
-        return torch.sigmoid(bundle.model(x, m)).double().numpy()
+        return logits_to_probability(bundle.model(x, m)).numpy()

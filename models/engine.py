@@ -32,14 +32,16 @@ from PIL import Image
 
 from data.encoding import MetadataError
 from data.images import ImageError
+from data.sites import UNKNOWN
 from models.bundle import Bundle, load_bundle
 from models.cam import cam_maps
 from models.fast import BACKENDS, configure_threads, make_runner, torch_threads
+from models.outputs import logits_to_probability
 from models.overlay import overlay
 from models.tta import VIEW_NAMES, dihedral_views
 
-__all__ = ["ABOVE", "BACKENDS", "BELOW", "Analysis", "CamLayer", "Engine", "InputError",
-           "Prepared", "overlay"]
+__all__ = ["ABOVE", "BACKENDS", "BELOW", "UNKNOWN", "Analysis", "CamLayer", "Engine",
+           "InputError", "Prepared", "overlay"]
 
 ABOVE = "above threshold"
 BELOW = "below threshold"
@@ -152,11 +154,6 @@ def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
         yield
     finally:
         timings[key] = (time.perf_counter() - start) * 1000.0
-
-
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    # Same arithmetic as models.bundle.predict_arrays (float32 sigmoid, then float64).
-    return torch.sigmoid(torch.from_numpy(np.asarray(logits, np.float32))).double().numpy()
 
 
 class Engine:
@@ -284,7 +281,7 @@ class Engine:
         meta = None if p.meta is None else p.meta[None]
         with self._lock:
             logits, _ = self._runner(p.image[None], meta, with_activations=False)
-        return float(_sigmoid(logits)[0])
+        return float(logits_to_probability(logits)[0])
 
     def predict_batch(self, images: np.ndarray, meta: np.ndarray | None) -> np.ndarray:
         """Probabilities for already preprocessed inputs (for evaluation).
@@ -310,7 +307,7 @@ class Engine:
             with self._lock:
                 logits, _ = self._runner(images[start:start + _BATCH], chunk_meta,
                                          with_activations=False)
-            out.append(_sigmoid(logits))
+            out.append(logits_to_probability(logits).numpy())
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float64)
 
     def analyze(self, image: Any, age: Any = None, sex: Any = None, site: Any = None, *,
@@ -344,7 +341,7 @@ class Engine:
                 logits, acts = self._runner(images, meta, with_activations=cam)
             with _timed(timings, "cam"), torch_threads(1):
                 maps = cam_maps(acts, self.size) if cam else []
-        probs = _sigmoid(logits)
+        probs = logits_to_probability(logits).numpy()
         cams = [CamLayer(name, (int(a.shape[-2]), int(a.shape[-1])), m)
                 for name, a, m in zip(self.cam_layer_names, acts, maps, strict=False)]
         probability = float(probs[0])

@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from configs.choices import AUTO_ORDER, BACKENDS
 from models.cam import LayerTap
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "onnxruntime", "torchscript", "eager")
 ONNX_OPSET = 17
 RunResult = tuple[np.ndarray, list[torch.Tensor]]  # logits (N,), per-layer (1, C, h, w)
 _EXPORT_BATCH = 2  # > 1 so the exporter cannot specialise the batch dimension to 1
@@ -278,10 +278,11 @@ def make_runner(model: nn.Module, layer_names: Sequence[str], *, size: int, meta
     }
     if backend != "auto":
         return builders[backend]()
-    for name in ("onnxruntime", "torchscript"):
+    *fallible, always_works = AUTO_ORDER
+    for name in fallible:
         try:
             return builders[name]()
         except Exception as err:  # noqa: BLE001 (auto: fall back to the next backend)
             log.warning("%s backend unavailable (%s: %s); falling back", name,
                         type(err).__name__, err)
-    return builders["eager"]()
+    return builders[always_works]()

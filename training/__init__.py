@@ -1,6 +1,5 @@
 """Training: LightningDataModule, LightningModule and the pl_train entry point."""
 
-from models._compat import ensure_torchvision_importable
-
-# Before any import of lightning/timm/grad-cam pulls in torchvision (see models/_compat.py).
-ensure_torchvision_importable()
+# timm, grad-cam, lightning and torchmetrics import torchvision; importing `models` first applies
+# its torchvision shim (models/_compat.py), whichever module of this package is loaded first.
+import models  # noqa: F401

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from PIL import Image
+from torchvision.transforms import v2
 
 import models  # noqa: F401  (torchvision shim)
 from data.encoding import MetadataEncoder
 from data.images import Preprocessing
-from torchvision.transforms import v2
 
 _RATIO = (3 / 4, 4 / 3)
 

@@ -1,4 +1,9 @@
-"""LightningModule: FusionNet under focal (or weighted BCE) loss, validated by AUROC and pAUC."""
+"""LightningModule: FusionNet under focal (or weighted BCE) loss, validated by AUROC and pAUC.
+
+Training, validation and test share one `model_step` (forward + loss). Validation and test
+scores are kept in a torchmetrics state (`ScoreCollector`), so under a multi-process strategy
+every process sees all of them and AUROC/pAUC are computed over the whole split, not one shard.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from torchmetrics import Metric
 from torchmetrics.functional.classification import (
     binary_auroc,
     binary_average_precision,
@@ -17,13 +23,51 @@ from torchmetrics.functional.classification import (
     binary_recall,
     binary_specificity,
 )
+from torchmetrics.utilities import dim_zero_cat
 
-from eval.metrics import MetricError, pauc_above_tpr, threshold_for_sensitivity
+from eval.metrics.checks import MetricError
+from eval.metrics.ranking import pauc_above_tpr
+from eval.metrics.thresholds import threshold_for_sensitivity
 from models.fusion import FusionConfig, FusionNet
 from models.losses import build_loss
+from models.outputs import logits_to_probability
 from models.pretrained import load_backbone_weights
 
 log = logging.getLogger(__name__)
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+"""(images, encoded metadata, targets, row indices into the split's table)."""
+
+
+class ScoreCollector(Metric):
+    """Probabilities, targets and row indices of one split, gathered across processes.
+
+    `compute` returns each row once, in row order: a distributed sampler pads the last shard
+    with repeated rows, and those repeats are dropped by row index.
+    """
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        for name in ("prob", "target", "index"):
+            self.add_state(name, default=[], dist_reduce_fx="cat")
+
+    def update(self, prob: torch.Tensor, target: torch.Tensor, index: torch.Tensor) -> None:
+        """Add one batch (any device; kept as float64 / int64)."""
+        self.prob.append(prob.detach().double())
+        self.target.append(target.detach().long())
+        self.index.append(index.detach().long())
+
+    def compute(self) -> dict[str, np.ndarray]:
+        """The scores so far: ``prob`` (float64), ``target`` and ``index`` (int64) arrays."""
+        if not self.index:
+            return {}
+        index = dim_zero_cat(self.index).cpu().numpy()
+        index, first = np.unique(index, return_index=True)  # sorted, each row once
+        return {"prob": dim_zero_cat(self.prob).cpu().numpy()[first],
+                "target": dim_zero_cat(self.target).cpu().numpy()[first],
+                "index": index}
 
 
 class MelanomaModule(L.LightningModule):
@@ -57,9 +101,8 @@ class MelanomaModule(L.LightningModule):
                                                       n_pos=n_pos, n_neg=n_neg)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self._val_probs: list[torch.Tensor] = []
-        self._val_targets: list[torch.Tensor] = []
-        self._val_index: list[torch.Tensor] = []
+        self.val_scores = ScoreCollector()
+        self.test_scores = ScoreCollector()
         self.last_val: dict[str, np.ndarray] = {}
         self._epoch_start = 0.0
         self._epoch_images = 0
@@ -70,6 +113,16 @@ class MelanomaModule(L.LightningModule):
             image = image.contiguous(memory_format=torch.channels_last)
         return self.net(image, meta if self.net.uses_metadata else None)
 
+    def model_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forward and loss, the same for every stage.
+
+        Returns:
+            (loss, logits, targets).
+        """
+        image, meta, target, _ = batch
+        logits = self(image, meta)
+        return self.criterion(logits, target), logits, target
+
     def on_fit_start(self) -> None:
         log.info("Training split: %d positive, %d negative; loss %s %s", self.hparams.n_pos,
                  self.hparams.n_neg, self.hparams.loss, self.loss_params)
@@ -77,12 +130,11 @@ class MelanomaModule(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._epoch_start, self._epoch_images = time.perf_counter(), 0
 
-    def training_step(self, batch: tuple, batch_idx: int) -> torch.Tensor:
-        image, meta, target, _ = batch
-        loss = self.criterion(self(image, meta), target)
-        self._epoch_images += image.shape[0]
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        loss, _, _ = self.model_step(batch)
+        self._epoch_images += batch[0].shape[0]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True,
-                 batch_size=image.shape[0])
+                 batch_size=batch[0].shape[0])
         return loss
 
     def on_train_epoch_end(self) -> None:
@@ -91,46 +143,56 @@ class MelanomaModule(L.LightningModule):
             # Throughput of the training loop alone (the val loop runs outside this window).
             self.log("train/images_per_s", self._epoch_images / elapsed)
 
-    def validation_step(self, batch: tuple, batch_idx: int) -> None:
-        image, meta, target, index = batch
-        logits = self(image, meta)
-        self.log("val/loss", self.criterion(logits, target), on_epoch=True,
-                 batch_size=image.shape[0])
-        self._val_probs.append(torch.sigmoid(logits).detach().float().cpu())
-        self._val_targets.append(target.detach().cpu())
-        self._val_index.append(index.detach().cpu())
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._scored_step(batch, "val", self.val_scores)
 
     def on_validation_epoch_end(self) -> None:
-        if not self._val_probs:
-            return
-        probs = torch.cat(self._val_probs)
-        targets = torch.cat(self._val_targets).long()
-        index = torch.cat(self._val_index)
-        self._val_probs, self._val_targets, self._val_index = [], [], []
-        self.last_val = {"prob": probs.numpy(), "target": targets.numpy(), "index": index.numpy()}
-        n_pos = int(targets.sum())
-        if n_pos == 0 or n_pos == len(targets):
-            log.warning("validation batch set has one class only (%d images): metrics skipped",
-                        len(targets))
-            return
-        threshold = threshold_for_sensitivity(targets.numpy(), probs.numpy(),
-                                              self.hparams.sensitivity_target)
+        scores = self._log_scores("val", self.val_scores)
+        if scores:
+            self.last_val = scores
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._scored_step(batch, "test", self.test_scores)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_scores("test", self.test_scores)
+
+    def _scored_step(self, batch: Batch, stage: str, scores: ScoreCollector) -> None:
+        loss, logits, target = self.model_step(batch)
+        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=target.shape[0])
+        scores.update(logits_to_probability(logits), target, batch[3])
+
+    def _log_scores(self, stage: str, collector: ScoreCollector) -> dict[str, np.ndarray]:
+        """Log the stage's ranking and operating-point metrics over all its rows.
+
+        Returns:
+            The gathered scores (empty if there were none).
+        """
+        scores = collector.compute()
+        collector.reset()
+        if not scores:
+            return scores
+        y, p = scores["target"], scores["prob"]
+        n_pos = int(y.sum())
+        if n_pos == 0 or n_pos == len(y):
+            log.warning("%s set has one class only (%d images): metrics skipped", stage, len(y))
+            return scores
+        threshold = threshold_for_sensitivity(y, p, self.hparams.sensitivity_target)
         try:
-            pauc = pauc_above_tpr(targets.numpy(), probs.numpy())
+            pauc = pauc_above_tpr(y, p)
         except MetricError:
             pauc = math.nan
-        auroc = binary_auroc(probs, targets)
+        probs, targets = torch.from_numpy(p), torch.from_numpy(y)
+        self.log(f"{stage}/auroc", binary_auroc(probs, targets), prog_bar=True)
         self.log_dict({
-            "val/auroc": auroc,
-            "val/ap": binary_average_precision(probs, targets),
-            "val/pauc80": pauc,
-            "val/sensitivity": binary_recall(probs, targets, threshold=threshold),
-            "val/specificity": binary_specificity(probs, targets, threshold=threshold),
-            "val/f1": binary_f1_score(probs, targets, threshold=threshold),
-            "val/threshold": threshold,
-        }, prog_bar=False)
-        # Same value under a slash-free key: checkpoint file names and the progress bar use it.
-        self.log("val_auroc", auroc, prog_bar=True)
+            f"{stage}/ap": binary_average_precision(probs, targets),
+            f"{stage}/pauc80": pauc,
+            f"{stage}/sensitivity": binary_recall(probs, targets, threshold=threshold),
+            f"{stage}/specificity": binary_specificity(probs, targets, threshold=threshold),
+            f"{stage}/f1": binary_f1_score(probs, targets, threshold=threshold),
+            f"{stage}/threshold": threshold,
+        })
+        return scores
 
     def configure_optimizers(self) -> dict[str, Any]:
         backbone, rest, no_decay = [], [], []

@@ -29,7 +29,9 @@ from configs.training import TrainSettings
 from data.folds import FoldError
 from data.images import Preprocessing
 from data.readers import DatasetError
-from eval.metrics import MetricError, select_thresholds, summarize
+from eval.metrics.checks import MetricError
+from eval.metrics.summary import summarize
+from eval.metrics.thresholds import select_thresholds
 from models.bundle import Bundle, BundleError, load_bundle, save_bundle
 from models.fusion import FusionConfig
 from models.pretrained import PretrainedError
@@ -221,7 +223,7 @@ def checkpoint_callbacks(ckpt_dir: Path,
     """
     best = ModelCheckpoint(dirpath=ckpt_dir, monitor=MONITOR, mode="max", save_top_k=keep,
                            auto_insert_metric_name=False,
-                           filename="epoch{epoch:02d}-auroc{val_auroc:.4f}")
+                           filename="epoch{epoch:02d}-auroc{" + MONITOR + ":.4f}")
     latest = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1,
                              enable_version_counter=False)
     return best, latest

@@ -16,7 +16,7 @@ from app.ui import (
     model_card_markdown,
     render_overlays,
 )
-from data.sites import SEXES, SITES
+from data.sites import SEXES, SITES, normalize_sex, to_canonical_site
 from models.engine import Analysis, CamLayer, overlay
 from models.tta import VIEW_NAMES
 
@@ -46,9 +46,13 @@ def test_examples_are_real_images_with_canonical_metadata() -> None:
         assert example.path.name == f"{row['image_id']}.jpg" and example.path.is_file()
         assert example.age == float(row["age"])
         assert example.sex in SEXES and example.site in SITES
-    # HAM10000 spellings are mapped through data.sites, not copied.
+    # HAM10000 spellings are mapped through data.sites, not copied: the CSV's canonical `site`
+    # column is exactly what the one vocabulary makes of HAM10000's own `localization`.
     assert [e.site for e in examples] == ["anterior torso", "upper extremity",
                                           "lower extremity", "head/neck"]
+    assert [e.site for e in examples] == [to_canonical_site(r["localization"], "ham10000")
+                                          for r in rows]
+    assert [e.sex for e in examples] == [normalize_sex(r["sex"]) for r in rows]
     assert (EXAMPLES_DIR / "ATTRIBUTION.md").read_text().count("CC BY-NC 4.0") >= 1
 
 

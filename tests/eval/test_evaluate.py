@@ -21,10 +21,10 @@ from data.folds import assign_folds
 from data.readers import read_dataset
 from data.sites import SITES
 from eval import evaluate
-from eval.ensemble import rank_average
 from eval.evaluate import main
 from eval.metrics import age_band, auroc, subgroup_table, summarize
 from eval.outputs import write_json_atomic
+from models.ensemble import rank_average
 from models.tta import VIEW_NAMES
 
 from .conftest import THRESHOLDS, read_rows, write_csv

@@ -153,7 +153,6 @@ class _Declining(L.LightningModule):
 
     def validation_step(self, batch, _idx):
         self.log("val/auroc", 0.9 - 0.1 * self.current_epoch)
-        self.log("val_auroc", 0.9 - 0.1 * self.current_epoch)
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)

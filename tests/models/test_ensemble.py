@@ -1,18 +1,18 @@
-"""Tests for eval.ensemble: mean and rank-average math, and ensemble thresholds."""
+"""Tests for models.ensemble: mean and rank-average math, and ensemble thresholds."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from eval.ensemble import (
+from eval.metrics import auroc
+from models.ensemble import (
     combine,
     ensemble_thresholds,
     mean_probability,
     normalized_ranks,
     rank_average,
 )
-from eval.metrics import auroc
 
 
 def test_mean_probability_by_hand():

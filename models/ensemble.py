@@ -1,4 +1,7 @@
-"""Combining several bundles' scores: mean probability or rank average.
+"""Ensembles of bundles: combining member scores, their thresholds, and what they accept.
+
+Lives in `models/` (below evaluation and the app) so that every entry point that serves or
+scores bundles combines them by the same rules.
 
 Mean probability keeps a probability (so calibration and the members' thresholds still mean
 something). Rank average makes members with differently calibrated outputs count equally,
@@ -11,9 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy.stats import rankdata
 
-METHODS: tuple[str, ...] = ("mean", "rank")
+from configs.choices import COMBINERS
+from models.bundle import Bundle
+
+
+class CompatibilityError(ValueError):
+    """Data (or another member) that a bundle cannot take; the message names what and why."""
 
 
 def mean_probability(scores: np.ndarray) -> np.ndarray:
@@ -73,7 +82,7 @@ def combine(scores: np.ndarray | Sequence[np.ndarray], method: str = "mean") -> 
         return mean_probability(arr)
     if method == "rank":
         return rank_average(arr)
-    raise ValueError(f"ensemble method must be one of {METHODS}, got {method!r}")
+    raise ValueError(f"ensemble method must be one of {COMBINERS}, got {method!r}")
 
 
 def ensemble_thresholds(member_thresholds: Sequence[Mapping[str, float]],
@@ -100,3 +109,26 @@ def ensemble_thresholds(member_thresholds: Sequence[Mapping[str, float]],
     out = {name: float(np.mean([t[name] for t in member_thresholds]))
            for name in member_thresholds[0] if name in common}
     return out, "mean of the members' stored thresholds, per name"
+
+
+def check_compatibility(bundles: Sequence[Bundle], df: pd.DataFrame) -> None:
+    """Every sex and site value of the dataset must be in each bundle's vocabulary.
+
+    Args:
+        bundles: the members (a single bundle is a one-member list).
+        df: a canonical table (columns ``sex`` and ``site``).
+
+    Raises:
+        CompatibilityError: naming the bundle, the column, the values and their row counts.
+    """
+    for b in bundles:
+        if not b.model.uses_metadata:
+            continue  # an image-only model never sees the metadata
+        for column, vocabulary in (("site", b.encoder.sites), ("sex", b.encoder.sexes)):
+            counts = df[column].value_counts()
+            outside = {str(v): int(n) for v, n in counts.items() if v not in vocabulary}
+            if outside:
+                listed = ", ".join(f"{v!r} ({n} rows)" for v, n in outside.items())
+                raise CompatibilityError(
+                    f"dataset/bundle mismatch: {column} value(s) {listed} are not in bundle "
+                    f"{b.bundle_id}'s {column} vocabulary {list(vocabulary)}")

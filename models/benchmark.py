@@ -1,6 +1,6 @@
 """Benchmark: the naive analysis pipeline of earlier apps against `models.engine.Engine`.
 
-`python -m app.benchmark [--bundle PATH | --random-bundle] [--images DIR] [--n N]` times, in
+`python -m models.benchmark [--bundle PATH | --random-bundle] [--images DIR] [--n N]` times, in
 ONE process, on the same real images, interleaved image by image (so machine load hits both
 alike):
 
@@ -43,9 +43,10 @@ from models.bundle import Bundle, load_bundle, save_bundle
 from models.engine import Engine
 from models.fusion import FusionConfig, FusionNet
 from models.machine import machine_info
+from models.outputs import logits_to_probability
 from models.tta import dihedral_views
 
-log = logging.getLogger("app.benchmark")
+log = logging.getLogger("models.benchmark")
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 RANDOM_NAME = "RANDOM-WEIGHTS-timing-only"
 
@@ -121,8 +122,9 @@ def naive_analysis(bundle: Bundle, layer_names: list[str], source: Path, age: An
     meta = (torch.from_numpy(bundle.encoder.encode(age, sex, site))[None]
             if model.uses_metadata else None)
     with torch.no_grad():
-        probability = torch.sigmoid(model(x, meta)).item()
-        tta = [torch.sigmoid(model(v[None], meta)).item() for v in dihedral_views(x)]
+        prob = float(logits_to_probability(model(x, meta))[0])
+        tta = [float(logits_to_probability(model(v[None], meta))[0])
+               for v in dihedral_views(x)]
     adapter = _GradCamAdapter(model, meta)
     modules = dict(model.named_modules())
     rgb = view.astype(np.float32) / 255.0
@@ -135,7 +137,7 @@ def naive_analysis(bundle: Bundle, layer_names: list[str], source: Path, age: An
             cam.activations_and_grads.release()
         heatmaps.append(heat)
         overlays.append(show_cam_on_image(rgb, heat, use_rgb=True))
-    return {"probability": probability, "tta": tta, "heatmaps": heatmaps, "overlays": overlays}
+    return {"probability": prob, "tta": tta, "heatmaps": heatmaps, "overlays": overlays}
 
 
 # -- timing ------------------------------------------------------------------------------------

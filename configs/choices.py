@@ -1,0 +1,25 @@
+"""Named choices that settings offer and library code implements: one list for each.
+
+Kept here, free of torch, so that settings can be parsed (and a bad flag reported) before the
+heavy libraries load; `models.fast` builds its runners for exactly :data:`BACKENDS`, and
+`models.ensemble` combines members by exactly :data:`COMBINERS`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Backend = Literal["auto", "onnxruntime", "torchscript", "eager"]
+"""Inference runtime; ``auto`` picks ONNX Runtime, else TorchScript, else eager PyTorch."""
+
+BACKENDS: tuple[str, ...] = get_args(Backend)
+"""Every accepted name: ``auto`` first, then the runtimes in the order ``auto`` tries them."""
+
+AUTO_ORDER: tuple[str, ...] = BACKENDS[1:]
+"""What ``auto`` tries, in order; the last one (eager PyTorch) always works."""
+
+Combiner = Literal["mean", "rank"]
+"""How an ensemble's member probabilities become one score: mean probability or rank average."""
+
+COMBINERS: tuple[str, ...] = get_args(Combiner)
+"""Every accepted combiner name."""

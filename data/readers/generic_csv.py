@@ -1,0 +1,230 @@
+"""Generic CSV (format ``"csv"``): any table with an image column and a melanoma label column.
+
+Column names are matched case-insensitively against lists of accepted spellings; see
+:func:`read_generic_csv` for the columns and label values accepted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from data.readers.base import (
+    IMAGE_EXTENSIONS,
+    REASON_IMAGE,
+    REASON_IMAGE_ID,
+    REASON_LABEL,
+    DatasetError,
+    OnError,
+    Table,
+    check_on_error,
+    finish,
+    is_blank,
+    new_table,
+    pick_column,
+    read_csv,
+)
+from data.readers.fields import (
+    find_image,
+    groups,
+    image_ids,
+    parse_ages,
+    parse_sexes,
+    parse_sites,
+    resolve_images,
+)
+from data.readers.locate import FormatSpec, locate
+from data.sites import UNKNOWN, normalize_key
+
+# Accepted column names, in order of preference (matched case-insensitively).
+GENERIC_IMAGE_COLUMNS = ("image_path", "image", "image_id", "image_name")
+GENERIC_ID_COLUMNS = ("image_id", "image", "image_name")
+GENERIC_LABEL_COLUMNS = ("target", "label", "melanoma")
+GENERIC_AGE_COLUMNS = ("age", "age_approx", "age_approximate")
+GENERIC_SEX_COLUMNS = ("sex",)
+GENERIC_SITE_COLUMNS = (
+    "site", "anatom_site_general", "anatom_site_general_challenge", "localization",
+)
+GENERIC_DIAGNOSIS_COLUMNS = ("diagnosis", "dx")
+
+# Generic label values (compared lower-cased and trimmed). Deliberately narrow: "malignant"
+# or "benign" are NOT accepted because a malignant lesion is not necessarily a melanoma.
+POSITIVE_LABELS: frozenset[str] = frozenset({"1", "1.0", "true", "yes", "mel", "melanoma"})
+NEGATIVE_LABELS: frozenset[str] = frozenset(
+    {"0", "0.0", "false", "no", "non-melanoma", "not melanoma"}
+)
+
+
+def _has_required_columns(columns: set[str]) -> bool:
+    return bool(pick_column(columns, GENERIC_IMAGE_COLUMNS)
+                and pick_column(columns, GENERIC_LABEL_COLUMNS))
+
+
+SPEC = FormatSpec(
+    name="csv",
+    signature=(),
+    file_patterns=(),
+    looked_for=(
+        "or a generic CSV with an image column (" + "/".join(GENERIC_IMAGE_COLUMNS) + ") "
+        "and a label column (" + "/".join(GENERIC_LABEL_COLUMNS) + ")"
+    ),
+    header_check=_has_required_columns,
+    fallback=True,
+)
+
+
+def _resolve_paths(
+    table: Table, raw_paths: pd.Series, bases: Sequence[Path], column: str
+) -> pd.Series:
+    """Generic CSV ``image_path`` values: absolute as-is, relative to each base in turn."""
+    paths: list[str] = []
+    for row, value in enumerate(raw_paths):
+        text = str(value).strip()
+        if not text:
+            table.add(row, REASON_IMAGE_ID, column, "image path is blank")
+            paths.append("")
+            continue
+        given = Path(text).expanduser()
+        candidates = [given] if given.is_absolute() else [base / given for base in bases]
+        found = None
+        for candidate in candidates:
+            found = find_image(candidate.name, [candidate.parent])
+            if found is not None:
+                break
+        if found is None:
+            table.add(row, REASON_IMAGE, column,
+                      f"image file {text!r} not found (relative to {', '.join(map(str, bases))})")
+            paths.append("")
+        else:
+            paths.append(str(found.resolve()))
+    return pd.Series(paths, dtype=str)
+
+
+def _ids_and_paths(
+    table: Table, raw: pd.DataFrame, image_col: str, extra: Path | None
+) -> tuple[pd.Series, pd.Series]:
+    """Image id and absolute image path per row, from a path column or an id/name column."""
+    csv_dir = table.file.parent
+    if image_col.lower() == "image_path":
+        bases = [b for b in (extra, csv_dir) if b is not None]
+        paths = _resolve_paths(table, raw[image_col], bases, image_col)
+        id_col = pick_column(raw.columns, GENERIC_ID_COLUMNS)
+        if id_col is not None:
+            ids = image_ids(table, raw[id_col], id_col)
+        else:
+            ids = raw[image_col].map(lambda p: Path(str(p).strip()).stem if str(p).strip() else "")
+        return ids, paths
+    ids = image_ids(table, raw[image_col], image_col)
+    folders = [extra] if extra is not None else [
+        f for f in (csv_dir / "images", csv_dir) if f.is_dir()]
+    paths = resolve_images(table, ids, folders, image_col)
+    # The id is the file name without its extension, as the other formats name images.
+    ids = ids.map(lambda name: Path(name).stem if Path(name).suffix.lower() in
+                  IMAGE_EXTENSIONS else name)
+    return ids, paths
+
+
+def _targets(table: Table, raw: pd.DataFrame, label_col: str) -> list[int]:
+    """1/0 per row from the accepted label spellings; anything else is a problem."""
+    targets: list[int] = []
+    for row, value in enumerate(raw[label_col]):
+        key = normalize_key(value)
+        if key in POSITIVE_LABELS:
+            targets.append(1)
+        elif key in NEGATIVE_LABELS:
+            targets.append(0)
+        else:
+            table.add(row, REASON_LABEL, label_col,
+                      f"unknown label value {value!r}; accepted: {sorted(POSITIVE_LABELS)} for "
+                      f"melanoma, {sorted(NEGATIVE_LABELS)} otherwise")
+            targets.append(0)
+    return targets
+
+
+def _optional(raw: pd.DataFrame, candidates: Sequence[str]) -> tuple[pd.Series, str]:
+    """The first present of ``candidates`` and its name, else blanks named as the first."""
+    column = pick_column(raw.columns, candidates)
+    if column is not None:
+        return raw[column], column
+    return pd.Series([""] * len(raw)), candidates[0]
+
+
+def read_generic_csv(
+    path: str | os.PathLike[str],
+    images_dir: str | os.PathLike[str] | None = None,
+    on_error: OnError = "fail",
+) -> pd.DataFrame:
+    """Read a generic CSV (column names matched case-insensitively).
+
+    Required:
+        * an image column: ``image_path`` (a path, relative to ``images_dir`` if given, then
+          to the CSV's folder), or ``image`` / ``image_id`` / ``image_name`` (a file name or
+          id looked up in ``images_dir``, else ``images/`` next to the CSV, else the CSV's
+          folder). Names without an extension are tried with .jpg, .jpeg, .png.
+        * a label column: ``target``, ``label`` or ``melanoma`` (first present wins). Accepted
+          values, case-insensitive: melanoma = ``1``, ``1.0``, ``true``, ``yes``, ``mel``,
+          ``melanoma``; not melanoma = ``0``, ``0.0``, ``false``, ``no``, ``non-melanoma``,
+          ``not melanoma``. Anything else (including blank) is an invalid label.
+
+    Optional: ``age`` / ``age_approx`` / ``age_approximate``; ``sex``; ``site`` /
+    ``anatom_site_general`` / ``anatom_site_general_challenge`` / ``localization`` (canonical
+    names, HAM10000/ISIC spellings and common synonyms); ``diagnosis`` / ``dx``;
+    ``patient_id`` and ``lesion_id`` (grouping: patient, else lesion, else image).
+
+    Args:
+        path: The CSV file (or a folder holding exactly one such CSV).
+        images_dir: Base folder for images.
+        on_error: ``"fail"`` or ``"skip"`` for invalid rows.
+
+    Returns:
+        The canonical table; diagnosis is the diagnosis column, else ``"unknown"``.
+
+    Raises:
+        DatasetError: On structural problems, or invalid rows with ``on_error="fail"``.
+    """
+    check_on_error(on_error)
+    csv_path = locate(path, SPEC)
+    raw = read_csv(csv_path)
+    image_col = pick_column(raw.columns, GENERIC_IMAGE_COLUMNS)
+    label_col = pick_column(raw.columns, GENERIC_LABEL_COLUMNS)
+    if image_col is None or label_col is None:
+        missing = [
+            "/".join(names) for names, col in
+            ((GENERIC_IMAGE_COLUMNS, image_col), (GENERIC_LABEL_COLUMNS, label_col)) if col is None
+        ]
+        raise DatasetError(
+            f"{csv_path}: missing required column(s) {missing}; present: {list(raw.columns)}"
+        )
+    table = new_table(raw, csv_path, SPEC.name, image_col)
+    extra = Path(images_dir).expanduser() if images_dir is not None else None
+    if extra is not None and not extra.is_dir():
+        raise DatasetError(f"{extra}: images_dir is not a folder")
+
+    ids, paths = _ids_and_paths(table, raw, image_col, extra)
+    targets = _targets(table, raw, label_col)
+    age_raw, age_col = _optional(raw, GENERIC_AGE_COLUMNS)
+    sex_raw, sex_col = _optional(raw, GENERIC_SEX_COLUMNS)
+    site_raw, site_col = _optional(raw, GENERIC_SITE_COLUMNS)
+    dx_raw, _ = _optional(raw, GENERIC_DIAGNOSIS_COLUMNS)
+    patient_col = pick_column(raw.columns, ("patient_id",))
+    lesion_col = pick_column(raw.columns, ("lesion_id",))
+    group_ids, kinds = groups(ids.reset_index(drop=True), [
+        ("patient", raw[patient_col] if patient_col else None),
+        ("lesion", raw[lesion_col] if lesion_col else None),
+    ])
+    table.columns = {
+        "image_id": ids.reset_index(drop=True),
+        "image_path": paths,
+        "target": pd.Series(targets, dtype="int64"),
+        "age": parse_ages(table, age_raw, age_col),
+        "sex": parse_sexes(table, sex_raw, sex_col),
+        "site": parse_sites(table, site_raw, site_col, "generic"),
+        "group_id": group_ids,
+        "group_kind": kinds,
+        "diagnosis": dx_raw.map(lambda v: UNKNOWN if is_blank(v) else str(v).strip()),
+        "source": pd.Series([SPEC.name] * len(raw), dtype=str),
+    }
+    return finish(table, on_error)

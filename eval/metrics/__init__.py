@@ -1,0 +1,95 @@
+"""Evaluation metrics for binary melanoma classification (pure numpy + scikit-learn).
+
+This package is the single source of truth for every number reported about a model. Modules,
+each depending only on those listed above it:
+
+* :mod:`eval.metrics.checks`: :class:`MetricError`, input validation, class counts.
+* :mod:`eval.metrics.ranking`: AUROC, average precision, the ISIC 2024 partial AUC above 80% TPR.
+* :mod:`eval.metrics.thresholds`: operating-point metrics at a decision threshold and threshold
+  selection.
+* :mod:`eval.metrics.calibration`: Brier score, ECE, reliability curve.
+* :mod:`eval.metrics.bootstrap`: percentile bootstrap confidence intervals, optionally
+  resampling whole patients/lesions.
+* :mod:`eval.metrics.summary`: :func:`summarize`, the core of ``metrics.json`` for one split.
+* :mod:`eval.metrics.subgroups`: age bands and per-subgroup AUROC tables.
+
+Design rules:
+
+* Invalid input (empty, length mismatch, NaN or out-of-range probabilities, labels other than
+  0/1, a metric that needs both classes but gets one) raises :class:`MetricError` with a
+  human-readable message. No function silently returns NaN.
+* The decision rule everywhere is ``prob >= threshold`` -> positive (melanoma).
+* Results are plain Python ``float``/``int``/``list``/``dict`` so they can go straight into
+  ``metrics.json``.
+
+Everything public is re-exported here, so ``from eval.metrics import auroc`` works.
+"""
+
+from eval.metrics.bootstrap import (
+    DEFAULT_ALPHA,
+    DEFAULT_MAX_SKIP_FRACTION,
+    DEFAULT_N_BOOT,
+    DEFAULT_SEED,
+    bootstrap_ci,
+    bootstrap_paired_difference,
+)
+from eval.metrics.calibration import (
+    DEFAULT_N_BINS,
+    brier_score,
+    expected_calibration_error,
+    reliability_curve,
+)
+from eval.metrics.checks import MetricError
+from eval.metrics.ranking import DEFAULT_MIN_TPR, auroc, average_precision, pauc_above_tpr
+from eval.metrics.subgroups import (
+    AGE_BAND_EDGES,
+    AGE_BAND_UNKNOWN,
+    DEFAULT_SUBGROUP_MIN_N,
+    DEFAULT_SUBGROUP_MIN_POS,
+    SUBGROUP_MISSING_VALUE,
+    age_band,
+    subgroup_table,
+)
+from eval.metrics.summary import summarize
+from eval.metrics.thresholds import (
+    DEFAULT_SENSITIVITY_TARGET,
+    DEFAULT_THRESHOLD,
+    binary_metrics_at,
+    confusion_at,
+    select_thresholds,
+    threshold_closest_to_corner,
+    threshold_for_sensitivity,
+)
+
+__all__ = [
+    "AGE_BAND_EDGES",
+    "AGE_BAND_UNKNOWN",
+    "DEFAULT_ALPHA",
+    "DEFAULT_MAX_SKIP_FRACTION",
+    "DEFAULT_MIN_TPR",
+    "DEFAULT_N_BINS",
+    "DEFAULT_N_BOOT",
+    "DEFAULT_SEED",
+    "DEFAULT_SENSITIVITY_TARGET",
+    "DEFAULT_SUBGROUP_MIN_N",
+    "DEFAULT_SUBGROUP_MIN_POS",
+    "DEFAULT_THRESHOLD",
+    "SUBGROUP_MISSING_VALUE",
+    "MetricError",
+    "age_band",
+    "auroc",
+    "average_precision",
+    "binary_metrics_at",
+    "bootstrap_ci",
+    "bootstrap_paired_difference",
+    "brier_score",
+    "confusion_at",
+    "expected_calibration_error",
+    "pauc_above_tpr",
+    "reliability_curve",
+    "select_thresholds",
+    "subgroup_table",
+    "summarize",
+    "threshold_closest_to_corner",
+    "threshold_for_sensitivity",
+]

@@ -1,0 +1,111 @@
+"""The dependency rules of DESIGN.md, checked on every module's imports (lazy ones included).
+
+Arrows point from importer to imported. Each product package may import only the packages
+listed for it; `training` may use evaluation's metrics but nothing else of `eval`. A new
+import that breaks a rule fails here, naming the file, the line and the imported module.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from configs.base import REPO_ROOT
+
+PACKAGES = ("app", "configs", "data", "eval", "models", "training")
+
+# package -> first-party modules it may import (a name allows the name and its submodules).
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "data": ("data",),
+    "configs": ("configs", "data"),  # vocabularies (dataset formats) come from data/
+    "models": ("models", "data", "configs"),
+    "eval": ("eval", "data", "models", "configs"),
+    "training": ("training", "data", "models", "configs", "eval.metrics"),
+    "app": ("app", "models", "configs"),
+}
+
+
+def _first_party_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import of one of our packages in a file, at any depth."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            # `from eval import metrics` imports eval.metrics: count each imported name too.
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found += [(node.lineno, n) for n in names if n.split(".")[0] in PACKAGES]
+    return found
+
+
+def _allowed(importer: str, module: str) -> bool:
+    return any(module == ok or module.startswith(ok + ".") for ok in ALLOWED[importer]) or (
+        # `from eval.metrics import X` names X inside an allowed module.
+        any(module.rsplit(".", 1)[0] == ok or module.rsplit(".", 1)[0].startswith(ok + ".")
+            for ok in ALLOWED[importer]))
+
+
+def test_every_product_package_has_a_rule() -> None:
+    on_disk = {p.parent.name for p in REPO_ROOT.glob("*/__init__.py")} - {"tests"}
+    assert on_disk == set(PACKAGES) == set(ALLOWED)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_package_imports_follow_the_design(package: str) -> None:
+    broken = [
+        f"{path.relative_to(REPO_ROOT)}:{line} imports {module}"
+        for path in sorted((REPO_ROOT / package).rglob("*.py"))
+        for line, module in _first_party_imports(path)
+        if not _allowed(package, module)
+    ]
+    assert broken == [], f"{package}/ may import only {ALLOWED[package]}"
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("from data.readers import read_dataset\n", ["data.readers.read_dataset"]),
+    ("import eval.plots as p\n", ["eval.plots"]),
+    ("def f():\n    from training import module\n", ["training.module"]),
+    ("from . import sibling\nimport numpy\n", []),
+])
+def test_the_import_scanner_sees_lazy_and_aliased_imports(tmp_path: Path, source: str,
+                                                          expected: list[str]) -> None:
+    path = tmp_path / "m.py"
+    path.write_text(source)
+    assert [m for _, m in _first_party_imports(path)] == expected
+
+
+@pytest.mark.parametrize(("importer", "module", "ok"), [
+    ("training", "eval.metrics.ranking.auroc", True),
+    ("training", "eval.metrics.auroc", True),
+    ("training", "eval.evaluate.run", False),
+    ("training", "eval", False),
+    ("app", "data.sites.UNKNOWN", False),
+    ("app", "models.engine.Engine", True),
+    ("models", "training.module", False),
+    ("data", "configs.training", False),
+])
+def test_the_rules_allow_and_refuse_as_written(importer: str, module: str, ok: bool) -> None:
+    assert _allowed(importer, module) is ok
+
+
+def test_the_torchvision_shim_is_applied_in_one_place() -> None:
+    calls = [f"{p.relative_to(REPO_ROOT)}" for package in PACKAGES
+             for p in (REPO_ROOT / package).rglob("*.py")
+             if re.search(r"^\s*ensure_torchvision_importable\(\)", p.read_text(), re.M)]
+    assert calls == ["models/__init__.py"]
+
+
+@pytest.mark.parametrize("package", ["training", "eval", "app"])
+def test_each_package_imports_before_torchvision_users(package: str) -> None:
+    """Importing a package first makes lightning and timm importable (the shim ran)."""
+    code = f"import {package}, lightning, timm, torchmetrics; print('ok')"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
