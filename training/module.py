@@ -61,7 +61,8 @@ class ScoreCollector(Metric):
 
     def compute(self) -> dict[str, np.ndarray]:
         """The scores so far: ``prob`` (float64), ``target`` and ``index`` (int64) arrays."""
-        if not self.index:
+        # A list of batches before a multi-process sync, one gathered tensor after it.
+        if isinstance(self.index, list) and not self.index:
             return {}
         index = dim_zero_cat(self.index).cpu().numpy()
         index, first = np.unique(index, return_index=True)  # sorted, each row once
