@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
 
+from configs.errors import settings_error_message
 from configs.evaluation import CompareSettings
 from eval.errors import EvalError
 from eval.metrics import MetricError, auroc, bootstrap_paired_difference, pauc_above_tpr
@@ -91,7 +94,11 @@ def paired_comparison(baseline: pd.DataFrame, candidate: pd.DataFrame, column: s
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit code (2 on bad input)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    s = CompareSettings.from_cli(argv)
+    try:
+        s = CompareSettings.from_cli(argv)
+    except (ValidationError, SettingsError) as err:
+        log.error("%s", settings_error_message(err))
+        return 2
     try:
         result = paired_comparison(_read(s.baseline, s.score_column),
                                    _read(s.candidate, s.score_column), s.score_column,

@@ -22,9 +22,12 @@ from lightning.pytorch.callbacks import (
     RichProgressBar,
 )
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
 
+from configs.errors import settings_error_message
 from configs.training import TrainSettings
 from data.folds import FoldError
 from data.images import Preprocessing
@@ -283,7 +286,11 @@ def train(s: TrainSettings) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = TrainSettings.from_cli(argv)
+    try:
+        settings = TrainSettings.from_cli(argv)
+    except (ValidationError, SettingsError) as err:
+        log.error("%s", settings_error_message(err))
+        return 2
     try:
         train(settings)
     except (DatasetError, FoldError, InitBundleError, MetricError, PretrainedError) as err:

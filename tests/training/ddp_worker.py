@@ -1,5 +1,8 @@
-"""A process of the two-process ScoreCollector test (its own module: spawned children import
-it, and `training` must be imported before torch.distributed pulls in anything else)."""
+"""A process of the two-process ScoreCollector test.
+
+In its own module because spawned children import the target by name: importing the test
+module instead would import lightning before `training` has applied the torchvision shim.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-
-from training.module import ScoreCollector  # noqa: I001  (first: applies the torchvision shim)
 import torch
 import torch.distributed as dist
+
+from training.module import ScoreCollector
 
 
 def collect_on_rank(rank: int, world: int, port: int, out_dir: str) -> None:
