@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
+from app.report import ReportStore
+from app.service import REPORT_ROUTE
 from app.ui import build_ui
 from app.uploads import UploadStore
 from configs.base import REPO_ROOT
@@ -74,7 +76,8 @@ def create_app(engine: Engine, *, max_concurrency: int = 1, max_queue: int = 32,
         raise ValueError(f"upload_dir {upload_dir} differs from GRADIO_TEMP_DIR ({current}); "
                          "set the environment variable before creating the app")
     uploads = UploadStore(current)
-    blocks = build_ui(engine, uploads)
+    reports = ReportStore()
+    blocks = build_ui(engine, uploads, reports=reports)
     # Example images were copied into the upload folder while the UI was built.
     protected = uploads.protect_existing()
     log.debug("protected %d example file(s) in the upload folder", protected)
@@ -105,11 +108,23 @@ def create_app(engine: Engine, *, max_concurrency: int = 1, max_queue: int = 32,
     health = {"status": "ok", "model_loaded": True, "bundle_id": engine.bundle.bundle_id,
               "version": app_version(), "backend": engine.backend}
 
-    # Registered before Gradio's catch-all mount at "/" so that it is matched first.
+    # Registered before Gradio's catch-all mount at "/" so that they are matched first.
     @fastapi_app.get("/healthz")
     def healthz() -> dict[str, Any]:
         """Liveness and identity: the engine is loaded at startup or the server never starts."""
         return health
+
+    @fastapi_app.get(f"/{REPORT_ROUTE}/{{token}}")
+    def report(token: str) -> Response:
+        """A prepared PDF report, served once from memory (then it is gone)."""
+        pdf = reports.pop(token)
+        if pdf is None:
+            return Response("report not found: it is served once and expires after "
+                            f"{int(reports.ttl_s)} s; prepare it again", status_code=404,
+                            media_type="text/plain")
+        return Response(pdf, media_type="application/pdf", headers={
+            "Content-Disposition": 'attachment; filename="melanoma-report.pdf"',
+            "Cache-Control": "no-store"})
 
     gr.mount_gradio_app(
         fastapi_app, blocks, path="/", show_error=True,

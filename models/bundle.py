@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from data.encoding import MetadataEncoder
 from data.images import Preprocessing
 from models.fusion import FusionConfig, FusionNet
+from models.operating import OperatingCurve
 from models.outputs import logits_to_probability
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ META_FILE = "bundle.json"
 REQUIRED_KEYS = ("format", "schema_version", "bundle_id", "model", "preprocessing",
                  "metadata_encoder", "thresholds", "weights_sha256")
 THRESHOLD_NAMES = ("sensitivity_target", "closest_to_corner")
+OPERATING_CURVE_KEY = "operating_curve"
 _VERSIONED_PACKAGES = ("torch", "timm", "numpy", "pillow", "safetensors", "lightning")
 
 
@@ -91,6 +93,12 @@ class Bundle:
         """The default decision threshold."""
         return self.thresholds[self.default_threshold_name]
 
+    @property
+    def operating_curve(self) -> OperatingCurve | None:
+        """The stored validation curve of the decision score (None in older bundles)."""
+        stored = self.info.get(OPERATING_CURVE_KEY)
+        return OperatingCurve.from_dict(stored) if stored else None
+
     def encode_metadata(self, age: Any, sex: Any, site: Any) -> np.ndarray:
         """Validate and encode one record with the bundle's encoder (raises MetadataError)."""
         return self.encoder.encode(age, sex, site)
@@ -100,7 +108,8 @@ def save_bundle(out_dir: str | Path, model: FusionNet, *, preprocessing: Preproc
                 encoder: MetadataEncoder, thresholds: dict[str, float], name: str,
                 metrics: dict[str, Any] | None = None, data_summary: dict[str, Any] | None = None,
                 training: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
-                default_threshold: str = THRESHOLD_NAMES[0]) -> Path:
+                default_threshold: str = THRESHOLD_NAMES[0],
+                operating_curve: OperatingCurve | None = None) -> Path:
     """Write a bundle folder.
 
     Args:
@@ -115,6 +124,8 @@ def save_bundle(out_dir: str | Path, model: FusionNet, *, preprocessing: Preproc
         training: the training configuration used.
         extra: anything else to record (e.g. licence, attribution).
         default_threshold: the threshold name used for the app's decision.
+        operating_curve: the validation curve of the decision score (lets the app and API
+            move the threshold and report what it does).
 
     Returns:
         The bundle folder.
@@ -143,6 +154,7 @@ def save_bundle(out_dir: str | Path, model: FusionNet, *, preprocessing: Preproc
         "metadata_encoder": encoder.to_dict(),
         "thresholds": {k: float(v) for k, v in thresholds.items()},
         "default_threshold": default_threshold,
+        **({OPERATING_CURVE_KEY: operating_curve.to_dict()} if operating_curve else {}),
         "metrics": metrics or {},
         "training_data": data_summary or {},
         "training": training or {},
@@ -208,7 +220,9 @@ def load_bundle(path: str | Path, *, verify_hash: bool = True) -> Bundle:
         config = FusionConfig.from_dict(info["model"])
         preprocessing = Preprocessing.from_dict(info["preprocessing"])
         encoder = MetadataEncoder.from_dict(info["metadata_encoder"])
-    except (TypeError, ValueError, KeyError) as err:
+        if info.get(OPERATING_CURVE_KEY):
+            OperatingCurve.from_dict(info[OPERATING_CURVE_KEY])  # validated here, read lazily
+    except (TypeError, ValueError, KeyError) as err:  # OperatingPointError is a ValueError
         raise BundleError(f"{folder / META_FILE}: invalid content ({err})") from None
     if config.meta_dim not in (0, encoder.dim):
         raise BundleError(f"{folder}: model expects {config.meta_dim} metadata features but the "

@@ -246,8 +246,18 @@ class Engine:
         return vector, {"age": None if math.isnan(a) else a, "sex": s, "site": t}
 
     def prepare(self, image: Any, age: Any = None, sex: Any = None, site: Any = None,
-                timings: dict[str, float] | None = None) -> Prepared:
+                timings: dict[str, float] | None = None, *,
+                model_view: np.ndarray | None = None) -> Prepared:
         """Validate and preprocess one input exactly as evaluation does.
+
+        Args:
+            image: a path, the file's bytes, a PIL image or a uint8 array (ignored when
+                `model_view` is given).
+            age, sex, site: the metadata (see `predict`).
+            timings: stage timings are added here (ms).
+            model_view: the exact (S, S, 3) uint8 image an earlier analysis fed the model
+                (`Analysis.model_view`): re-analyses it with other metadata without decoding
+                or preprocessing the original again.
 
         Raises:
             InputError: bad image or metadata, with a readable message.
@@ -256,12 +266,22 @@ class Engine:
         with _timed(timings, "metadata"):
             # Metadata first: it is cheap, and a typo should not wait for a large decode.
             meta, metadata = self._metadata(age, sex, site)
-        with _timed(timings, "load"):
-            img = self._load(image)
+        img = None
+        if model_view is None:
+            with _timed(timings, "load"):
+                img = self._load(image)
         with _timed(timings, "preprocess"):
-            view = self.bundle.preprocessing.model_view(img)
+            view = (self._checked_view(model_view) if img is None
+                    else self.bundle.preprocessing.model_view(img))
             x = self.bundle.preprocessing.normalize(view)
         return Prepared(view, x, meta if self.uses_metadata else None, metadata)
+
+    def _checked_view(self, view: np.ndarray) -> np.ndarray:
+        view = np.asarray(view)
+        if view.dtype != np.uint8 or view.shape != (self.size, self.size, 3):
+            raise InputError(f"a model view must be uint8 ({self.size}, {self.size}, 3), got "
+                             f"{view.dtype} {view.shape}")
+        return view
 
     # -- inference ---------------------------------------------------------------------------
 
@@ -311,7 +331,8 @@ class Engine:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float64)
 
     def analyze(self, image: Any, age: Any = None, sex: Any = None, site: Any = None, *,
-                tta: bool = True, cam: bool = True) -> Analysis:
+                tta: bool = True, cam: bool = True,
+                model_view: np.ndarray | None = None) -> Analysis:
         """Probability, 8-view TTA and per-layer EigenCAM from one batched forward pass.
 
         Args:
@@ -321,6 +342,8 @@ class Engine:
             site: a canonical anatomic site, or None/"unknown".
             tta: score the 8 dihedral views (one batch).
             cam: compute the EigenCAM maps (from the same pass).
+            model_view: re-analyse an earlier analysis' `model_view` instead of `image`
+                (e.g. with other metadata); see `prepare`.
 
         Returns:
             An Analysis.
@@ -330,7 +353,7 @@ class Engine:
         """
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        p = self.prepare(image, age, sex, site, timings)
+        p = self.prepare(image, age, sex, site, timings, model_view=model_view)
         batch = torch.from_numpy(p.image[None])
         if tta:
             batch = dihedral_views(batch)  # view-major: row 0 is the identity view

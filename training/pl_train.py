@@ -37,6 +37,7 @@ from eval.metrics.summary import summarize
 from eval.metrics.thresholds import select_thresholds
 from models.bundle import Bundle, BundleError, load_bundle, save_bundle
 from models.fusion import FusionConfig
+from models.operating import OperatingCurve
 from models.pretrained import PretrainedError
 from training.augment import TrainAugment
 from training.datamodule import MelanomaDataModule
@@ -188,6 +189,9 @@ def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModu
         run_dir / "bundle", module.net, preprocessing=dm.preprocessing, encoder=dm.encoder,
         thresholds=stored, name=name, metrics={"validation": metrics},
         data_summary=dm.summary(), training=training,
+        # The same validation scores the thresholds were chosen on: the app can then say what
+        # any other threshold would have done.
+        operating_curve=OperatingCurve.from_scores(y, p, include=stored.values()),
         extra={"license": LICENSE_NOTE, "intended_use": "research and education only; "
                "not a medical device and not a diagnosis"})
     return bundle_dir, metrics

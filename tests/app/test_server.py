@@ -83,7 +83,7 @@ def test_only_analyze_is_a_public_endpoint(client: Client) -> None:
     api = client.view_api(print_info=False, return_format="dict")
     assert list(api["named_endpoints"]) == ["/analyze"]
     params = [p["parameter_name"] for p in api["named_endpoints"]["/analyze"]["parameters"]]
-    assert params == ["image", "age", "sex", "site"]
+    assert params == ["image", "age", "sex", "site", "threshold", "target_sensitivity"]
 
 
 def test_analyze_returns_the_promised_json(analysis: tuple, tiny_bundle: Path) -> None:
@@ -122,7 +122,8 @@ def test_analyze_probability_equals_the_engine(analysis: tuple, tiny_bundle: Pat
 
 
 def test_analyze_ui_outputs(analysis: tuple) -> None:
-    result, label, summary, table, plot, gallery, layer_update = analysis
+    result, label, summary, table, plot, gallery, layer_update, threshold = analysis
+    assert threshold == pytest.approx(result["threshold"])
     p = result["probability"]
     confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
     assert confidences["melanoma"] == pytest.approx(p)
@@ -203,6 +204,52 @@ def test_odd_but_valid_input_works(client: Client, tmp_path: Path) -> None:
                             api_name="/analyze")[0]
     assert 0.0 <= result["probability"] <= 1.0
     assert result["metadata"] == {"age": None, "sex": "unknown", "site": "unknown"}
+
+
+@pytest.mark.parametrize(("kwargs", "threshold", "name", "sensitivity", "specificity",
+                          "flagged"), [
+    ({}, 0.3, "sensitivity_target", 0.75, 0.5, 0.6),  # the bundle's default
+    ({"threshold": 0.5}, 0.5, "custom", 0.5, 5 / 6, 0.3),
+    ({"target_sensitivity": 1.0}, 0.2, "sensitivity_1", 1.0, 2 / 6, 0.8),
+    ({"threshold": 0.9, "target_sensitivity": 0.75}, 0.35, "sensitivity_0.75", 0.75, 4 / 6,
+     0.5),  # a target wins over a threshold
+])
+def test_analyze_decides_at_the_requested_operating_point(
+        client: Client, test_image: Path, kwargs: dict, threshold: float, name: str,
+        sensitivity: float, specificity: float, flagged: float) -> None:
+    """Figures come from the bundle's stored validation curve (see CURVE_* in conftest)."""
+    result = client.predict(handle_file(str(test_image)), *METADATA, **kwargs,
+                            api_name="/analyze")[0]
+    assert result["threshold"] == pytest.approx(threshold)
+    assert result["threshold_name"] == name
+    assert result["decision"] == ("above threshold" if result["probability"] >= threshold
+                                  else "below threshold")
+    op = result["operating_point"]
+    assert (op["sensitivity"], op["specificity"], op["flagged"]) == pytest.approx(
+        (sensitivity, specificity, flagged), abs=1e-6)
+    assert (op["n"], op["n_pos"]) == (10, 4)
+
+
+@pytest.mark.parametrize(("kwargs", "reason"), [
+    ({"threshold": 1.5}, "threshold 1.5 is outside 0..1"),
+    ({"target_sensitivity": "most"}, "target sensitivity 'most' is not a number"),
+    ({"target_sensitivity": 0}, "target sensitivity must be above 0"),
+])
+def test_bad_operating_point_gets_a_readable_error(client: Client, live_server: LiveServer,
+                                                  tmp_path: Path, test_image: Path,
+                                                  kwargs: dict, reason: str) -> None:
+    image = tmp_path / f"op-{uuid.uuid4().hex}.jpg"
+    image.write_bytes(test_image.read_bytes())
+    with pytest.raises(AppError, match=reason):
+        client.predict(handle_file(str(image)), *METADATA, **kwargs, api_name="/analyze")
+    assert _healthy(live_server)["status"] == "ok"
+    assert not any(image.name in str(p) for p in live_server.private_dir.rglob("*"))
+
+
+def test_unknown_report_token_is_not_found(live_server: LiveServer) -> None:
+    response = httpx.get(f"{live_server.url}/report/not-a-token", timeout=10.0)
+    assert response.status_code == 404
+    assert "served once" in response.text
 
 
 def test_oversized_upload_is_refused(live_server: LiveServer, tmp_path: Path) -> None:

@@ -7,15 +7,14 @@ import csv
 import numpy as np
 import pytest
 
-from app.ui import (
+from app.render import (
     ALL_LAYERS,
-    EXAMPLES_DIR,
-    _pack_cams,
     analysis_json,
-    load_examples,
     model_card_markdown,
     render_overlays,
 )
+from app.render import pack_cams as _pack_cams
+from app.ui import EXAMPLES_DIR, load_examples
 from data.sites import SEXES, SITES, normalize_sex, to_canonical_site
 from models.engine import Analysis, CamLayer, overlay
 from models.tta import VIEW_NAMES

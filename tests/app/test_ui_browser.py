@@ -133,3 +133,111 @@ def test_example_is_one_click(page) -> None:
     page.wait_for_function("first => document.querySelector('#result-json').innerText !== first",
                            arg=first)  # new timings: a second analysis ran
     expect(page.locator(".toast-body")).to_have_count(0)
+
+
+def _fresh(page, url: str) -> None:
+    """Reload the app, with the result-JSON accordion opened once (it toggles on click)."""
+    page.goto(url + "/", wait_until="domcontentloaded")
+    page.wait_for_selector("#analyze-button")
+    page.get_by_text("Result as JSON (what the API returns)").click()
+
+
+def _analyze(page) -> str:
+    """Click Analyze, wait for the result; returns the result JSON's text."""
+    from playwright.sync_api import expect
+
+    before = page.evaluate("() => document.querySelector('#result-json')?.innerText ?? ''")
+    page.locator("#analyze-button").click()
+    expect(page.locator("#summary")).to_contain_text("Probability of melanoma")
+    # Done when the JSON is a new result and no progress timer ("1.2s") is shown over it.
+    done = page.wait_for_function(
+        "before => { const t = document.querySelector('#result-json')?.innerText ?? '';"
+        " return t.includes('timings_ms') && t !== before && !/\\d\\.\\ds/.test(t) && t; }",
+        arg=before)
+    return done.json_value()
+
+
+def _age_in_json(text: str) -> str:
+    import re
+
+    found = re.search(r'"?age"?\s*:\s*([^,\s}]+)', text)
+    assert found, text
+    return found.group(1)
+
+
+def test_untouched_or_cleared_age_is_sent_as_unknown(page, live_server: LiveServer,
+                                                     test_image: Path) -> None:
+    from playwright.sync_api import expect
+
+    _fresh(page, live_server.url)
+    expect(page.locator("#age-input input, #age-input textarea")).to_have_value("")
+    _upload(page, test_image)
+    assert _age_in_json(_analyze(page)) == "null"  # page load, field never touched
+    field = page.locator("#age-input input, #age-input textarea")
+    field.fill("0")  # a real 0 (a newborn) is still sent as 0
+    assert _age_in_json(_analyze(page)) == "0"
+    field.fill("")  # cleared after an analysis
+    assert _age_in_json(_analyze(page)) == "null"
+    page.get_by_role("button", name="melanoma — 60 y, male, anterior torso").click()
+    expect(field).to_have_value("60")
+    field.fill("")  # cleared after picking an example
+    assert _age_in_json(_analyze(page)) == "null"
+
+
+def test_other_metadata_reanalyses_without_a_new_upload(page, live_server: LiveServer,
+                                                        test_image: Path) -> None:
+    from playwright.sync_api import expect
+
+    _fresh(page, live_server.url)
+    _upload(page, test_image)
+    _analyze(page)
+    assert "Same image" not in page.locator("#summary").inner_text()
+    _choose(page, "sex-input", "female")
+    text = _analyze(page)  # the upload was deleted: this runs from the session's memory
+    expect(page.locator("#summary")).to_contain_text("Same image, other metadata")
+    expect(page.locator("#summary")).to_contain_text("sex female")
+    expect(page.locator(".toast-body")).to_have_count(0)
+    assert "female" in text
+
+
+def test_threshold_moves_the_decision_without_a_new_analysis(page, live_server: LiveServer,
+                                                             test_image: Path) -> None:
+    from playwright.sync_api import expect
+
+    _fresh(page, live_server.url)
+    expect(page.locator("#operating-point")).to_contain_text("sensitivity 0.75")
+    _upload(page, test_image)
+    first = _analyze(page)
+    timings = first[first.index("timings_ms"):first.index("model")]
+    slider = page.locator("#threshold input[type=number]")
+    slider.fill("0.999")
+    slider.press("Enter")
+    expect(page.locator("#summary")).to_contain_text("threshold 0.999")
+    expect(page.locator("#summary")).to_contain_text("below threshold")
+    expect(page.locator("#operating-point")).to_contain_text("sensitivity 0.00")
+    expect(page.locator("#tta-table")).not_to_contain_text("above")
+    after = page.locator("#result-json").inner_text()
+    assert "custom" in after and after[after.index("timings_ms"):after.index("model")] == \
+        timings  # same analysis, re-decided: the model did not run again
+    _choose(page, "threshold-preset", "sensitivity ≥ 0.80 on validation")
+    expect(page.locator("#threshold input[type=number]")).to_have_value("0.2")
+    expect(page.locator("#summary")).to_contain_text("threshold 0.200")
+    expect(page.locator("#operating-point")).to_contain_text("sensitivity 1.00")
+
+
+def test_report_downloads_a_pdf_and_keeps_nothing(page, live_server: LiveServer,
+                                                  test_image: Path, artifacts_dir: Path) -> None:
+    import httpx
+
+    _fresh(page, live_server.url)
+    _upload(page, test_image)
+    _analyze(page)
+    with page.expect_download() as info:
+        page.locator("#report-button").click()
+    pdf = Path(info.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
+    (artifacts_dir / "app-report.pdf").write_bytes(pdf)
+    assert not [p for p in live_server.private_dir.rglob("*.pdf")]
+    link = page.locator("#report-link").get_attribute("href")
+    again = httpx.get(f"{live_server.url}/{link}", timeout=10.0)
+    assert again.status_code == 404  # served once, then gone from memory

@@ -74,3 +74,13 @@ if __name__ == "__main__" and "--record" in sys.argv:
               "predictions": example_predictions()}
     EXPECTED.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
+
+
+def test_operating_curve_matches_the_model_card() -> None:
+    """The app's operating-point figures at the shipped threshold are the validated ones."""
+    bundle = load_bundle(DEFAULT_BUNDLE_DIR)
+    val = bundle.info["metrics"]["validation"]["thresholds"]
+    for name, t in bundle.thresholds.items():
+        op = bundle.operating_curve.at(t)
+        assert op["sensitivity"] == pytest.approx(val[name]["sensitivity"], abs=1e-6)
+        assert op["specificity"] == pytest.approx(val[name]["specificity"], abs=1e-6)

@@ -138,6 +138,20 @@ def test_preprocessing_and_encoding_go_through_the_bundle(eager_engine, tiny_bun
     assert calls["encode"] == [(52.0, "female", "posterior torso")]
 
 
+def test_reanalysing_the_model_view_equals_analysing_the_image(eager_engine, lesion_jpeg):
+    """The app re-runs other metadata on the kept model view: same numbers as a new decode."""
+    first = eager_engine.analyze(lesion_jpeg, 50, "male", "head/neck")
+    again = eager_engine.analyze(None, 50, "male", "head/neck", model_view=first.model_view)
+    assert again.probability == first.probability
+    assert [v["probability"] for v in again.tta] == [v["probability"] for v in first.tta]
+    np.testing.assert_array_equal(again.model_view, first.model_view)
+    other = eager_engine.analyze(None, 80, "female", "lower extremity",
+                                 model_view=first.model_view)
+    assert other.metadata == {"age": 80.0, "sex": "female", "site": "lower extremity"}
+    with pytest.raises(InputError, match="model view must be uint8"):
+        eager_engine.analyze(None, model_view=first.model_view.astype(np.float32))
+
+
 def test_metadata_changes_the_probability(eager_engine, lesion_jpeg):
     # The metadata really reaches the model (random weights: only "different" is asserted).
     p1 = eager_engine.predict(lesion_jpeg, 20, "male", "head/neck")

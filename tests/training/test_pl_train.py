@@ -84,6 +84,22 @@ def test_bundle_json_is_self_describing(ham_run: Path) -> None:
     assert "torch" in info["versions"] and "license" in info
 
 
+def test_bundle_stores_the_validation_operating_curve(ham_run: Path) -> None:
+    """The app's threshold control reads this curve: it must match the validation metrics."""
+    bundle = load_bundle(ham_run / "bundle")
+    val = bundle.info["metrics"]["validation"]
+    preds = pd.read_csv(ham_run / "val_predictions.csv")
+    curve = bundle.operating_curve
+    assert (curve.n, curve.n_pos) == (len(preds), int(preds["target"].sum()))
+    for name, t in bundle.thresholds.items():
+        op = curve.at(t)
+        assert op["sensitivity"] == pytest.approx(val["thresholds"][name]["sensitivity"],
+                                                  abs=1e-6)
+        assert op["specificity"] == pytest.approx(val["thresholds"][name]["specificity"],
+                                                  abs=1e-6)
+        assert op["flagged"] == pytest.approx((preds["prob"] >= t).mean(), abs=1e-6)
+
+
 def test_checkpoints_logs_and_resume(ham_run: Path, ham_dataset: Path) -> None:
     ckpts = sorted(p.name for p in (ham_run / "checkpoints").iterdir())
     assert "last.ckpt" in ckpts

@@ -1,0 +1,200 @@
+"""What the app shows for one result: JSON, summary, operating point, TTA table, overlays.
+
+Pure functions of the engine's result and the session state, so that moving the decision
+threshold or the overlay controls re-renders without running the model again.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.engine import ABOVE, BELOW, Analysis, overlay
+from models.operating import OperatingCurve
+
+ALL_LAYERS = "all layers"
+DEFAULT_OPACITY = 0.45
+
+
+def format_resolution(resolution: Any) -> str:
+    if isinstance(resolution, (tuple, list)) and len(resolution) == 2:
+        return f"{int(resolution[0])}x{int(resolution[1])}"
+    return f"{int(resolution)}x{int(resolution)}"
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "n/a" if isinstance(value, float) and math.isnan(value) else f"{value:.{digits}f}"
+    return "n/a" if value is None else str(value)
+
+
+def analysis_json(analysis: Analysis, bundle_id: str) -> dict[str, Any]:
+    """The API's JSON result: the engine's own JSON summary (no image data).
+
+    Args:
+        analysis: the engine's result.
+        bundle_id: id of the served bundle (fills `model` if the engine left it empty).
+
+    Returns:
+        A JSON-serialisable dict with at least probability, threshold, decision, tta
+        ([{view, probability}]), tta_mean, tta_std, cam_layers and model.
+    """
+    out = analysis.to_json()
+    out["model"] = out.get("model") or bundle_id
+    return out
+
+
+def model_card_markdown(info: dict[str, Any], thresholds: dict[str, float],
+                        default_threshold: str) -> str:
+    """Markdown for the model info panel, from the bundle's own description."""
+    model = info.get("model", {})
+    prep = info.get("preprocessing", {})
+    val = (info.get("metrics") or {}).get("validation") or {}
+    data = info.get("training_data") or {}
+    colour = prep.get("color_constancy")
+    colour_text = f", colour constancy {colour}" if colour not in (None, "none") else ""
+    lines = [
+        (f"**Bundle:** `{info.get('bundle_id', '?')}` (name `{info.get('name', '?')}`, "
+         f"created {info.get('created', '?')})"),
+        (f"**Backbone:** `{model.get('backbone', '?')}`, input {prep.get('size', '?')} px, "
+         f"metadata {'used' if model.get('meta_dim') else 'not used'}{colour_text}"),
+    ]
+    if val:
+        auroc = f"AUROC {fmt(val.get('auroc'))}"
+        if val.get("auroc_ci"):
+            auroc += f" (95% CI {fmt(val['auroc_ci'][0])}–{fmt(val['auroc_ci'][1])})"
+        min_tpr = val.get("min_tpr")
+        pauc = f"pAUC above TPR {fmt(min_tpr, 2)}: {fmt(val.get('pauc80'))}"
+        if isinstance(min_tpr, (int, float)):
+            pauc += f" (max {fmt(1 - min_tpr)})"
+        count = (f" on {val['n']} images ({val.get('n_pos', '?')} melanomas)"
+                 if "n" in val else "")
+        lines.append(f"**Validation:** {auroc}; {pauc}{count}")
+    else:
+        lines.append("**Validation:** not recorded in the bundle")
+    thr = ", ".join(f"{name} = {value:.3f}"
+                    + (" (used for the decision)" if name == default_threshold else "")
+                    for name, value in thresholds.items())
+    lines.append(f"**Thresholds:** {thr}")
+    if data:
+        parts = [f"{k.replace('_', ' ')} {v}" for k, v in data.items()
+                 if k in ("format", "n_images", "n_positive", "n_groups", "group_kind",
+                          "fold", "n_folds", "n_train", "n_val")]
+        lines.append(f"**Training data:** {', '.join(parts) or 'see bundle.json'}")
+    lines.append(f"**Licence:** {info.get('license', 'not recorded in the bundle')}")
+    if info.get("intended_use"):
+        lines.append(f"**Intended use:** {info['intended_use']}")
+    return "\n\n".join(lines)
+
+
+def decide(result: dict[str, Any], threshold: float, name: str,
+           curve: OperatingCurve | None) -> dict[str, Any]:
+    """The result decided at `threshold`: decision, threshold and its validation figures.
+
+    Args:
+        result: an analysis JSON (`analysis_json`), not modified.
+        threshold: the decision threshold.
+        name: its name (the bundle's, ``sensitivity_<target>`` or ``custom``).
+        curve: the bundle's validation curve, or None.
+
+    Returns:
+        A new dict: ``threshold``, ``threshold_name``, ``decision`` and ``operating_point``
+        (sensitivity, specificity and share flagged on the validation set, with its n and
+        n_pos; None without a curve) replaced.
+    """
+    out = dict(result)
+    out["threshold"], out["threshold_name"] = float(threshold), name
+    out["decision"] = ABOVE if out["probability"] >= threshold else BELOW
+    out["operating_point"] = (None if curve is None else
+                              {**curve.at(threshold), "n": curve.n, "n_pos": curve.n_pos})
+    return out
+
+
+def operating_point_markdown(threshold: float, curve: OperatingCurve | None) -> str:
+    """One line on what deciding at `threshold` did on the validation set."""
+    if curve is None:
+        return (f"Threshold **{threshold:.3f}**. This model stores no validation curve, so its "
+                "sensitivity and specificity at other thresholds are unknown.")
+    op = curve.at(threshold)
+    return (f"At threshold **{threshold:.3f}** the validation set ({curve.n} images, "
+            f"{curve.n_pos} melanomas) gave sensitivity **{op['sensitivity']:.2f}**, "
+            f"specificity **{op['specificity']:.2f}**, and flagged "
+            f"**{op['flagged']:.0%}** of all lesions.")
+
+
+def _metadata_text(metadata: dict[str, Any]) -> str:
+    age = metadata.get("age")
+    return (f"age {'unknown' if age is None else format(age, 'g')}, sex {metadata.get('sex')}, "
+            f"site {metadata.get('site')}")
+
+
+def summary_markdown(result: dict[str, Any], curve: OperatingCurve | None = None) -> str:
+    """The result panel: probability, decision, operating point, TTA stability, comparison."""
+    p, thr = result["probability"], result["threshold"]
+    side = "at or above" if p >= thr else "below"
+    decision = (f"**Decision:** {result['decision']} — the probability is {side} the decision "
+                f"threshold **{thr:.3f}** (`{result['threshold_name']}`).")
+    lines = [f"### Probability of melanoma: {p:.3f}", decision, "",
+             operating_point_markdown(thr, curve), ""]
+    previous = result.get("previous")
+    if previous:
+        delta = p - previous["probability"]
+        lines += [(f"**Same image, other metadata:** before {previous['probability']:.3f} "
+                   f"({_metadata_text(previous['metadata'])}), now {p:.3f} "
+                   f"({_metadata_text(result['metadata'])}): change **{delta:+.3f}**."), ""]
+    stability = (f"**Stability under test-time augmentation** (8 flips/rotations): mean "
+                 f"{result['tta_mean']:.3f} ± {result['tta_std']:.3f} (std), range "
+                 f"{result['tta_min']:.3f}–{result['tta_max']:.3f}. A wide range means the "
+                 "answer depends on orientation: treat it with more caution.")
+    lines += [stability, "", "*Research use only — not a diagnosis.*"]
+    return "\n".join(lines)
+
+
+TTA_COLUMNS = ("view", "probability", "vs threshold")
+
+
+def tta_frame(result: dict[str, Any]) -> pd.DataFrame:
+    """The TTA table: each view's probability and its side of the current threshold."""
+    thr = result["threshold"]
+    views = result["tta"]
+    return pd.DataFrame(dict(zip(TTA_COLUMNS, (
+        [t["view"] for t in views],
+        [round(t["probability"], 4) for t in views],
+        ["above" if t["probability"] >= thr else "below" for t in views]), strict=True)))
+
+
+def pack_cams(analysis: Analysis) -> dict[str, Any]:
+    """Session state for re-rendering: the model's view and uint8-quantised heatmaps."""
+    return {
+        "view": np.ascontiguousarray(analysis.model_view, dtype=np.uint8),
+        "cams": [(c.name, format_resolution(c.resolution),
+                  np.rint(np.clip(c.heatmap, 0.0, 1.0) * 255.0).astype(np.uint8))
+                 for c in analysis.cams],
+    }
+
+
+def render_overlays(state: dict[str, Any] | None, layer: str | None,
+                    opacity: float) -> list[tuple[np.ndarray, str]]:
+    """Gallery items `(overlay, "layer — HxW")` from the session state.
+
+    Args:
+        state: the session state (`pack_cams` and more), or None before any analysis.
+        layer: a layer name, or ALL_LAYERS / None for every layer.
+        opacity: heatmap opacity in [0, 1].
+
+    Returns:
+        The gallery items, early layers first.
+    """
+    if not state:
+        return []
+    alpha = float(min(max(opacity if opacity is not None else DEFAULT_OPACITY, 0.0), 1.0))
+    items = []
+    for name, resolution, heat in state["cams"]:
+        if layer not in (None, "", ALL_LAYERS) and name != layer:
+            continue
+        items.append((overlay(state["view"], heat.astype(np.float32) / 255.0, alpha),
+                      f"{name} — {resolution}"))
+    return items

@@ -1,0 +1,214 @@
+"""The app's event handlers: analyse, move the threshold, prepare the report.
+
+One analysis serves the browser and API clients (`/analyze`). It takes the upload out of
+Gradio's folder (read into memory, file deleted at once) and runs `Engine.analyze`. The
+session's state (`gr.State`, in memory, with a time-to-live) keeps what the model saw, the
+uint8 heatmaps and the result, so that moving the decision threshold, the overlay controls,
+re-running with other metadata, or the report never need the upload or the model again.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import secrets
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import anyio
+import gradio as gr
+import numpy as np
+
+from app.render import (
+    ALL_LAYERS,
+    DEFAULT_OPACITY,
+    analysis_json,
+    decide,
+    operating_point_markdown,
+    pack_cams,
+    render_overlays,
+    summary_markdown,
+    tta_frame,
+)
+from app.report import ReportStore, report_pdf
+from app.uploads import UploadMissingError, UploadStore
+from configs.errors import one_line
+from models.engine import Analysis, Engine, InputError
+from models.operating import OperatingPointError, choose_threshold
+
+log = logging.getLogger(__name__)
+
+THRESHOLD_STEP = 0.001  # the UI slider's step; a value this close to the default is it
+REPORT_ROUTE = "report"  # GET <root>/report/<token> serves a prepared report once
+
+
+def user_error(message: str, title: str = "Cannot analyse this input") -> gr.Error:
+    """A readable error for the person (the server keeps running).
+
+    gr.Error renders its message as HTML: what may echo user input is escaped; quotes stay
+    readable for API clients. print_exception=False: the message may echo entered values,
+    which must not reach the server's logs.
+    """
+    return gr.Error(html.escape(one_line(message), quote=False), title=title, duration=None,
+                    print_exception=False)
+
+
+class AnalysisService:
+    """The event handlers, bound to one engine, the upload folder and the report store."""
+
+    def __init__(self, engine: Engine, uploads: UploadStore,
+                 reports: ReportStore | None = None, notice: str = "") -> None:
+        """Bind the handlers.
+
+        Args:
+            engine: the loaded inference engine.
+            uploads: the server's upload folder (uploads are taken out of it).
+            reports: where prepared reports wait to be downloaded (in memory).
+            notice: the research-use notice printed on reports.
+        """
+        self.engine = engine
+        self.uploads = uploads
+        self.reports = reports if reports is not None else ReportStore()
+        self.notice = notice
+        bundle = engine.bundle
+        self.bundle_id = bundle.bundle_id
+        self.curve = bundle.operating_curve
+        self.default_threshold = (bundle.default_threshold_name, bundle.threshold)
+
+    # -- inputs ------------------------------------------------------------------------------
+
+    def _image(self, image: Any, session: dict[str, Any] | None
+               ) -> tuple[bytes | None, np.ndarray | None, str]:
+        """(file bytes, or the session's model view for the same image; its source path)."""
+        path = image.get("path") if isinstance(image, dict) else image
+        if not isinstance(path, (str, Path)) or not path:
+            raise user_error("no image: upload a dermoscopy image (JPEG or PNG) first")
+        try:
+            return self.uploads.take(path), None, str(path)
+        except UploadMissingError:
+            # Uploads are deleted once read: the same image again (e.g. with other metadata)
+            # is re-analysed from what the model saw, kept in this session's memory.
+            if session and session.get("source") == str(path):
+                return None, session["view"], str(path)
+            raise user_error("the uploaded image is no longer on the server: uploads are "
+                             "deleted after each analysis and kept in memory for "
+                             "30 minutes only. Please upload it again.") from None
+        except PermissionError as err:
+            raise user_error(str(err)) from None
+
+    def threshold(self, threshold: Any = None, target_sensitivity: Any = None
+                  ) -> tuple[float, str]:
+        """The decision threshold asked for (see `models.operating.choose_threshold`)."""
+        name, value = self.default_threshold
+        try:
+            return choose_threshold(name, value, self.curve, threshold=threshold,
+                                    target_sensitivity=target_sensitivity,
+                                    tolerance=THRESHOLD_STEP / 2)
+        except OperatingPointError as err:
+            raise user_error(str(err)) from None
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _run_engine(self, data: bytes | None, view: np.ndarray | None, age: Any, sex: Any,
+                    site: Any) -> Analysis:
+        # The engine is thread-safe (it serialises the model call itself).
+        return self.engine.analyze(data, age, sex, site, tta=True, cam=True, model_view=view)
+
+    async def analyze(self, image: Any, age: Any, sex: Any, site: Any, threshold: Any = None,
+                      target_sensitivity: Any = None, session: dict[str, Any] | None = None,
+                      progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008 (gradio API)
+        """Analyse one case (the `/analyze` endpoint).
+
+        Args:
+            image: Gradio's file payload for the upload (dict with "path"), or a path.
+            age: years (a number or numeric text), or None/"" for unknown.
+            sex: male, female or unknown.
+            site: a site of the bundle's vocabulary, or unknown.
+            threshold: decision threshold in [0, 1]; None/"" = the bundle's.
+            target_sensitivity: decide at the validation threshold reaching this sensitivity
+                (overrides `threshold`); None/"" = not used.
+            session: this browser session's state (hidden from the API).
+            progress: Gradio's progress tracker.
+
+        Returns:
+            (result JSON, label, summary, TTA table, TTA plot, gallery, layer choices,
+            session state, threshold slider value).
+        """
+        started = time.perf_counter()
+        progress(0.05, desc="Reading the image")
+        # On the event loop, not in a worker thread: see app/uploads.py on why deletions
+        # run there. First, so that an upload is never left on disk by a rejected request.
+        data, view, source = self._image(image, session)
+        t, name = self.threshold(threshold, target_sensitivity)
+        progress(0.2, desc="Running the model: probability, 8-view TTA, layer heatmaps")
+        try:
+            analysis = await anyio.to_thread.run_sync(self._run_engine, data, view, age, sex,
+                                                      site)
+        except InputError as err:
+            raise user_error(str(err)) from None
+        except Exception as err:  # noqa: BLE001 (turned into a readable error, logged safely)
+            raise self._internal_error(err) from None
+        finally:
+            del data
+        result = decide(analysis_json(analysis, self.bundle_id), t, name, self.curve)
+        if session and session.get("source") == source:
+            before = session["result"]
+            result["previous"] = {"probability": before["probability"],
+                                  "metadata": before["metadata"]}
+        state = {**pack_cams(analysis), "source": source, "result": result}
+        layers = [ALL_LAYERS] + [layer for layer, _, _ in state["cams"]]
+        gallery = render_overlays(state, ALL_LAYERS, DEFAULT_OPACITY)
+        p = result["probability"]
+        label = {"melanoma": p, "not melanoma": 1.0 - p}
+        log.info("analysis done in %.0f ms", (time.perf_counter() - started) * 1000.0)
+        frame = tta_frame(result)
+        return (result, label, summary_markdown(result, self.curve), frame, frame, gallery,
+                gr.update(choices=layers, value=ALL_LAYERS), state, t)
+
+    def redecide(self, session: dict[str, Any] | None, threshold: Any) -> tuple:
+        """Decide the session's last result at another threshold (no model run).
+
+        Returns:
+            (operating-point text, result JSON, summary, TTA table, TTA plot, session).
+        """
+        t, name = self.threshold(threshold)
+        text = operating_point_markdown(t, self.curve)
+        if not session:
+            skip = gr.skip()
+            return text, skip, skip, skip, skip, skip
+        result = decide(session["result"], t, name, self.curve)
+        session = {**session, "result": result}
+        frame = tta_frame(result)
+        return (text, result, summary_markdown(result, self.curve), frame, frame, session)
+
+    def preset_threshold(self, preset: Any) -> float:
+        """The slider value for a preset: the bundle's default or a target sensitivity."""
+        target = None if preset in (None, "", "default") else preset
+        return self.threshold(None, target)[0]
+
+    def report(self, session: dict[str, Any] | None, opacity: Any) -> str:
+        """Prepare the PDF report of the last analysis; returns the HTML link that fetches it.
+
+        The PDF is built in memory and held (in memory) until the browser fetches it once.
+        """
+        if not session:
+            raise user_error("no analysis to report yet: analyse an image first",
+                             title="Nothing to report")
+        alpha = DEFAULT_OPACITY if opacity is None else float(opacity)
+        pdf = report_pdf(session, self.curve, self.notice, alpha)
+        token = self.reports.put(pdf)
+        name = f"melanoma-report-{time.strftime('%Y%m%d-%H%M%S')}.pdf"
+        return (f'<a id="report-link" href="{REPORT_ROUTE}/{token}" download="{name}">'
+                f"Save the report ({len(pdf) // 1024} KB PDF)</a>")
+
+    @staticmethod
+    def _internal_error(err: Exception) -> gr.Error:
+        ref = secrets.token_hex(4)
+        # Type and code locations only: exception messages may quote file names or values.
+        frames = "".join(traceback.format_list(traceback.extract_tb(err.__traceback__)))
+        log.error("analysis failed (ref %s): %s\n%s", ref, type(err).__name__, frames)
+        return gr.Error(f"Internal error while analysing the image (reference {ref}). The "
+                        "server is still running; please try again or report the reference.",
+                        title="Analysis failed", duration=None, print_exception=False)

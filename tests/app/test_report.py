@@ -1,0 +1,68 @@
+"""The PDF report (built in memory) and the one-time, in-memory report store."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from app.render import decide
+from app.report import ReportStore, report_pdf
+from models.operating import OperatingCurve
+from models.tta import VIEW_NAMES
+
+
+def _session() -> dict:
+    rng = np.random.default_rng(0)
+    probs = rng.random(len(VIEW_NAMES))
+    result = {"probability": float(probs[0]), "tta": [
+        {"view": v, "probability": float(p)} for v, p in zip(VIEW_NAMES, probs, strict=True)],
+        "tta_mean": float(probs.mean()), "tta_std": float(probs.std()),
+        "tta_min": float(probs.min()), "tta_max": float(probs.max()),
+        "metadata": {"age": None, "sex": "female", "site": "head/neck"},
+        "model": "test-model", "backend": "eager"}
+    curve = OperatingCurve.from_scores([1, 0, 1, 0], [0.9, 0.2, 0.6, 0.7])
+    return {"view": rng.integers(0, 256, (32, 32, 3), dtype=np.uint8),
+            "cams": [("layer", "4x4", rng.integers(0, 256, (32, 32), dtype=np.uint8))],
+            "result": decide(result, 0.5, "custom", curve)}, curve
+
+
+def test_report_is_a_pdf_with_the_result() -> None:
+    session, curve = _session()
+    pdf = report_pdf(session, curve, "Research use only.")
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    assert len(pdf) > 5_000
+
+
+def test_store_hands_each_report_out_once() -> None:
+    store = ReportStore()
+    token = store.put(b"%PDF-1")
+    assert len(token) >= 32 and len(store) == 1
+    assert store.pop(token) == b"%PDF-1"
+    assert store.pop(token) is None and len(store) == 0
+    assert store.pop("guess") is None
+
+
+def test_store_drops_expired_and_oldest_reports() -> None:
+    store = ReportStore(ttl_s=0.05, max_items=2)
+    first = store.put(b"1")
+    time.sleep(0.1)
+    assert store.pop(first) is None  # expired
+    a, b, c = store.put(b"a"), store.put(b"b"), store.put(b"c")
+    assert len(store) == 2 and store.pop(a) is None
+    assert (store.pop(b), store.pop(c)) == (b"b", b"c")
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.65, 1.0])
+def test_decide_recomputes_the_decision_only(threshold: float) -> None:
+    session, curve = _session()
+    before = session["result"]
+    after = decide(before, threshold, "custom", curve)
+    assert after["decision"] == ("above threshold" if after["probability"] >= threshold
+                                 else "below threshold")
+    assert after["operating_point"]["threshold"] == threshold
+    assert {k: v for k, v in after.items() if k not in (
+        "threshold", "decision", "operating_point", "threshold_name")} == {
+        k: v for k, v in before.items() if k not in (
+            "threshold", "decision", "operating_point", "threshold_name")}
