@@ -37,6 +37,9 @@ class BenchmarkSettings(Settings):
                                    "running app through gradio_client (e.g. "
                                    "http://127.0.0.1:7860/)")
     server_calls: int = Field(20, ge=1, description="timed /analyze calls with --server-url")
+    client_floor: bool = Field(False, description="with --server-url: also time gradio_client "
+                               "against a trivial in-process Gradio app (no model): the "
+                               "protocol's own floor, with and without a file upload")
     json_out: Path | None = Field(None, description="also write the results as JSON here")
 
     @model_validator(mode="after")

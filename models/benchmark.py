@@ -221,8 +221,10 @@ def run(settings: BenchmarkSettings, bundle: Bundle) -> dict[str, Any]:
     server = {}
     if settings.server_url:
         server = {"server_url": settings.server_url,
-                  "server_analyze_ms": time_server(settings.server_url, images,
-                                                   settings.server_calls)}
+                  "server_ms": time_server(settings.server_url, images, settings.server_calls)}
+        if settings.client_floor:
+            server["server_ms"].update(gradio_client_floor(images[0][0],
+                                                           settings.server_calls))
     info["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     naive_s, eng_s = naive.summary(), eng.summary()
     return {
@@ -240,27 +242,107 @@ def run(settings: BenchmarkSettings, bundle: Bundle) -> dict[str, Any]:
 
 
 def time_server(url: str, images: list[tuple[Path, Any, Any, Any]], calls: int) -> dict:
-    """Round-trip times of the app's `/analyze` endpoint through gradio_client.
+    """Round trips of the app's `/analyze` endpoint, and where their time goes.
+
+    Interleaved per call: gradio_client as the README uses it (`download_files=False`),
+    gradio_client downloading the overlay images (its default), and the raw HTTP API (upload,
+    then `POST /gradio_api/call/analyze` and its event stream) with one kept-alive connection.
+    The server's own engine time comes from each result's `timings_ms`.
 
     Args:
         url: the running app's URL.
         images: (path, age, sex, site) to send, cycled.
-        calls: timed calls (after one untimed warm-up call).
+        calls: timed calls of each kind (after one untimed warm-up of each).
 
     Returns:
-        summary() of the round-trip milliseconds.
+        summary() of each: ``client`` (README's client), ``client_download``, ``http_total``,
+        ``http_upload``, ``http_call`` and ``engine_total`` (server-side model work).
     """
+    import httpx
     from gradio_client import Client, handle_file
 
-    client = Client(url, verbose=False)
+    quiet = Client(url, verbose=False, download_files=False)
+    downloading = Client(url, verbose=False)
+    api = url.rstrip("/") + "/gradio_api"
+    times: dict[str, list[float]] = {k: [] for k in (
+        "client", "client_download", "http_total", "http_upload", "http_call", "engine_total")}
 
-    def call(i: int) -> None:
+    def via_client(client: Any, i: int) -> dict:
         path, age, sex, site = images[i % len(images)]
-        client.predict(handle_file(str(path)), age, sex or "unknown", site or "unknown",
-                       api_name="/analyze")
+        return client.predict(handle_file(str(path)), age, sex or "unknown", site or "unknown",
+                              api_name="/analyze")[0]
 
-    call(0)
-    return summary([_ms(call, i) for i in range(calls)])
+    def via_http(http: httpx.Client, i: int) -> tuple[float, float]:
+        path, age, sex, site = images[i % len(images)]
+        start = time.perf_counter()
+        with open(path, "rb") as fh:
+            uploaded = http.post(f"{api}/upload", files={"files": (path.name, fh)}).json()[0]
+        mid = time.perf_counter()
+        data = [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}, age,
+                sex or "unknown", site or "unknown"]
+        data += [None] * (n_inputs - len(data))  # defaults (and the UI's session state)
+        event = http.post(f"{api}/call/analyze", json={"data": data}).json()["event_id"]
+        reply = http.get(f"{api}/call/analyze/{event}").text
+        if "event: complete" not in reply:
+            raise RuntimeError(f"/analyze over HTTP failed: {reply[:200]}")
+        end = time.perf_counter()
+        return (mid - start) * 1000.0, (end - mid) * 1000.0
+
+    with httpx.Client(timeout=120.0) as http:
+        config = http.get(url.rstrip("/") + "/config").json()
+        n_inputs = next(len(d["inputs"]) for d in config["dependencies"]
+                        if d.get("api_name") == "analyze")
+        via_client(quiet, 0), via_client(downloading, 0), via_http(http, 0)
+        for i in range(calls):
+            start = time.perf_counter()
+            result = via_client(quiet, i)
+            times["client"].append((time.perf_counter() - start) * 1000.0)
+            times["engine_total"].append(float(result["timings_ms"]["total"]))
+            start = time.perf_counter()
+            via_client(downloading, i)
+            times["client_download"].append((time.perf_counter() - start) * 1000.0)
+            upload, call = via_http(http, i)
+            times["http_upload"].append(upload)
+            times["http_call"].append(call)
+            times["http_total"].append(upload + call)
+    return {k: summary(v) for k, v in times.items()}
+
+
+def gradio_client_floor(image: Path, calls: int) -> dict[str, dict[str, float]]:
+    """gradio_client round trips to a trivial Gradio app in this process: the protocol floor.
+
+    Args:
+        image: a file for the upload variant.
+        calls: timed calls of each kind.
+
+    Returns:
+        summary() of ``floor_echo`` (text in, text out) and ``floor_upload`` (a file upload
+        to a handler that does nothing with it).
+    """
+    import gradio as gr
+    from gradio_client import Client, handle_file
+
+    with gr.Blocks() as demo:
+        text, out = gr.Textbox(), gr.Textbox()
+        picture = gr.Image(type="filepath")
+        button = gr.Button()
+        button.click(lambda x: x, text, out, api_name="echo")
+        button.click(lambda _: "ok", picture, out, api_name="upload", preprocess=False)
+    demo.queue()
+    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(url, verbose=False, download_files=False)
+        kinds = {"floor_echo": ("hi", "/echo"), "floor_upload": (None, "/upload")}
+        out_times: dict[str, dict[str, float]] = {}
+        for key, (arg, api_name) in kinds.items():
+            def call(_: int, arg: Any = arg, api_name: str = api_name) -> None:
+                client.predict(arg if arg is not None else handle_file(str(image)),
+                               api_name=api_name)
+            call(0)
+            out_times[key] = summary([_ms(call, i) for i in range(calls)])
+    finally:
+        demo.close()
+    return out_times
 
 
 def print_report(r: dict[str, Any]) -> None:
@@ -272,17 +354,26 @@ def print_report(r: dict[str, Any]) -> None:
           f"({m['torch_threads']} threads), tcmalloc {'on' if m['tcmalloc'] else 'OFF'}, "
           f"load avg {m['loadavg_start']} -> {m['loadavg_end']}")
     print(f"engine backend: {r['backend']}; CAM layers: {', '.join(r['cam_layers'])}")
-    print(f"\n{'pipeline':<42}{'n':>5}{'p50 ms':>10}{'p90 ms':>10}{'mean ms':>10}"
+    print(f"\n{'pipeline':<48}{'n':>5}{'p50 ms':>10}{'p90 ms':>10}{'mean ms':>10}"
           f"{'CPU p50':>10}")
     rows = [("naive (grad-cam per layer, TTA 1 by 1)", r["naive_analysis_ms"]),
             ("engine.analyze + overlays", r["engine_analysis_ms"]),
             ("engine.predict (file -> probability)", r["predict_ms"]),
             ("  model only (preprocessed, bs 1)", r["predict_model_only_ms"])]
-    if "server_analyze_ms" in r:
-        rows.append((f"/analyze via gradio_client ({r['server_url']})", r["server_analyze_ms"]))
+    if "server_ms" in r:
+        names = {"client": "/analyze: gradio_client, download_files=False",
+                 "client_download": "/analyze: gradio_client, downloading images",
+                 "http_total": "/analyze: raw HTTP API (upload + call)",
+                 "http_upload": "  of which upload",
+                 "http_call": "  of which call + event stream",
+                 "engine_total": "  server: engine.analyze inside it",
+                 "floor_echo": "gradio_client floor: trivial echo, no model",
+                 "floor_upload": "gradio_client floor: file upload, no model"}
+        rows += [(label, r["server_ms"][key]) for key, label in names.items()
+                 if key in r["server_ms"]]
     for name, s in rows:
         cpu = f"{s['cpu_p50']:>10.1f}" if "cpu_p50" in s else f"{'-':>10}"
-        print(f"{name:<42}{s['n']:>5}{s['p50']:>10.1f}{s['p90']:>10.1f}{s['mean']:>10.1f}{cpu}")
+        print(f"{name:<48}{s['n']:>5}{s['p50']:>10.1f}{s['p90']:>10.1f}{s['mean']:>10.1f}{cpu}")
     print(f"\nspeed-up naive/engine (full analysis): {r['ratio_p50']:.1f}x (ratio of wall p50s), "
           f"{r['ratio_paired_median']:.1f}x (median of per-image ratios), "
           f"{r['ratio_cpu_p50']:.1f}x (ratio of CPU-time p50s)")
