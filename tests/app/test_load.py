@@ -98,7 +98,7 @@ def test_eight_clients_for_thirty_seconds(tiny_bundle: Path, engine_cache_dir: P
         # Nothing uploaded stays: only examples and recent overlays (swept after 10 s).
         uploaded = test_image.read_bytes()
         leftovers = {p for p in server.private_dir.rglob("*") if p.is_file()} - protected
-        assert all(p.name == "image.webp" for p in leftovers), sorted(leftovers)[:5]
+        assert all(p.name == "image.jpeg" for p in leftovers), sorted(leftovers)[:5]
         assert not any(p.read_bytes() == uploaded for p in leftovers)
         time.sleep(15.0)  # > TTL + one sweep interval: the overlays are gone too
         leftovers = {p for p in server.private_dir.rglob("*") if p.is_file()} - protected

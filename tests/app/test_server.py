@@ -144,7 +144,7 @@ def test_upload_is_deleted_and_nothing_identifying_is_logged(
     files = {p for p in live_server.private_dir.rglob("*") if p.is_file()}
     leftovers = files - baseline_files
     # Only the rendered overlays may remain (swept later); never the upload itself.
-    assert all(p.name == "image.webp" for p in leftovers), sorted(leftovers)
+    assert all(p.name == "image.jpeg" for p in leftovers), sorted(leftovers)  # the gallery
     assert not any(p.read_bytes() == uploaded for p in files - baseline_files)
     assert not any(test_image.stem in str(p) for p in files)
     # Uploads live in <content hash>/<name>: the hash folder must go with the file.
