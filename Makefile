@@ -2,12 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-TCMALLOC := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4))
-export LD_PRELOAD := $(TCMALLOC)
+# Entry points (`python -m app`, training, evaluation) restart themselves on tcmalloc
+# (configs/process.py); pytest is not one of them, so the test run gets it here.
+TCMALLOC = $(shell $(PYTHON) -c 'from configs.process import find_tcmalloc; print(find_tcmalloc() or "")')
+export LD_PRELOAD = $(TCMALLOC)
 PYTEST_ARGS ?=
 SLOW_MARKER ?= slow
 
-.PHONY: serve test test-slow setup setup-dev system-deps
+.PHONY: serve test test-slow setup setup-dev system-deps system-deps-runtime apt-install
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,16 +21,26 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-setup: $(VENV)/.runtime          ## runtime install only
+setup: $(VENV)/.runtime          ## runtime install (+ tcmalloc when root)
+	-@$(MAKE) --no-print-directory system-deps-runtime
 setup-dev: $(VENV)/.dev          ## runtime + test tools
 
-# Debian packages: tcmalloc (fast CPU allocator) and chromium (browser tests). Needs root.
+# Debian packages: tcmalloc (fast CPU allocator, every command) and, for the tests, chromium
+# (browser tests). Needs root; otherwise the commands say what to install.
+APT_RUNTIME := libtcmalloc-minimal4
+APT_TEST := chromium
+
+system-deps-runtime:
+	@$(MAKE) --no-print-directory apt-install PKGS="$(if $(TCMALLOC),,$(APT_RUNTIME))"
+
 system-deps:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  pkgs=""; [ -e /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 ] || pkgs="$$pkgs libtcmalloc-minimal4"; \
-	  command -v chromium >/dev/null || pkgs="$$pkgs chromium"; \
-	  if [ -n "$$pkgs" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkgs; fi; \
-	else echo "system-deps: not root or no apt-get; install libtcmalloc-minimal4 and chromium yourself"; fi
+	@$(MAKE) --no-print-directory apt-install PKGS="$(if $(TCMALLOC),,$(APT_RUNTIME)) $(if $(shell command -v chromium),,$(APT_TEST))"
+
+apt-install:
+	@if [ -z "$(strip $(PKGS))" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PKGS); \
+	else echo "system packages missing: install them with: apt-get install $(PKGS)"; fi
 
 serve: setup                     ## start the web app on http://localhost:7860 (shipped model)
 	$(PY) -m app

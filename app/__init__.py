@@ -1,5 +1,9 @@
 """Web app: Gradio UI and FastAPI server over the inference engine."""
 
+from configs.process import reexec_if_entry_point
+
+reexec_if_entry_point()  # first: a `python -m` entry point restarts on tcmalloc before torch loads
+
 # timm, grad-cam, lightning and torchmetrics import torchvision; importing `models` first applies
 # its torchvision shim (models/_compat.py), whichever module of this package is loaded first.
-import models  # noqa: F401
+import models  # noqa: E402, F401

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from configs.app import AppSettings
 from configs.base import DEFAULT_BUNDLE_DIR, ENV_PREFIX
 from configs.errors import one_line, settings_error_message
+from configs.process import ensure_fast_allocator, runtime_summary
 
 log = logging.getLogger("app")
 
@@ -117,8 +118,8 @@ def _serve(settings: AppSettings, private_dir: Path) -> int:
     except BundleError as err:
         log.error("cannot start: %s", one_line(err))
         return EXIT_CONFIG
-    log.info("loaded bundle %s (backend %s, %d thread(s))", engine.bundle.bundle_id,
-             engine.backend, engine.num_threads)
+    log.info("loaded bundle %s (backend %s); %s", engine.bundle.bundle_id, engine.backend,
+             runtime_summary(engine.num_threads))
 
     from app.server import create_app
 
@@ -160,4 +161,5 @@ def run() -> None:
 
 
 if __name__ == "__main__":
+    ensure_fast_allocator()  # no-op if the package already restarted it
     run()

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from configs.errors import one_line, settings_error_message
 from configs.evaluation import EvalSettings
+from configs.process import ensure_fast_allocator, runtime_summary
 from data.encoding import MetadataError
 from data.images import ImageError
 from data.readers import DatasetError
@@ -234,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: {settings_error_message(err)}\n")
         return EXIT_BAD_INPUT
     command = "python -m eval.evaluate " + shlex.join(args)
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    log.info("runtime: %s", runtime_summary(torch.get_num_threads()))
     try:
         metrics = run(settings, command)
     except BAD_INPUT_ERRORS as err:
@@ -247,4 +251,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    ensure_fast_allocator()  # no-op if the package already restarted it
     sys.exit(main())

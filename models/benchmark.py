@@ -11,8 +11,8 @@ alike):
           layers) + `Analysis.overlays()`.
 
 It prints p50/p90/mean of both, their ratio, the engine's stage breakdown and the single
-prediction latency (`Engine.predict`, file in -> probability out). Run it with tcmalloc:
-`LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4`.
+prediction latency (`Engine.predict`, file in -> probability out). It runs on tcmalloc when
+installed (configs/process.py; `MELANOMA_ALLOCATOR=system` to compare).
 
 `--random-bundle` builds a random-init bundle in a temporary folder: for TIMING ONLY, its
 probabilities mean nothing and it is deleted on exit.
@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from configs.engine import BenchmarkSettings
+from configs.process import ensure_fast_allocator, runtime_summary
 from data.encoding import MetadataEncoder
 from models.bundle import Bundle, load_bundle, save_bundle
 from models.engine import Engine
@@ -390,9 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     # pydantic-settings spells the one-letter field `-n`; accept the documented `--n` too.
     argv = [("-n" + a[3:]) if a == "--n" or a.startswith("--n=") else a for a in argv]
     settings = BenchmarkSettings.from_cli(argv)
-    if "tcmalloc" not in os.environ.get("LD_PRELOAD", ""):
-        log.warning("tcmalloc is not preloaded; numbers will be worse than the documented "
-                    "setup (LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4)")
+    log.info("runtime: %s", runtime_summary(torch.get_num_threads()))
     if settings.random_bundle:
         log.warning("--random-bundle: RANDOM WEIGHTS, for timing only")
         with random_bundle(settings.random_backbone, settings.random_size) as bundle:
@@ -406,4 +405,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    ensure_fast_allocator()  # no-op if the package already restarted it
     sys.exit(main())

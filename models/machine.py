@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from configs.process import loaded_allocator
+
 
 def cpu_name() -> str:
     """The CPU model name from /proc/cpuinfo, else what `platform` knows."""
@@ -29,10 +31,10 @@ def machine_info() -> dict[str, Any]:
         a one-line summary.
     """
     cpu, cores = cpu_name(), os.cpu_count()
-    preload = os.environ.get("LD_PRELOAD", "")
+    allocator = loaded_allocator()
     return {"cpu": cpu, "cores": cores, "python": platform.python_version(),
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "allocator_preload": preload, "tcmalloc": "tcmalloc" in preload,
+            "allocator": allocator, "allocator_preload": os.environ.get("LD_PRELOAD", ""),
+            "tcmalloc": allocator.startswith("tcmalloc"),
             "loadavg_start": [round(v, 2) for v in os.getloadavg()],
-            "summary": f"{cores} x {cpu}, torch {torch.__version__}"
-                       + (f" + {Path(preload).name}" if preload else "")}
+            "summary": f"{cores} x {cpu}, torch {torch.__version__}, allocator {allocator}"}

@@ -19,6 +19,7 @@ import time
 import lightning as L
 import torch
 
+from configs.process import ensure_fast_allocator, runtime_summary
 from configs.training import TrainSettings
 from training.pl_train import build_datamodule, build_module
 
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"backbone={s.backbone} image_size={s.image_size} batch_size={s.batch_size} "
           f"num_workers={s.num_workers} threads={torch.get_num_threads()} "
           f"channels_last={s.channels_last}")
+    print(f"runtime: {runtime_summary(torch.get_num_threads())}")
     print(f"raw step rate (synthetic tensors, median of {MEASURED_STEPS}): {raw:.1f} img/s")
     print(f"pipeline rate (real images, Lightning, median of "
           f"{len(timer.times) - WARMUP_STEPS}): {pipeline:.1f} img/s")
@@ -94,4 +96,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    ensure_fast_allocator()  # no-op if the package already restarted it
     sys.exit(main())

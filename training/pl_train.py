@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from configs.errors import settings_error_message
+from configs.process import ensure_fast_allocator, runtime_summary
 from configs.training import TrainSettings
 from data.folds import FoldError
 from data.images import Preprocessing
@@ -245,6 +246,7 @@ def train(s: TrainSettings) -> Path:
     L.seed_everything(s.seed, workers=True)
     if s.num_threads:
         torch.set_num_threads(s.num_threads)
+    log.info("runtime: %s", runtime_summary(torch.get_num_threads()))
     init = load_init_bundle(s)
     dm = build_datamodule(s, init)
     module = build_module(s, dm, init)
@@ -304,4 +306,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    ensure_fast_allocator()  # no-op if the package already restarted it
     sys.exit(main())

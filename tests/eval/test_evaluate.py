@@ -30,7 +30,10 @@ from models.tta import VIEW_NAMES
 from .conftest import THRESHOLDS, read_rows, write_csv
 
 N_BOOT = 40
-FAST = ["--n-boot", str(N_BOOT), "--no-progress", "--num-workers", "0", "--batch-size", "6"]
+# Eager is the reference path (and needs no graph export per test); the default fast backend is
+# checked against it in test_default_backend_is_the_fast_one_and_agrees_with_eager.
+FAST = ["--n-boot", str(N_BOOT), "--no-progress", "--num-workers", "0", "--batch-size", "6",
+        "--backend", "eager"]
 PLOTS = ("roc.png", "pr.png", "reliability.png", "confusion.png", "score_hist.png")
 SUMMARY_KEYS = ("n", "n_pos", "n_neg", "auroc", "auroc_ci", "pauc80", "pauc80_ci",
                 "average_precision", "brier", "ece")
@@ -119,6 +122,23 @@ def test_ham_tta_run_writes_every_output(ham_run, bundle64):
     for text in ("Without TTA", "TTA views", "antitranspose", bundle_info["bundle_id"],
                  "Subgroups", "![ROC", "images/s"):
         assert text in report, text
+
+
+def test_default_backend_is_the_fast_one_and_agrees_with_eager(ham_run, ham_source, bundle64,
+                                                               tmp_path):
+    assert EvalSettings.model_fields["backend"].default == "auto"
+    out = tmp_path / "default"
+    plain = [a for a in FAST if a not in ("--backend", "eager")]  # no --backend: the default
+    assert main(["--bundle", str(bundle64), "--data", str(ham_source), "--out", str(out),
+                 "--tta", *plain]) == 0
+    fast_metrics, fast_preds = _load(out)
+    eager_metrics, eager_preds = _load(ham_run)
+    assert fast_metrics["speed"]["backend"] in ("onnxruntime", "torchscript")
+    assert eager_metrics["speed"]["backend"] == "eager"
+    cols = ["prob", "prob_no_tta", *[f"prob_{v}" for v in VIEW_NAMES]]
+    np.testing.assert_allclose(fast_preds[cols].to_numpy(), eager_preds[cols].to_numpy(),
+                               atol=1e-4)
+    assert fast_metrics["auroc"] == pytest.approx(eager_metrics["auroc"], abs=1e-3)
 
 
 def test_ham_tta_metrics_agree_with_eval_metrics(ham_run):
