@@ -14,46 +14,26 @@ from configs.training import DataFormat
 from data.readers import OnError
 
 
-class EvalSettings(Settings):
-    """Settings for scoring one bundle, or an ensemble of bundles, on a labelled dataset.
+class ScoringSettings(Settings):
+    """What every command that runs bundles over images shares: bundles, TTA, runtime.
 
-    Each field is also the env var MELANOMA_<FIELD> and the CLI flag --<field-with-dashes>.
     List fields take repeated flags (`--bundle A --bundle B`) or a comma list (`--bundle A,B`);
     as an env var a plain path or a comma list (`MELANOMA_BUNDLE=A,B`), so one `.env` value
-    serves both the app (one bundle) and evaluation.
+    serves the app (one bundle), evaluation and prediction.
     """
-
-    model_config = settings_config("python -m eval.evaluate")
 
     bundle: Annotated[list[Path], NoDecode] = Field(
         default_factory=lambda: [DEFAULT_BUNDLE_DIR],
         description="model bundle folder; repeat the flag, or give a folder holding several "
-        "bundle folders (e.g. the folds of one run), to score an ensemble")
-    data: Path = Field(description="labelled dataset: its folder or its main CSV file")
-    images: Path | None = Field(None, description="image folder, if not the format's default")
-    format: DataFormat = Field("auto", description="dataset format (auto-detected from columns)")
+        "bundle folders (e.g. the folds of one run), to use an ensemble")
     tta: bool = Field(False, description="average the 8 dihedral views (flips, rotations)")
     ensemble: Combiner = Field(
         "mean", description="how several bundles are combined: mean probability, or the mean "
         "of normalised ranks (not a probability: no calibration metrics)")
-    out: Path = Field(Path("outputs/eval"), description="output folder (created)")
     batch_size: int = Field(16, ge=1, description="images per forward pass (x8 with --tta)")
     num_workers: int = Field(2, ge=0, description="DataLoader worker processes")
     num_threads: int | None = Field(None, ge=1, description="torch intra-op threads "
                                     "(default: torch's choice)")
-    n_boot: int = Field(1000, ge=0, description="bootstrap resamples per confidence interval "
-                        "(0 = no intervals)")
-    min_tpr: float = Field(0.8, ge=0, lt=1, description="minimum TPR of the partial AUC")
-    fold: int | None = Field(None, ge=0, description="score only this fold (grouped, stratified, "
-                             "as in training) - a bundle's held-out fold")
-    n_folds: int = Field(5, ge=2, description="number of folds for --fold (as in training)")
-    seed: int = Field(42, description="fold seed for --fold (as in training)")
-    on_bad_row: OnError = Field(
-        "fail", description="bad rows (unknown label, missing or unreadable image...): fail, "
-        "or skip them with a logged count")
-    metadata: Literal["auto", "ignore"] = Field(
-        "auto", description="auto: feed the dataset's age/sex/site; ignore: feed 'unknown' for "
-        "all (measures what the metadata branch contributes)")
     backend: Backend = Field(
         "auto", description="inference path: the engine's fast runners (auto = ONNX Runtime, "
         "else TorchScript; both agree with eager to 1e-4 and run ~3x faster), or eager "
@@ -69,6 +49,33 @@ class EvalSettings(Settings):
             return [part.strip() for item in items for part in str(item).split(",")
                     if part.strip()]
         return value
+
+
+class EvalSettings(ScoringSettings):
+    """Settings for scoring one bundle, or an ensemble of bundles, on a labelled dataset.
+
+    Each field is also the env var MELANOMA_<FIELD> and the CLI flag --<field-with-dashes>.
+    """
+
+    model_config = settings_config("python -m eval.evaluate")
+
+    data: Path = Field(description="labelled dataset: its folder or its main CSV file")
+    images: Path | None = Field(None, description="image folder, if not the format's default")
+    format: DataFormat = Field("auto", description="dataset format (auto-detected from columns)")
+    out: Path = Field(Path("outputs/eval"), description="output folder (created)")
+    n_boot: int = Field(1000, ge=0, description="bootstrap resamples per confidence interval "
+                        "(0 = no intervals)")
+    min_tpr: float = Field(0.8, ge=0, lt=1, description="minimum TPR of the partial AUC")
+    fold: int | None = Field(None, ge=0, description="score only this fold (grouped, stratified, "
+                             "as in training) - a bundle's held-out fold")
+    n_folds: int = Field(5, ge=2, description="number of folds for --fold (as in training)")
+    seed: int = Field(42, description="fold seed for --fold (as in training)")
+    on_bad_row: OnError = Field(
+        "fail", description="bad rows (unknown label, missing or unreadable image...): fail, "
+        "or skip them with a logged count")
+    metadata: Literal["auto", "ignore"] = Field(
+        "auto", description="auto: feed the dataset's age/sex/site; ignore: feed 'unknown' for "
+        "all (measures what the metadata branch contributes)")
 
     @model_validator(mode="after")
     def _check(self) -> EvalSettings:
@@ -93,3 +100,43 @@ class CompareSettings(Settings):
                               "score, prob_no_tta = single view)")
     n_boot: int = Field(1000, ge=1, description="bootstrap resamples per confidence interval")
     min_tpr: float = Field(0.8, ge=0, lt=1, description="minimum TPR of the partial AUC")
+
+
+class PredictSettings(ScoringSettings):
+    """Settings for scoring unlabelled images (a folder or a CSV) with one or more bundles.
+
+    Each field is also the env var MELANOMA_<FIELD> and the CLI flag --<field-with-dashes>.
+    """
+
+    model_config = settings_config("python -m eval.predict")
+
+    images: Path = Field(description="a folder (every jpg/png/bmp/tiff below it) or a CSV "
+                         "listing images (image path/id column, optional age/sex/site)")
+    metadata_csv: Path | None = Field(None, description="for a folder: a CSV of image id + "
+                                      "age/sex/site (images without a row are 'unknown')")
+    out: Path = Field(Path("outputs/predictions.csv"), description="predictions CSV; rows "
+                      "already in it are kept and skipped (resume); <out>.errors.csv lists "
+                      "the inputs that were not scored and why")
+    shard: str | None = Field(None, pattern=r"^\d+/\d+$", description="i/n: score only every "
+                              "n-th image starting at the i-th (0-based), to split a run "
+                              "across processes or machines")
+    chunk_size: int = Field(256, ge=1, description="images scored between two appends to "
+                            "--out (what a resumed run can lose at most)")
+
+    @model_validator(mode="after")
+    def _check_shard(self) -> PredictSettings:
+        if not self.bundle:
+            raise ValueError("give at least one --bundle")
+        if self.shard is not None:
+            index, count = (int(v) for v in self.shard.split("/"))
+            if count < 1 or not 0 <= index < count:
+                raise ValueError(f"shard {self.shard}: need 0 <= i < n")
+        return self
+
+    @property
+    def shard_index(self) -> tuple[int, int]:
+        """(i, n) of --shard; (0, 1) when not sharded."""
+        if self.shard is None:
+            return 0, 1
+        index, count = (int(v) for v in self.shard.split("/"))
+        return index, count

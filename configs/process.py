@@ -27,7 +27,7 @@ LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr
                 "/usr/lib", "/usr/local/lib")
 INSTALL_HINT = "apt-get install libtcmalloc-minimal4"
 ENTRY_POINTS = ("app", "training.pl_train", "training.benchmark", "eval.evaluate",
-                "models.benchmark")
+                "eval.predict", "models.benchmark")
 """The `python -m` commands that run on tcmalloc (everything that runs the model)."""
 
 

@@ -48,7 +48,7 @@ from eval.outputs import (
     write_predictions,
 )
 from eval.plots import make_plots
-from eval.predict import Predictions, predict
+from eval.inference import Predictions, predict
 from eval.report import write_report
 from eval.scoring import evaluate_predictions, final_scores
 from models.bundle import Bundle, BundleError

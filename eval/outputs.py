@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eval.predict import Predictions
+from eval.inference import Predictions
 
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"

@@ -1,300 +1,172 @@
-"""Batched inference of one or more bundles over a canonical table, optionally with TTA.
+"""Score unlabelled images: `python -m eval.predict --images DIR_OR_CSV --out predictions.csv`.
 
-Preprocessing comes only from `bundle.preprocessing` (load -> model_view -> normalize) and
-metadata only from `bundle.encoder`, record by record as the app encodes it, so evaluation
-scores exactly what the product would compute. Images are decoded in DataLoader workers;
-members that share a preprocessing share one decoding pass. With TTA the 8 dihedral views of a
-batch go through the model as one batch and every view's probability is kept.
+Every image below a folder (or listed in a CSV, with optional age/sex/site) gets the bundle's
+probability, optionally 8-view TTA, and the decision at the bundle's threshold; an ensemble
+(repeat `--bundle`) gives each member's probability too. The same preprocessing, metadata
+encoding and runtimes as evaluation and the app, so a score here equals the app's.
+
+Large runs: rows are appended to `--out` every `--chunk-size` images, a rerun skips the ids
+already there (resume), and `--shard i/n` splits the images across processes or machines.
+Inputs that cannot be scored (unreadable or missing files, unusable metadata) are listed with
+the reason in `<out>.errors.csv` and never stop the run.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import sys
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from torch.utils.data import DataLoader, Dataset
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
-from configs.choices import BACKENDS
-from data.encoding import MetadataEncoder
-from data.images import ImageError, Preprocessing
+from configs.errors import one_line, settings_error_message
+from configs.evaluation import PredictSettings
+from configs.process import ensure_fast_allocator, runtime_summary
+from data.readers import DatasetError
+from data.unlabelled import Skipped, read_unlabelled
 from eval.errors import EvalError
-from models.bundle import Bundle
-from models.outputs import logits_to_probability
-from models.tta import VIEW_NAMES, dihedral_views, view_probabilities
+from eval.inference import Predictions, predict
+from eval.inputs import load_bundles
+from models.bundle import Bundle, BundleError
+from models.engine import ABOVE, BELOW
+from models.ensemble import CompatibilityError, check_compatibility, combine, ensemble_thresholds
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("eval.predict")
+
+EXIT_BAD_INPUT = 2
+ERRORS_SUFFIX = ".errors.csv"
+BAD_INPUT_ERRORS = (DatasetError, BundleError, CompatibilityError, EvalError)
 
 
-Forward = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+def errors_path(out: Path) -> Path:
+    """Where the inputs that were not scored are listed, next to `out`."""
+    return out.with_name(out.stem + ERRORS_SUFFIX)
 
 
-def metadata_matrix(encoder: MetadataEncoder, df: pd.DataFrame, mode: str = "auto") -> np.ndarray:
-    """Encode every row's metadata with the bundle's encoder, as the app encodes one request.
+def in_shard(image_id: str, shard: tuple[int, int]) -> bool:
+    """Whether an image belongs to shard (i, n): a stable hash of its id, so the shards of one
+    input never overlap, together cover it, and do not move when files are added."""
+    index, count = shard
+    return zlib.crc32(image_id.encode("utf-8")) % count == index
 
-    Args:
-        encoder: the bundle's encoder.
-        df: canonical table (age NaN / sex, site "unknown" where not recorded).
-        mode: "auto" encodes each row's values; "ignore" gives every row the encoder's
-            all-unknown encoding (what the app feeds when nothing is entered).
+
+def done_ids(out: Path) -> set[str]:
+    """Ids already written to `out` or to its errors file (a rerun skips them)."""
+    done: set[str] = set()
+    for path in (out, errors_path(out)):
+        if path.is_file():
+            done |= set(pd.read_csv(path, usecols=["image_id"], dtype=str)["image_id"])
+    return done
+
+
+def prediction_rows(rows: pd.DataFrame, preds: Predictions, bundles: list[Bundle],
+                    method: str, threshold: float | None) -> pd.DataFrame:
+    """The output rows of one scored chunk: id, path, metadata, probability, decision."""
+    kept = rows[preds.keep].reset_index(drop=True)
+    out = kept[["image_id", "image_path", "age", "sex", "site"]].copy()
+    out["probability"] = combine([m.prob for m in preds.members], method)
+    if preds.tta:
+        out["probability_no_tta"] = combine([m.plain for m in preds.members], method)
+    if threshold is not None:
+        out["threshold"] = threshold
+        out["decision"] = np.where(out["probability"] >= threshold, ABOVE, BELOW)
+    if len(bundles) > 1:
+        for b, m in zip(bundles, preds.members, strict=True):
+            out[f"probability_{b.bundle_id}"] = m.prob
+    return out
+
+
+def _append(frame: pd.DataFrame, path: Path) -> None:
+    if frame.empty:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, mode="a", header=not path.is_file(), index=False)
+
+
+def _skipped_frame(skipped: list[Skipped]) -> pd.DataFrame:
+    return pd.DataFrame([(s.image_id, s.where, s.reason) for s in skipped],
+                        columns=["image_id", "where", "reason"])
+
+
+def run(s: PredictSettings) -> dict[str, int]:
+    """Score the images as the settings say, appending to `s.out`.
 
     Returns:
-        float32 (N, encoder.dim).
+        Counts: ``scored`` (this run), ``skipped`` (this run), ``pending`` (before it).
 
     Raises:
-        MetadataError: a value outside the encoder's vocabulary.
+        One of BAD_INPUT_ERRORS for bad input (message names the problem).
     """
-    if mode == "ignore":
-        return np.tile(encoder.encode(None, None, None), (len(df), 1))
-    if mode != "auto":
-        raise ValueError(f"metadata mode must be 'auto' or 'ignore', got {mode!r}")
-    rows = [encoder.encode(age, sex, site)
-            for age, sex, site in zip(df["age"], df["sex"], df["site"], strict=True)]
-    return np.stack(rows).astype(np.float32) if rows else np.zeros((0, encoder.dim), np.float32)
-
-
-class ImageTable(Dataset):
-    """Image paths -> preprocessed float32 CHW tensors; a bad image yields its error message.
-
-    Errors travel as data (not exceptions) so that a worker process does not turn one bad file
-    into a multi-line traceback, and skip mode can drop exactly the bad rows.
-    """
-
-    def __init__(self, paths: Sequence[str], preprocessing: Preprocessing) -> None:
-        self.paths = list(paths)
-        self.pre = preprocessing
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
+    bundles = load_bundles(s.bundle)
+    table, skipped = read_unlabelled(s.images, s.metadata_csv)
+    check_compatibility(bundles, table)
+    method = s.ensemble if len(bundles) > 1 else "mean"
+    thresholds, _ = ensemble_thresholds([b.thresholds for b in bundles], method)
+    threshold = thresholds.get(bundles[0].default_threshold_name)
+    done = done_ids(s.out)
+    mine = table["image_id"].map(lambda i: in_shard(i, s.shard_index) and i not in done)
+    todo = table[mine.astype(bool)].reset_index(drop=True)
+    skipped = [x for x in skipped if in_shard(x.image_id, s.shard_index)
+               and x.image_id not in done]
+    if done:
+        log.info("resuming: %d images of %s already done", len(done), s.out)
+    _append(_skipped_frame(skipped), errors_path(s.out))
+    log.info("%d images to score (%d not scorable, listed in %s)", len(todo), len(skipped),
+             errors_path(s.out).name)
+    scored = 0
+    for start in range(0, len(todo), s.chunk_size):
+        rows = todo.iloc[start:start + s.chunk_size].reset_index(drop=True)
         try:
-            x = self.pre.normalize(self.pre.model_view(self.pre.load(self.paths[i])))
-            return torch.from_numpy(x), i, ""
-        except ImageError as err:
-            size = self.pre.size
-            return torch.zeros(3, size, size), i, str(err)
+            preds = predict(bundles, rows, tta=s.tta, batch_size=s.batch_size,
+                            num_workers=s.num_workers, on_bad_row="skip",
+                            progress=s.progress, backend=s.backend)
+        except EvalError as err:  # every image of the chunk unreadable
+            preds = None
+            failed = [Skipped(i, p, str(err)) for i, p in zip(rows["image_id"],
+                                                               rows["image_path"], strict=True)]
+        else:
+            failed = [Skipped(rows["image_id"].iloc[i], rows["image_path"].iloc[i], reason)
+                      for i, reason in zip(np.flatnonzero(~preds.keep), preds.failures,
+                                           strict=True)]
+        if preds is not None:
+            out = prediction_rows(rows, preds, bundles, method, threshold)
+            _append(out, s.out)
+            scored += len(out)
+        _append(_skipped_frame(failed), errors_path(s.out))
+        skipped += failed
+    return {"scored": scored, "skipped": len(skipped), "pending": len(todo)}
 
 
-@dataclass
-class MemberPredictions:
-    """One bundle's probabilities: `views[:, 0]` is the plain (identity) view.
-
-    Attributes:
-        bundle_id: the bundle's id.
-        views: float64 (N, V); V = 8 dihedral views (VIEW_NAMES order) with TTA, else 1.
-    """
-
-    bundle_id: str
-    views: np.ndarray
-
-    @property
-    def prob(self) -> np.ndarray:
-        """The member's score: mean over the views (= the plain view without TTA)."""
-        return self.views.mean(axis=1)
-
-    @property
-    def plain(self) -> np.ndarray:
-        """Probability of the un-augmented image."""
-        return self.views[:, 0]
-
-
-@dataclass
-class Predictions:
-    """Predictions of every member for the rows that could be scored.
-
-    Attributes:
-        members: one entry per bundle, rows aligned with `keep`'s True positions.
-        keep: bool (N_input,) rows scored (False = unreadable image skipped).
-        failures: error message per skipped row.
-        tta: whether views hold the 8 dihedral views.
-        seconds: wall time of the inference loop (decoding included).
-        n_forward: images passed through a network (views x members x rows).
-        backend: the inference backend used.
-    """
-
-    members: list[MemberPredictions]
-    keep: np.ndarray
-    failures: list[str] = field(default_factory=list)
-    tta: bool = False
-    seconds: float = 0.0
-    n_forward: int = 0
-    backend: str = "eager"
-
-    @property
-    def view_names(self) -> tuple[str, ...]:
-        """Names of the view columns."""
-        return VIEW_NAMES if self.tta else ("identity",)
-
-    @property
-    def images_per_s(self) -> float:
-        """Dataset images scored per second (all members and views included)."""
-        return float(self.keep.sum()) / self.seconds if self.seconds > 0 else 0.0
-
-
-def make_forward(bundle: Bundle, backend: str = "eager") -> Forward:
-    """A function (images NCHW, metadata or None) -> float64 probabilities for one bundle.
-
-    Args:
-        bundle: a loaded bundle; for "eager" its model is switched to channels_last in place.
-        backend: "eager" (PyTorch, channels_last, inference mode), or an engine backend
-            ("auto", "onnxruntime", "torchscript"), built at the current torch thread count.
-
-    Returns:
-        The forward function.
-
-    Raises:
-        EvalError: unknown backend, or the engine backend cannot be built here.
-    """
-    if backend == "eager":
-        # channels_last is markedly faster for these convnets on CPU (see ENVIRONMENT.md).
-        model = bundle.model.to(memory_format=torch.channels_last).eval()
-
-        def eager(images: torch.Tensor, meta: torch.Tensor | None) -> torch.Tensor:
-            x = images.contiguous(memory_format=torch.channels_last)
-            return logits_to_probability(model(x, meta))
-
-        eager.backend = "eager"  # type: ignore[attr-defined]
-        return eager
-    if backend not in BACKENDS:
-        raise EvalError(f"backend {backend!r} is not one of {BACKENDS}")
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the process exit code (0 ok, 2 bad input)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
     try:
-        from models.engine import Engine  # optional fast path; imported only when asked for
-        engine = Engine(bundle, num_threads=torch.get_num_threads(), backend=backend)
-    except Exception as err:  # noqa: BLE001 (export/runtime errors come in many types)
-        raise EvalError(f"bundle {bundle.bundle_id}: cannot build the {backend} backend "
-                        f"({type(err).__name__}: {err}); use --backend eager") from None
-    log.info("bundle %s: %s backend", bundle.bundle_id, engine.backend)
-
-    def fast(images: torch.Tensor, meta: torch.Tensor | None) -> torch.Tensor:
-        return torch.from_numpy(engine.predict_batch(
-            images.contiguous().numpy(), None if meta is None else meta.numpy()))
-
-    fast.backend = engine.backend  # type: ignore[attr-defined]  (what "auto" resolved to)
-    return fast
-
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]:.1f} img/s"), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled,
-                    transient=False)
+        settings = PredictSettings.from_cli(argv)
+    except (ValidationError, SettingsError) as err:
+        sys.stderr.write(f"error: {settings_error_message(err)}\n")
+        return EXIT_BAD_INPUT
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    log.info("runtime: %s", runtime_summary(torch.get_num_threads()))
+    try:
+        counts = run(settings)
+    except BAD_INPUT_ERRORS as err:
+        sys.stderr.write(f"error: {one_line(str(err))}\n")
+        return EXIT_BAD_INPUT
+    except OSError as err:  # e.g. --out not writable
+        sys.stderr.write(f"error: {one_line(str(err))}\n")
+        return EXIT_BAD_INPUT
+    print(f"scored {counts['scored']} images -> {settings.out}; not scored: "
+          f"{counts['skipped']} (see {errors_path(settings.out)})")
+    return 0
 
 
-def _record_failures(errors: Sequence[str], idx: torch.Tensor, on_bad_row: str,
-                     failures: dict[int, str]) -> None:
-    """Note a batch's unreadable images in `failures`, or raise on the first in fail mode."""
-    bad = [j for j, msg in enumerate(errors) if msg]
-    if bad and on_bad_row == "fail":
-        more = f" (and {len(bad) - 1} more in this batch)" if len(bad) > 1 else ""
-        raise EvalError(f"unreadable image: {errors[bad[0]]}{more}; "
-                        "fix or remove it, or pass --on-bad-row skip")
-    for j in bad:
-        failures[int(idx[j])] = errors[j]
-
-
-def _kept_rows(n: int, failures: dict[int, str]) -> np.ndarray:
-    """Boolean mask of the rows that were scored; raises if none were."""
-    keep = np.ones(n, dtype=bool)
-    if failures:
-        keep[list(failures)] = False
-        log.warning("skipped %d of %d rows (unreadable image): %s", len(failures), n,
-                    "; ".join(list(failures.values())[:3]))
-        if not keep.any():
-            raise EvalError(f"no rows left: all {n} images are unreadable")
-    return keep
-
-
-def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
-            metadata: str = "auto", batch_size: int = 16, num_workers: int = 2,
-            on_bad_row: str = "fail", progress: bool = True,
-            backend: str = "eager") -> Predictions:
-    """Score every row of `df` with every bundle.
-
-    Args:
-        bundles: loaded bundles (eager: their models are switched to channels_last in place).
-        df: canonical table (image_path, age, sex, site).
-        tta: run the 8 dihedral views of each batch as one batch and keep each view.
-        metadata: "auto" or "ignore" (see `metadata_matrix`).
-        batch_size: images per batch (x8 with TTA).
-        num_workers: DataLoader worker processes decoding images.
-        on_bad_row: "fail" raises on the first unreadable image; "skip" drops those rows.
-        progress: show a rich progress bar on stderr.
-        backend: "eager" or an engine backend (see `make_forward`).
-
-    Returns:
-        Predictions (rows of unreadable images removed in skip mode).
-
-    Raises:
-        EvalError: an unreadable image in fail mode, or every image unreadable.
-    """
-    n = len(df)
-    paths = df["image_path"].tolist()
-    metas = [torch.from_numpy(metadata_matrix(b.encoder, df, metadata))
-             if b.model.uses_metadata else None for b in bundles]
-    n_views = len(VIEW_NAMES) if tta else 1
-    views = [np.full((n, n_views), np.nan) for _ in bundles]
-    forwards = [make_forward(b, backend) for b in bundles]
-    # Members with identical preprocessing share one pass over the images.
-    passes: dict[str, list[int]] = {}
-    for i, b in enumerate(bundles):
-        passes.setdefault(json.dumps(b.preprocessing.to_dict(), sort_keys=True), []).append(i)
-
-    failures: dict[int, str] = {}
-    n_forward = 0
-    start = time.perf_counter()
-    with _progress(progress) as bar:
-        for p_idx, members in enumerate(passes.values()):
-            pre = bundles[members[0]].preprocessing
-            task = bar.add_task(f"pass {p_idx + 1}/{len(passes)} ({pre.size} px"
-                                f"{', TTA x8' if tta else ''})", total=n, rate=0.0)
-            loader = DataLoader(ImageTable(paths, pre), batch_size=batch_size, shuffle=False,
-                                num_workers=num_workers)
-            pass_start, done = time.perf_counter(), 0
-            with torch.inference_mode():
-                for x, idx, errors in loader:
-                    _record_failures(errors, idx, on_bad_row, failures)
-                    rows = idx.numpy()
-                    batch = dihedral_views(x) if tta else x
-                    for m in members:
-                        meta = None
-                        if metas[m] is not None:
-                            meta = metas[m][idx]
-                            meta = meta.repeat(n_views, 1) if tta else meta
-                        probs = forwards[m](batch, meta)
-                        views[m][rows] = (view_probabilities(probs, len(rows)) if tta
-                                          else probs[:, None]).numpy()
-                        n_forward += batch.shape[0]
-                    done += len(rows)
-                    rate = done / max(time.perf_counter() - pass_start, 1e-9)
-                    bar.update(task, advance=len(rows), rate=rate)
-                    if progress and not bar.console.is_terminal and (
-                            done * 10 // n > (done - len(rows)) * 10 // n):
-                        # Without a terminal rich draws nothing until the end: log every 10%.
-                        log.info("pass %d/%d: %d/%d images, %.1f images/s", p_idx + 1,
-                                 len(passes), done, n, rate)
-    seconds = time.perf_counter() - start
-
-    keep = _kept_rows(n, failures)
-    members_out = [MemberPredictions(b.bundle_id, v[keep]) for b, v in zip(bundles, views,
-                                                                            strict=True)]
-    result = Predictions(members=members_out, keep=keep, failures=list(failures.values()),
-                         tta=tta, seconds=seconds, n_forward=n_forward,
-                         backend=",".join(sorted({f.backend for f in forwards})))
-    log.info("scored %d images in %.1f s (%.1f images/s, %d forward passes of one image)",
-             int(keep.sum()), seconds, result.images_per_s, n_forward)
-    return result
+if __name__ == "__main__":
+    ensure_fast_allocator()  # no-op if the package already restarted it
+    sys.exit(main())

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from eval.metrics import age_band, auroc, subgroup_table, summarize
-from eval.predict import Predictions
+from eval.inference import Predictions
 from models.bundle import Bundle
 from models.ensemble import combine
 
