@@ -30,6 +30,7 @@ from data.encoding import MetadataError
 from data.images import ImageError
 from data.readers import DatasetError
 from eval.errors import EvalError
+from eval.inference import Predictions, predict
 from eval.inputs import (
     check_held_out_fold,
     compatibility_notes,
@@ -48,7 +49,6 @@ from eval.outputs import (
     write_predictions,
 )
 from eval.plots import make_plots
-from eval.inference import Predictions, predict
 from eval.report import write_report
 from eval.scoring import evaluate_predictions, final_scores
 from models.bundle import Bundle, BundleError

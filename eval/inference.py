@@ -222,7 +222,7 @@ def _kept_rows(n: int, failures: dict[int, str]) -> np.ndarray:
 def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
             metadata: str = "auto", batch_size: int = 16, num_workers: int = 2,
             on_bad_row: str = "fail", progress: bool = True,
-            backend: str = "eager") -> Predictions:
+            backend: str = "eager", forwards: Sequence[Forward] | None = None) -> Predictions:
     """Score every row of `df` with every bundle.
 
     Args:
@@ -235,6 +235,8 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
         on_bad_row: "fail" raises on the first unreadable image; "skip" drops those rows.
         progress: show a rich progress bar on stderr.
         backend: "eager" or an engine backend (see `make_forward`).
+        forwards: one `make_forward` per bundle, built once by a caller that scores many
+            chunks (else built here from `backend`).
 
     Returns:
         Predictions (rows of unreadable images removed in skip mode).
@@ -248,7 +250,8 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
              if b.model.uses_metadata else None for b in bundles]
     n_views = len(VIEW_NAMES) if tta else 1
     views = [np.full((n, n_views), np.nan) for _ in bundles]
-    forwards = [make_forward(b, backend) for b in bundles]
+    if forwards is None:
+        forwards = [make_forward(b, backend) for b in bundles]
     # Members with identical preprocessing share one pass over the images.
     passes: dict[str, list[int]] = {}
     for i, b in enumerate(bundles):

@@ -30,7 +30,7 @@ from configs.process import ensure_fast_allocator, runtime_summary
 from data.readers import DatasetError
 from data.unlabelled import Skipped, read_unlabelled
 from eval.errors import EvalError
-from eval.inference import Predictions, predict
+from eval.inference import Predictions, make_forward, predict
 from eval.inputs import load_bundles
 from models.bundle import Bundle, BundleError
 from models.engine import ABOVE, BELOW
@@ -119,12 +119,14 @@ def run(s: PredictSettings) -> dict[str, int]:
     log.info("%d images to score (%d not scorable, listed in %s)", len(todo), len(skipped),
              errors_path(s.out).name)
     scored = 0
+    # Built once: an engine runner costs a graph export, far more than one chunk's scoring.
+    forwards = [make_forward(b, s.backend) for b in bundles] if len(todo) else None
     for start in range(0, len(todo), s.chunk_size):
         rows = todo.iloc[start:start + s.chunk_size].reset_index(drop=True)
         try:
             preds = predict(bundles, rows, tta=s.tta, batch_size=s.batch_size,
                             num_workers=s.num_workers, on_bad_row="skip",
-                            progress=s.progress, backend=s.backend)
+                            progress=s.progress, backend=s.backend, forwards=forwards)
         except EvalError as err:  # every image of the chunk unreadable
             preds = None
             failed = [Skipped(i, p, str(err)) for i, p in zip(rows["image_id"],

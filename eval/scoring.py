@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eval.metrics import age_band, auroc, subgroup_table, summarize
 from eval.inference import Predictions
+from eval.metrics import age_band, auroc, subgroup_table, summarize
 from models.bundle import Bundle
 from models.ensemble import combine
 
