@@ -90,6 +90,12 @@ class TrainSettings(Settings):
     num_threads: int | None = Field(None, ge=1, description="torch intra-op threads "
                                     "(default: torch's choice)")
     accelerator: str = Field("auto", description="Lightning accelerator (cpu, gpu, auto)")
+    devices: int = Field(1, ge=1, description="processes per node (CPU: gloo processes; GPU: "
+                         "one per GPU); above 1 with --strategy ddp")
+    strategy: Literal["auto", "ddp"] = Field("auto", description="Lightning strategy: ddp "
+                                             "trains on --devices x --num-nodes processes")
+    num_nodes: int = Field(1, ge=1, description="machines of a multi-node run (launched by "
+                           "torchrun or SLURM, see the README)")
     limit_train_batches: float = Field(1.0, gt=0, description="fraction (<=1) or count of "
                                        "train batches per epoch")
     limit_val_batches: float = Field(1.0, gt=0, description="fraction or count of val batches")

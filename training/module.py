@@ -135,14 +135,16 @@ class MelanomaModule(L.LightningModule):
         loss, _, _ = self.model_step(batch)
         self._epoch_images += batch[0].shape[0]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True,
-                 batch_size=batch[0].shape[0])
+                 batch_size=batch[0].shape[0], sync_dist=True)
         return loss
 
     def on_train_epoch_end(self) -> None:
         elapsed = time.perf_counter() - self._epoch_start
         if elapsed > 0 and self._epoch_images:
             # Throughput of the training loop alone (the val loop runs outside this window).
-            self.log("train/images_per_s", self._epoch_images / elapsed)
+            # Summed over processes: the whole run's training throughput.
+            self.log("train/images_per_s", self._epoch_images / elapsed, sync_dist=True,
+                     reduce_fx="sum")
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._scored_step(batch, "val", self.val_scores)
@@ -160,7 +162,8 @@ class MelanomaModule(L.LightningModule):
 
     def _scored_step(self, batch: Batch, stage: str, scores: ScoreCollector) -> None:
         loss, logits, target = self.model_step(batch)
-        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=target.shape[0])
+        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=target.shape[0],
+                 sync_dist=True)
         scores.update(logits_to_probability(logits), target, batch[3])
 
     def _log_scores(self, stage: str, collector: ScoreCollector) -> dict[str, np.ndarray]:
@@ -184,7 +187,9 @@ class MelanomaModule(L.LightningModule):
         except MetricError:
             pauc = math.nan
         probs, targets = torch.from_numpy(p), torch.from_numpy(y)
-        self.log(f"{stage}/auroc", binary_auroc(probs, targets), prog_bar=True)
+        # Every process holds the same gathered scores, hence the same values: sync_dist
+        # averages identical numbers (and tells Lightning they are global).
+        self.log(f"{stage}/auroc", binary_auroc(probs, targets), prog_bar=True, sync_dist=True)
         self.log_dict({
             f"{stage}/ap": binary_average_precision(probs, targets),
             f"{stage}/pauc80": pauc,
@@ -192,7 +197,7 @@ class MelanomaModule(L.LightningModule):
             f"{stage}/specificity": binary_specificity(probs, targets, threshold=threshold),
             f"{stage}/f1": binary_f1_score(probs, targets, threshold=threshold),
             f"{stage}/threshold": threshold,
-        })
+        }, sync_dist=True)
         return scores
 
     def configure_optimizers(self) -> dict[str, Any]:

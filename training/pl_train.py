@@ -27,6 +27,7 @@ from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
 
+from configs.base import ENV_PREFIX
 from configs.errors import settings_error_message
 from configs.process import ensure_fast_allocator, runtime_summary
 from configs.training import TrainSettings
@@ -46,6 +47,7 @@ from training.module import MelanomaModule
 
 log = logging.getLogger("training")
 MONITOR = "val/auroc"
+RUN_NAME_ENV = f"{ENV_PREFIX}RUN_NAME"
 LICENSE_NOTE = ("Weights inherit the licence of the training data; HAM10000 and ISIC archive "
                 "data are CC BY-NC 4.0 (non-commercial use only).")
 
@@ -237,6 +239,21 @@ def checkpoint_callbacks(ckpt_dir: Path,
     return best, latest
 
 
+def run_name(s: TrainSettings) -> str:
+    """The run folder's name: `--run-name`, else backbone, fold and start time.
+
+    A multi-process run's launcher starts the other processes later (maybe a second later on
+    the clock): the generated name goes to them as `MELANOMA_RUN_NAME` (their --run-name), so
+    every process writes to one folder.
+    """
+    if s.run_name:
+        return s.run_name
+    name = time.strftime(f"{s.backbone}-fold{s.fold}-%Y%m%d-%H%M%S")
+    if s.devices * s.num_nodes > 1:
+        os.environ[RUN_NAME_ENV] = name
+    return name
+
+
 def train(s: TrainSettings) -> Path:
     """Train one fold and export its bundle.
 
@@ -250,8 +267,7 @@ def train(s: TrainSettings) -> Path:
     init = load_init_bundle(s)
     dm = build_datamodule(s, init)
     module = build_module(s, dm, init)
-    run_dir = Path(s.output_dir) / (s.run_name or time.strftime(
-        f"{s.backbone}-fold{s.fold}-%Y%m%d-%H%M%S"))
+    run_dir = Path(s.output_dir) / run_name(s)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint, latest = checkpoint_callbacks(run_dir / "checkpoints",
                                               s.keep_checkpoints)
@@ -260,7 +276,8 @@ def train(s: TrainSettings) -> Path:
     if s.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=MONITOR, mode="max",
                                        patience=s.early_stopping_patience))
-    trainer = L.Trainer(max_epochs=s.epochs, accelerator=s.accelerator, devices=1,
+    trainer = L.Trainer(max_epochs=s.epochs, accelerator=s.accelerator, devices=s.devices,
+                        strategy=s.strategy, num_nodes=s.num_nodes,
                         precision=s.precision, accumulate_grad_batches=s.accumulate_grad_batches,
                         limit_train_batches=s.limit_train_batches,
                         limit_val_batches=s.limit_val_batches, callbacks=callbacks,
@@ -271,7 +288,9 @@ def train(s: TrainSettings) -> Path:
         trainer.fit(module, datamodule=dm,
                     ckpt_path=str(s.resume_from) if s.resume_from else None)
     wall = time.perf_counter() - start
-    best = str(s.export_checkpoint or checkpoint.best_model_path)
+    # Every process validates the same weights: rank 0 chose and wrote the best checkpoint.
+    best = trainer.strategy.broadcast(str(s.export_checkpoint or checkpoint.best_model_path))
+    trainer.strategy.barrier()
     epochs_completed = int(module.current_epoch)
     soup_of = None
     if best:
@@ -283,9 +302,11 @@ def train(s: TrainSettings) -> Path:
             soup_of = ckpt.get("soup_of")
         log.info("Exporting best checkpoint %s", Path(best).name)
     trainer.validate(module, datamodule=dm, verbose=False)
-    bundle_dir, metrics = export_bundle(s, dm, module, run_dir, wall, epochs_completed,
-                                        soup_of, init.bundle_id if init else None)
-    print_summary(metrics, bundle_dir)
+    bundle_dir = run_dir / "bundle"
+    if trainer.is_global_zero:  # the validation scores are gathered from every process
+        bundle_dir, metrics = export_bundle(s, dm, module, run_dir, wall, epochs_completed,
+                                            soup_of, init.bundle_id if init else None)
+        print_summary(metrics, bundle_dir)
     return bundle_dir
 
 

@@ -87,3 +87,36 @@ def test_two_process_validation_matches_one_process(ham_dataset: Path) -> None:
                     enable_progress_bar=False, enable_model_summary=False)
     got = ddp.validate(module, datamodule=dm, verbose=False)[0]["val/auroc"]
     assert got == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_ddp_training_logs_the_auroc_of_the_whole_validation_set(ham_dataset: Path,
+                                                                  tmp_path: Path) -> None:
+    """`pl_train --devices 2 --strategy ddp` on CPU: one run folder, one bundle, and the logged
+    validation AUROC is that of every validation image's prediction (not one process's half)."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from configs.base import REPO_ROOT
+
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "training.pl_train", "--data-dir", str(ham_dataset),
+           "--output-dir", str(out), *TINY, "--epochs", "2", "--accelerator", "cpu",
+           "--devices", "2", "--strategy", "ddp", "--num-threads", "1"]
+    done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = list(out.iterdir())
+    assert len(runs) == 1, runs  # both processes wrote to one run folder
+    run = runs[0]
+    preds = pd.read_csv(run / "val_predictions.csv")
+    metrics = pd.read_csv(run / "metrics.csv")
+    final = metrics["val/auroc"].dropna().iloc[-1]  # the export's validation pass
+    assert len(preds) == preds["image_id"].nunique() > 0
+    assert final == pytest.approx(auroc(preds["target"], preds["prob"]), abs=1e-6)
+    assert (run / "bundle" / "bundle.json").is_file()
+    # Every validation image of the fold was scored once.
+    s = TrainSettings.from_cli(["--data-dir", str(ham_dataset), *TINY])
+    assert len(preds) == len(build_datamodule(s).val_df)
