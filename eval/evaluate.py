@@ -35,7 +35,8 @@ from eval.inputs import (
     check_held_out_fold,
     compatibility_notes,
     dataset_summary,
-    load_bundles,
+    decision_rule,
+    load_models,
     read_eval_dataset,
     select_fold,
 )
@@ -52,15 +53,20 @@ from eval.plots import make_plots
 from eval.report import write_report
 from eval.scoring import evaluate_predictions, final_scores
 from models.bundle import Bundle, BundleError
-from models.ensemble import CompatibilityError, check_compatibility, ensemble_thresholds
+from models.ensemble import (
+    CompatibilityError,
+    Ensemble,
+    EnsembleError,
+    check_compatibility,
+)
 from models.machine import machine_info
 
 log = logging.getLogger("eval")
 SCHEMA = "melanoma-eval/1"
 EXIT_BAD_INPUT = 2
 # Errors caused by the input (files, flags, data): one line and exit code 2, no traceback.
-BAD_INPUT_ERRORS = (DatasetError, BundleError, CompatibilityError, MetricError, MetadataError,
-                    ImageError, EvalError)
+BAD_INPUT_ERRORS = (DatasetError, BundleError, CompatibilityError, EnsembleError, MetricError,
+                    MetadataError, ImageError, EvalError)
 
 
 def bundle_summary(b: Bundle) -> dict[str, Any]:
@@ -86,14 +92,15 @@ def _require_melanomas_and_others(df: pd.DataFrame, data: Path) -> None:
                         f"{len(df) - n_pos} others: evaluation needs both classes")
 
 
-def _checked_inputs(s: EvalSettings) -> tuple[list[Bundle], pd.DataFrame, int, list[str],
-                                              list[str]]:
+def _checked_inputs(s: EvalSettings) -> tuple[list[Bundle], Ensemble | None, pd.DataFrame, int,
+                                              list[str], list[str]]:
     """Bundles and dataset (fold selected), checked against each other before any decoding.
 
     Returns:
-        (bundles, rows to score, rows before the fold was selected, warnings, report notes).
+        (bundles, the ensemble they form if one was given, rows to score, rows before the fold
+        was selected, warnings, report notes).
     """
-    bundles = load_bundles(s.bundle)
+    bundles, ensemble = load_models(s.bundle)
     df = read_eval_dataset(s.data, s.format, s.images, s.on_bad_row)
     n_total, warnings = len(df), []
     if s.fold is not None:
@@ -101,7 +108,8 @@ def _checked_inputs(s: EvalSettings) -> tuple[list[Bundle], pd.DataFrame, int, l
         warnings += check_held_out_fold(bundles, s.fold, s.n_folds, s.seed, n_total, df)
     check_compatibility(bundles, df)
     _require_melanomas_and_others(df, s.data)
-    return bundles, df, n_total, warnings, compatibility_notes(bundles, df, s.metadata)
+    return (bundles, ensemble, df, n_total, warnings,
+            compatibility_notes(bundles, df, s.metadata))
 
 
 def _scored_rows(df: pd.DataFrame, preds: Predictions) -> pd.DataFrame:
@@ -152,16 +160,14 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     """
     if s.num_threads:
         torch.set_num_threads(s.num_threads)
-    bundles, df, n_total, warnings, notes = _checked_inputs(s)
+    bundles, ensemble, df, n_total, warnings, notes = _checked_inputs(s)
     preds = predict(bundles, df, tta=s.tta, metadata=s.metadata, batch_size=s.batch_size,
                     num_workers=s.num_workers, on_bad_row=s.on_bad_row, progress=s.progress,
                     backend=s.backend)
     df = _scored_rows(df, preds)
     _require_melanomas_and_others(df, s.data)
 
-    method = s.ensemble if len(bundles) > 1 else "mean"
-    thresholds, rule = ensemble_thresholds([b.thresholds for b in bundles], method)
-    default = bundles[0].default_threshold_name
+    method, thresholds, rule, default = decision_rule(bundles, ensemble, s.ensemble)
     default = default if default in thresholds else format(DEFAULT_THRESHOLD, "g")
     results = evaluate_predictions(df, preds, bundles, method=method, thresholds=thresholds,
                                    n_boot=s.n_boot, min_tpr=s.min_tpr)
@@ -181,8 +187,9 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": command,
         "bundles": [bundle_summary(b) for b in bundles],
-        "ensemble": ({"method": method, "n_members": len(bundles)} if len(bundles) > 1
-                     else None),
+        "ensemble": ({"method": method, "n_members": len(bundles),
+                      **({"ensemble_id": ensemble.ensemble_id} if ensemble else {})}
+                     if len(bundles) > 1 or ensemble else None),
         "dataset": dataset_summary(df, s.data, s.fold, s.n_folds, s.seed, n_total),
         "tta": s.tta,
         "metadata": s.metadata,

@@ -20,6 +20,7 @@ from data.readers import read_dataset
 from data.sites import UNKNOWN
 from eval.errors import EvalError
 from models.bundle import META_FILE, Bundle, load_bundle
+from models.ensemble import Ensemble, ensemble_thresholds, is_ensemble, load_ensemble
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,48 @@ def resolve_bundle_paths(paths: Sequence[Path]) -> list[Path]:
             if folder.resolve() not in {p.resolve() for p in out}:
                 out.append(folder)
     return out
+
+
+def load_models(paths: Sequence[Path]) -> tuple[list[Bundle], Ensemble | None]:
+    """Load the `--bundle` arguments: bundles, bundle folders, or one ensemble folder.
+
+    One ensemble folder (holding `ensemble.json`) is used as the model it describes: its
+    members, combiner and its own thresholds. Given beside other paths, an ensemble
+    contributes its members only.
+
+    Returns:
+        (the member bundles, the ensemble when exactly one was given, else None).
+
+    Raises:
+        BundleError / EnsembleError: naming the first unusable bundle or member.
+    """
+    expanded = [Path(p).expanduser() for p in paths]
+    ensembles = [load_ensemble(p) for p in expanded if is_ensemble(p)]
+    plain = [p for p in expanded if not is_ensemble(p)]
+    bundles = [m for e in ensembles for m in e.members] + load_bundles(plain)
+    if ensembles:
+        log.info("ensemble %s: %d members, %s", ", ".join(e.ensemble_id for e in ensembles),
+                 sum(len(e.members) for e in ensembles), ensembles[0].combiner)
+    return bundles, (ensembles[0] if len(ensembles) == 1 and not plain else None)
+
+
+def decision_rule(bundles: Sequence[Bundle], ensemble: Ensemble | None,
+                  requested: str) -> tuple[str, dict[str, float], str, str]:
+    """How the models' scores combine and which thresholds decide.
+
+    An ensemble folder brings its own combiner and thresholds (chosen on its own scores);
+    bundles given one by one combine by `requested` with the members' mean thresholds.
+
+    Returns:
+        (combiner, thresholds by name, a sentence on where they come from, default name).
+    """
+    if ensemble is not None:
+        return (ensemble.combiner, dict(ensemble.thresholds),
+                str(ensemble.info.get("thresholds_rule") or "the ensemble's own thresholds"),
+                ensemble.default_threshold_name)
+    method = requested if len(bundles) > 1 else "mean"
+    thresholds, rule = ensemble_thresholds([b.thresholds for b in bundles], method)
+    return method, thresholds, rule, bundles[0].default_threshold_name
 
 
 def load_bundles(paths: Sequence[Path]) -> list[Bundle]:

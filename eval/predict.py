@@ -31,16 +31,16 @@ from data.readers import DatasetError
 from data.unlabelled import Skipped, read_unlabelled
 from eval.errors import EvalError
 from eval.inference import Predictions, make_forward, predict
-from eval.inputs import load_bundles
+from eval.inputs import decision_rule, load_models
 from models.bundle import Bundle, BundleError
 from models.engine import ABOVE, BELOW
-from models.ensemble import CompatibilityError, check_compatibility, combine, ensemble_thresholds
+from models.ensemble import CompatibilityError, EnsembleError, check_compatibility, combine
 
 log = logging.getLogger("eval.predict")
 
 EXIT_BAD_INPUT = 2
 ERRORS_SUFFIX = ".errors.csv"
-BAD_INPUT_ERRORS = (DatasetError, BundleError, CompatibilityError, EvalError)
+BAD_INPUT_ERRORS = (DatasetError, BundleError, CompatibilityError, EnsembleError, EvalError)
 
 
 def errors_path(out: Path) -> Path:
@@ -102,12 +102,11 @@ def run(s: PredictSettings) -> dict[str, int]:
     Raises:
         One of BAD_INPUT_ERRORS for bad input (message names the problem).
     """
-    bundles = load_bundles(s.bundle)
+    bundles, ensemble = load_models(s.bundle)
     table, skipped = read_unlabelled(s.images, s.metadata_csv)
     check_compatibility(bundles, table)
-    method = s.ensemble if len(bundles) > 1 else "mean"
-    thresholds, _ = ensemble_thresholds([b.thresholds for b in bundles], method)
-    threshold = thresholds.get(bundles[0].default_threshold_name)
+    method, thresholds, _, default = decision_rule(bundles, ensemble, s.ensemble)
+    threshold = thresholds.get(default)
     done = done_ids(s.out)
     mine = table["image_id"].map(lambda i: in_shard(i, s.shard_index) and i not in done)
     todo = table[mine.astype(bool)].reset_index(drop=True)

@@ -11,14 +11,21 @@ stored threshold fits it.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
 from configs.choices import COMBINERS
-from models.bundle import Bundle
+from models.bundle import Bundle, BundleError, load_bundle
 
 
 class CompatibilityError(ValueError):
@@ -132,3 +139,139 @@ def check_compatibility(bundles: Sequence[Bundle], df: pd.DataFrame) -> None:
                 raise CompatibilityError(
                     f"dataset/bundle mismatch: {column} value(s) {listed} are not in bundle "
                     f"{b.bundle_id}'s {column} vocabulary {list(vocabulary)}")
+
+
+# -- Ensemble bundles: a folder with a manifest naming member bundles ----------------------
+
+MANIFEST_FILE = "ensemble.json"
+ENSEMBLE_FORMAT = "melanoma-ensemble"
+
+
+class EnsembleError(ValueError):
+    """A folder is not a usable ensemble (bad manifest, missing or tampered member)."""
+
+
+@dataclass
+class Ensemble:
+    """A loaded ensemble: its members, how they combine, and its own decision thresholds.
+
+    Attributes:
+        path: the ensemble folder.
+        members: the member bundles, in manifest order.
+        combiner: one of COMBINERS.
+        thresholds: decision thresholds chosen on the ensemble's own scores (by name).
+        default_threshold_name: the one used for decisions.
+        info: the manifest.
+    """
+
+    path: Path
+    members: list[Bundle]
+    combiner: str
+    thresholds: dict[str, float]
+    default_threshold_name: str
+    info: dict[str, Any] = field(repr=False)
+
+    @property
+    def ensemble_id(self) -> str:
+        """Name plus a digest of the members' weights."""
+        return str(self.info["ensemble_id"])
+
+
+def is_ensemble(path: str | Path) -> bool:
+    """True for a folder holding an ensemble manifest."""
+    return (Path(path) / MANIFEST_FILE).is_file()
+
+
+def save_ensemble(out_dir: str | Path, members: Sequence[Bundle], *, name: str,
+                  combiner: str = "mean", thresholds: Mapping[str, float] | None = None,
+                  default_threshold: str | None = None, notes: str = "") -> Path:
+    """Write an ensemble manifest that refers to member bundles by relative path and SHA-256.
+
+    Args:
+        out_dir: the ensemble folder (created).
+        members: loaded member bundles (their folders stay where they are).
+        name: the ensemble's name (part of its id).
+        combiner: one of COMBINERS.
+        thresholds: decision thresholds chosen on the ensemble's own scores; default: the
+            members' mean thresholds (`ensemble_thresholds`).
+        default_threshold: the threshold name used for decisions (default: the first member's).
+        notes: how the thresholds were chosen, for people reading the manifest.
+
+    Returns:
+        The ensemble folder.
+
+    Raises:
+        EnsembleError: members that cannot be combined, or an unknown combiner.
+    """
+    if combiner not in COMBINERS:
+        raise EnsembleError(f"combiner {combiner!r} is not one of {COMBINERS}")
+    check_members(members)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if thresholds is None:
+        thresholds, notes = ensemble_thresholds([m.thresholds for m in members], combiner)
+    default = default_threshold or members[0].default_threshold_name
+    digest = hashlib.sha256("".join(m.info["weights_sha256"] for m in members).encode())
+    manifest = {
+        "format": ENSEMBLE_FORMAT, "schema_version": 1,
+        "ensemble_id": f"{name}-{digest.hexdigest()[:12]}", "name": name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "combiner": combiner,
+        "members": [{"path": os.path.relpath(m.path, out), "bundle_id": m.bundle_id,
+                     "weights_sha256": m.info["weights_sha256"]} for m in members],
+        "thresholds": {k: float(v) for k, v in thresholds.items()},
+        "default_threshold": default, "thresholds_rule": notes,
+    }
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
+def check_members(members: Sequence[Bundle]) -> None:
+    """Members must share the task and score the same thing (one melanoma probability).
+
+    Raises:
+        EnsembleError: no members, or members of different tasks, naming them.
+    """
+    if not members:
+        raise EnsembleError("an ensemble needs at least one member")
+    tasks = {m.bundle_id: m.info.get("task", "melanoma") for m in members}
+    if len(set(tasks.values())) > 1:
+        raise EnsembleError(f"members of different tasks cannot be combined: {tasks}")
+
+
+def load_ensemble(path: str | Path) -> Ensemble:
+    """Load an ensemble folder: every member bundle, checked against the manifest's SHA-256.
+
+    Raises:
+        EnsembleError: unreadable manifest, missing member, or a member whose weights are not
+            the ones the manifest recorded (replaced or tampered with).
+    """
+    folder = Path(path)
+    try:
+        info = json.loads((folder / MANIFEST_FILE).read_text())
+        if info.get("format") != ENSEMBLE_FORMAT:
+            raise ValueError(f"format is {info.get('format')!r}, not {ENSEMBLE_FORMAT!r}")
+        entries, combiner = list(info["members"]), str(info["combiner"])
+        thresholds = {k: float(v) for k, v in info["thresholds"].items()}
+        default = str(info["default_threshold"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise EnsembleError(f"{folder / MANIFEST_FILE}: not a usable ensemble manifest "
+                            f"({err})") from None
+    if combiner not in COMBINERS or default not in thresholds:
+        raise EnsembleError(f"{folder / MANIFEST_FILE}: combiner {combiner!r} or default "
+                            f"threshold {default!r} is not valid")
+    members = []
+    for entry in entries:
+        member_dir = (folder / entry["path"]).resolve()
+        try:
+            bundle = load_bundle(member_dir)
+        except BundleError as err:
+            raise EnsembleError(f"ensemble {folder}: member {entry['path']}: {err}") from None
+        if bundle.info["weights_sha256"] != entry["weights_sha256"]:
+            raise EnsembleError(
+                f"ensemble {folder}: member {entry['path']} has weights "
+                f"{bundle.info['weights_sha256'][:12]}..., the manifest recorded "
+                f"{entry['weights_sha256'][:12]}...: it was replaced or tampered with")
+        members.append(bundle)
+    check_members(members)
+    return Ensemble(folder, members, combiner, thresholds, default, info)
