@@ -219,6 +219,14 @@ def _kept_rows(n: int, failures: dict[int, str]) -> np.ndarray:
     return keep
 
 
+def _shared_passes(bundles: Sequence[Bundle]) -> dict[str, list[int]]:
+    """Member indices by preprocessing: members that preprocess alike share one image pass."""
+    passes: dict[str, list[int]] = {}
+    for i, b in enumerate(bundles):
+        passes.setdefault(json.dumps(b.preprocessing.to_dict(), sort_keys=True), []).append(i)
+    return passes
+
+
 def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
             metadata: str = "auto", batch_size: int = 16, num_workers: int = 2,
             on_bad_row: str = "fail", progress: bool = True,
@@ -252,10 +260,7 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
     views = [np.full((n, n_views), np.nan) for _ in bundles]
     if forwards is None:
         forwards = [make_forward(b, backend) for b in bundles]
-    # Members with identical preprocessing share one pass over the images.
-    passes: dict[str, list[int]] = {}
-    for i, b in enumerate(bundles):
-        passes.setdefault(json.dumps(b.preprocessing.to_dict(), sort_keys=True), []).append(i)
+    passes = _shared_passes(bundles)
 
     failures: dict[int, str] = {}
     n_forward = 0

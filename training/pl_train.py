@@ -66,6 +66,10 @@ class InitBundleError(ValueError):
     """The --init-bundle model cannot start this run; the message says why."""
 
 
+# Errors caused by the input (data, flags, files): one log line and exit code 2, no traceback.
+TRAINING_ERRORS = (DatasetError, FoldError, InitBundleError, MetricError, PretrainedError)
+
+
 def load_init_bundle(s: TrainSettings) -> Bundle | None:
     """The bundle to fine-tune from (`--init-bundle`); `build_module` checks its architecture.
 
@@ -320,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         train(settings)
-    except (DatasetError, FoldError, InitBundleError, MetricError, PretrainedError) as err:
+    except TRAINING_ERRORS as err:
         log.error("%s", err)
         return 2
     return 0

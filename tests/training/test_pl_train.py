@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from configs.training import TrainSettings
 from data.images import Preprocessing
 from models.bundle import load_bundle, predict_arrays
-from configs.training import TrainSettings
 from training.pl_train import (
     build_datamodule,
     build_module,
