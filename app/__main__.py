@@ -22,6 +22,7 @@ from configs.app import AppSettings
 from configs.base import DEFAULT_BUNDLE_DIR, ENV_PREFIX
 from configs.errors import one_line, settings_error_message
 from configs.process import ensure_fast_allocator, runtime_summary
+from models.ensemble import MANIFEST_FILE as ENSEMBLE_MANIFEST
 
 log = logging.getLogger("app")
 
@@ -63,7 +64,11 @@ def _ignore_replayed_signal(_signum: int, _frame: object) -> None:
 
 
 def _bundle_problem(path: Path) -> str | None:
-    """A cheap check before importing torch, so a missing bundle fails in well under a second."""
+    """A cheap check before the engine loads, so a missing bundle fails at once."""
+    if (path / ENSEMBLE_MANIFEST).is_file():
+        return (f"{path} is an ensemble ({ENSEMBLE_MANIFEST}); the app serves one bundle for "
+                "now: pass one of its members as --bundle (evaluation and prediction take the "
+                "ensemble)")
     if path.exists():
         return None
     if path.resolve() == DEFAULT_BUNDLE_DIR.resolve():

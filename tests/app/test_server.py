@@ -271,11 +271,29 @@ def test_refuses_to_start_without_a_bundle(tmp_path: Path) -> None:
     proc = subprocess.run(app_command("--bundle", str(tmp_path / "nonexistent")),
                           cwd=REPO_ROOT, env=server_env(), capture_output=True, text=True,
                           timeout=120, check=False)
-    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    lines = _output_lines(proc)
     assert proc.returncode != 0
     assert len(lines) == 1, lines
     assert "cannot start" in lines[0] and "does not exist" in lines[0]
     assert time.monotonic() - started < 60
+
+
+def _output_lines(proc: subprocess.CompletedProcess) -> list[str]:
+    """Non-empty output lines, without the allocator's install hint (machines without
+    tcmalloc print it once at start-up: configs/process.py)."""
+    return [line for line in (proc.stdout + proc.stderr).splitlines()
+            if line.strip() and "tcmalloc is not installed" not in line]
+
+
+def test_refuses_an_ensemble_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "ens").mkdir()
+    (tmp_path / "ens" / "ensemble.json").write_text("{}")
+    proc = subprocess.run(app_command("--bundle", str(tmp_path / "ens")), cwd=REPO_ROOT,
+                          env=server_env(), capture_output=True, text=True, timeout=120,
+                          check=False)
+    lines = _output_lines(proc)
+    assert proc.returncode == 2 and len(lines) == 1, lines
+    assert "is an ensemble" in lines[0] and "pass one of its members" in lines[0]
 
 
 @pytest.mark.parametrize("content", ["", "{not json", '{"format": "melanoma-bundle"}'],
