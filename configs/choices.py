@@ -18,8 +18,9 @@ BACKENDS: tuple[str, ...] = get_args(Backend)
 AUTO_ORDER: tuple[str, ...] = BACKENDS[1:]
 """What ``auto`` tries, in order; the last one (eager PyTorch) always works."""
 
-Combiner = Literal["mean", "rank"]
-"""How an ensemble's member probabilities become one score: mean probability or rank average."""
+Combiner = Literal["mean", "rank", "weighted"]
+"""How an ensemble's member probabilities become one score: mean probability, rank average, or
+a mean weighted by each member's validation AUROC (the ISIC 2024 references' hard weighting)."""
 
 COMBINERS: tuple[str, ...] = get_args(Combiner)
 """Every accepted combiner name."""

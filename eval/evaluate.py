@@ -124,7 +124,7 @@ def _scored_rows(df: pd.DataFrame, preds: Predictions) -> pd.DataFrame:
 
 
 def _plots(s: EvalSettings, df: pd.DataFrame, preds: Predictions, scores: dict[str, Any],
-           results: dict[str, Any], *, n_members: int, method: str) -> dict[str, str]:
+           results: dict[str, Any], *, n_members: int, probabilistic: bool) -> dict[str, str]:
     """Draw the plots: the final score, the plain score with TTA, each ensemble member."""
     main = ("ensemble" if n_members > 1 else "model") + (" (TTA)" if s.tta else "")
     curves = {main: scores["final"]}
@@ -134,7 +134,7 @@ def _plots(s: EvalSettings, df: pd.DataFrame, preds: Predictions, scores: dict[s
         curves.update({f"member {i}": m.prob for i, m in enumerate(preds.members)})
     plot_thresholds = {name: t["threshold"] for name, t in results["thresholds"].items()}
     return make_plots(s.out, df["target"].to_numpy(), curves, main, plot_thresholds,
-                      probabilistic=method == "mean")
+                      probabilistic=probabilistic)
 
 
 def _speed(s: EvalSettings, preds: Predictions) -> dict[str, Any]:
@@ -167,9 +167,10 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     df = _scored_rows(df, preds)
     _require_melanomas_and_others(df, s.data)
 
-    method, thresholds, rule, default = decision_rule(bundles, ensemble, s.ensemble)
+    combination, thresholds, rule, default = decision_rule(bundles, ensemble, s.ensemble)
     default = default if default in thresholds else format(DEFAULT_THRESHOLD, "g")
-    results = evaluate_predictions(df, preds, bundles, method=method, thresholds=thresholds,
+    results = evaluate_predictions(df, preds, bundles, combination=combination,
+                                   thresholds=thresholds,
                                    n_boot=s.n_boot, min_tpr=s.min_tpr)
 
     out = s.out
@@ -177,17 +178,19 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     # From here on the folder changes: drop an older metrics.json first, so that it can never
     # sit next to new predictions as if it described them.
     (out / METRICS_FILE).unlink(missing_ok=True)
-    scores = final_scores(preds, method)
+    scores = final_scores(preds, combination)
     write_predictions(out / PREDICTIONS_FILE, predictions_frame(df, preds, scores))
 
-    plots = _plots(s, df, preds, scores, results, n_members=len(bundles), method=method)
+    plots = _plots(s, df, preds, scores, results, n_members=len(bundles),
+                   probabilistic=combination.probabilistic)
 
     metrics: dict[str, Any] = {
         "schema": SCHEMA,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": command,
         "bundles": [bundle_summary(b) for b in bundles],
-        "ensemble": ({"method": method, "n_members": len(bundles),
+        "ensemble": ({"method": combination.method, "n_members": len(bundles),
+                      **({"weights": list(combination.weights)} if combination.weights else {}),
                       **({"ensemble_id": ensemble.ensemble_id} if ensemble else {})}
                      if len(bundles) > 1 or ensemble else None),
         "dataset": dataset_summary(df, s.data, s.fold, s.n_folds, s.seed, n_total),

@@ -20,7 +20,13 @@ from data.readers import read_dataset
 from data.sites import UNKNOWN
 from eval.errors import EvalError
 from models.bundle import META_FILE, Bundle, load_bundle
-from models.ensemble import Ensemble, ensemble_thresholds, is_ensemble, load_ensemble
+from models.ensemble import (
+    Combination,
+    Ensemble,
+    ensemble_thresholds,
+    is_ensemble,
+    load_ensemble,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,22 +88,27 @@ def load_models(paths: Sequence[Path]) -> tuple[list[Bundle], Ensemble | None]:
 
 
 def decision_rule(bundles: Sequence[Bundle], ensemble: Ensemble | None,
-                  requested: str) -> tuple[str, dict[str, float], str, str]:
+                  requested: str) -> tuple[Combination, dict[str, float], str, str]:
     """How the models' scores combine and which thresholds decide.
 
-    An ensemble folder brings its own combiner and thresholds (chosen on its own scores);
-    bundles given one by one combine by `requested` with the members' mean thresholds.
+    An ensemble folder brings its own combiner, weights and thresholds (chosen on its own
+    scores); bundles given one by one combine by `requested` ("weighted": by their validation
+    AUROC) with the members' (weighted) mean thresholds.
 
     Returns:
-        (combiner, thresholds by name, a sentence on where they come from, default name).
+        (combination, thresholds by name, a sentence on where they come from, default name).
+
+    Raises:
+        EnsembleError: "weighted" for members that record no validation AUROC.
     """
     if ensemble is not None:
-        return (ensemble.combiner, dict(ensemble.thresholds),
+        return (ensemble.combination, dict(ensemble.thresholds),
                 str(ensemble.info.get("thresholds_rule") or "the ensemble's own thresholds"),
                 ensemble.default_threshold_name)
-    method = requested if len(bundles) > 1 else "mean"
-    thresholds, rule = ensemble_thresholds([b.thresholds for b in bundles], method)
-    return method, thresholds, rule, bundles[0].default_threshold_name
+    combination = Combination.of(requested if len(bundles) > 1 else "mean", bundles)
+    thresholds, rule = ensemble_thresholds([b.thresholds for b in bundles], combination.method,
+                                           combination.weights)
+    return combination, thresholds, rule, bundles[0].default_threshold_name
 
 
 def load_bundles(paths: Sequence[Path]) -> list[Bundle]:

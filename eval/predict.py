@@ -34,7 +34,12 @@ from eval.inference import Predictions, make_forward, predict
 from eval.inputs import decision_rule, load_models
 from models.bundle import Bundle, BundleError
 from models.engine import ABOVE, BELOW
-from models.ensemble import CompatibilityError, EnsembleError, check_compatibility, combine
+from models.ensemble import (
+    Combination,
+    CompatibilityError,
+    EnsembleError,
+    check_compatibility,
+)
 
 log = logging.getLogger("eval.predict")
 
@@ -65,13 +70,13 @@ def done_ids(out: Path) -> set[str]:
 
 
 def prediction_rows(rows: pd.DataFrame, preds: Predictions, bundles: list[Bundle],
-                    method: str, threshold: float | None) -> pd.DataFrame:
+                    combination: Combination, threshold: float | None) -> pd.DataFrame:
     """The output rows of one scored chunk: id, path, metadata, probability, decision."""
     kept = rows[preds.keep].reset_index(drop=True)
     out = kept[["image_id", "image_path", "age", "sex", "site"]].copy()
-    out["probability"] = combine([m.prob for m in preds.members], method)
+    out["probability"] = combination([m.prob for m in preds.members])
     if preds.tta:
-        out["probability_no_tta"] = combine([m.plain for m in preds.members], method)
+        out["probability_no_tta"] = combination([m.plain for m in preds.members])
     if threshold is not None:
         out["threshold"] = threshold
         out["decision"] = np.where(out["probability"] >= threshold, ABOVE, BELOW)
@@ -105,7 +110,7 @@ def run(s: PredictSettings) -> dict[str, int]:
     bundles, ensemble = load_models(s.bundle)
     table, skipped = read_unlabelled(s.images, s.metadata_csv)
     check_compatibility(bundles, table)
-    method, thresholds, _, default = decision_rule(bundles, ensemble, s.ensemble)
+    combination, thresholds, _, default = decision_rule(bundles, ensemble, s.ensemble)
     threshold = thresholds.get(default)
     done = done_ids(s.out)
     mine = table["image_id"].map(lambda i: in_shard(i, s.shard_index) and i not in done)
@@ -135,7 +140,7 @@ def run(s: PredictSettings) -> dict[str, int]:
                       for i, reason in zip(np.flatnonzero(~preds.keep), preds.failures,
                                            strict=True)]
         if preds is not None:
-            out = prediction_rows(rows, preds, bundles, method, threshold)
+            out = prediction_rows(rows, preds, bundles, combination, threshold)
             _append(out, s.out)
             scored += len(out)
         _append(_skipped_frame(failed), errors_path(s.out))

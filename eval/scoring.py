@@ -15,7 +15,7 @@ import pandas as pd
 from eval.inference import Predictions
 from eval.metrics import age_band, auroc, subgroup_table, summarize
 from models.bundle import Bundle
-from models.ensemble import combine
+from models.ensemble import Combination
 
 SUBGROUP_COLUMNS: tuple[str, ...] = ("sex", "site", "age_band")
 
@@ -77,18 +77,19 @@ def _band_key(label: str) -> float:
     return float(digits) if digits.isdigit() else float("inf")
 
 
-def final_scores(preds: Predictions, method: str) -> dict[str, np.ndarray]:
+def final_scores(preds: Predictions, combination: Combination) -> dict[str, np.ndarray]:
     """The combined scores: `final` (TTA when on), `plain`, and one per view `view:<name>`."""
-    out = {"final": combine([m.prob for m in preds.members], method),
-           "plain": combine([m.plain for m in preds.members], method)}
+    out = {"final": combination([m.prob for m in preds.members]),
+           "plain": combination([m.plain for m in preds.members])}
     if preds.tta:
         for v, name in enumerate(preds.view_names):
-            out[f"view:{name}"] = combine([m.views[:, v] for m in preds.members], method)
+            out[f"view:{name}"] = combination([m.views[:, v] for m in preds.members])
     return out
 
 
 def evaluate_predictions(df: pd.DataFrame, preds: Predictions, bundles: Sequence[Bundle], *,
-                         method: str, thresholds: Mapping[str, float], n_boot: int,
+                         combination: Combination, thresholds: Mapping[str, float],
+                         n_boot: int,
                          min_tpr: float) -> dict[str, Any]:
     """All metrics of one evaluation.
 
@@ -96,7 +97,7 @@ def evaluate_predictions(df: pd.DataFrame, preds: Predictions, bundles: Sequence
         df: canonical table of the scored rows (aligned with the predictions).
         preds: predictions of every member.
         bundles: the members, in the order of `preds.members`.
-        method: ensemble method ("mean" or "rank"; irrelevant for one bundle).
+        combination: how members combine (irrelevant for one bundle).
         thresholds: operating points of the final score.
         n_boot: bootstrap resamples.
         min_tpr: minimum TPR of the partial AUC.
@@ -107,9 +108,9 @@ def evaluate_predictions(df: pd.DataFrame, preds: Predictions, bundles: Sequence
     """
     y = df["target"].to_numpy()
     groups = bootstrap_groups(df)
-    probabilistic = len(bundles) == 1 or method == "mean"
+    probabilistic = len(bundles) == 1 or combination.probabilistic
     kw = {"groups": groups, "n_boot": n_boot, "min_tpr": min_tpr}
-    scores = final_scores(preds, method)
+    scores = final_scores(preds, combination)
     result = score(y, scores["final"], thresholds, probabilistic=probabilistic, **kw)
     if preds.tta:
         result["without_tta"] = score(y, scores["plain"], thresholds,

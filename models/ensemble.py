@@ -72,12 +72,14 @@ def rank_average(scores: np.ndarray) -> np.ndarray:
     return np.mean([normalized_ranks(row) for row in scores], axis=0)
 
 
-def combine(scores: np.ndarray | Sequence[np.ndarray], method: str = "mean") -> np.ndarray:
-    """Combine member scores with `method` ("mean" or "rank").
+def combine(scores: np.ndarray | Sequence[np.ndarray], method: str = "mean",
+            weights: Sequence[float] | None = None) -> np.ndarray:
+    """Combine member scores with `method` ("mean", "rank" or "weighted").
 
     Args:
         scores: (M, N) member scores (or a list of M arrays of length N).
-        method: "mean" or "rank".
+        method: "mean", "rank", or "weighted" (a weighted mean probability).
+        weights: M non-negative member weights, for "weighted" (normalised here).
 
     Returns:
         (N,) combined scores; a single member is returned as is for "mean".
@@ -89,20 +91,71 @@ def combine(scores: np.ndarray | Sequence[np.ndarray], method: str = "mean") -> 
         return mean_probability(arr)
     if method == "rank":
         return rank_average(arr)
+    if method == "weighted":
+        return np.average(arr, axis=0, weights=_checked_weights(weights, arr.shape[0]))
     raise ValueError(f"ensemble method must be one of {COMBINERS}, got {method!r}")
 
 
+def _checked_weights(weights: Sequence[float] | None, n_members: int) -> np.ndarray:
+    w = np.asarray(weights if weights is not None else [], dtype=np.float64)
+    if w.shape != (n_members,) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"'weighted' needs {n_members} non-negative weights, got {weights!r}")
+    return w / w.sum()
+
+
+def auroc_weights(members: Sequence[Bundle]) -> list[float]:
+    """Member weights from each bundle's own validation AUROC (normalised to sum 1).
+
+    Raises:
+        EnsembleError: a member records no validation AUROC.
+    """
+    aurocs = []
+    for m in members:
+        value = ((m.info.get("metrics") or {}).get("validation") or {}).get("auroc")
+        if value is None:
+            raise EnsembleError(f"bundle {m.bundle_id} records no validation AUROC: it cannot "
+                                "be weighted by it")
+        aurocs.append(float(value))
+    return [float(v) for v in _checked_weights(aurocs, len(aurocs))]
+
+
+@dataclass(frozen=True)
+class Combination:
+    """A combiner with its weights: how member scores become the ensemble's score."""
+
+    method: str = "mean"
+    weights: tuple[float, ...] | None = None
+
+    def __call__(self, scores: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """The combined (N,) scores of (M, N) member scores."""
+        return combine(scores, self.method, self.weights)
+
+    @property
+    def probabilistic(self) -> bool:
+        """Whether the combined score is a probability (thresholds and calibration apply)."""
+        return self.method != "rank"
+
+    @classmethod
+    def of(cls, method: str, members: Sequence[Bundle]) -> Combination:
+        """`method` for these members (weights from their validation AUROC if weighted)."""
+        if method == "weighted":
+            return cls(method, tuple(auroc_weights(members)))
+        return cls(method)
+
+
 def ensemble_thresholds(member_thresholds: Sequence[Mapping[str, float]],
-                        method: str) -> tuple[dict[str, float], str]:
+                        method: str, weights: Sequence[float] | None = None
+                        ) -> tuple[dict[str, float], str]:
     """Operating points for the combined score, and how they were derived.
 
-    For "mean", each threshold name every member stores gets the mean of the members' values
-    (each was chosen on that member's own validation fold). For "rank" there are none: stored
-    thresholds are probabilities and a rank is not.
+    For "mean" ("weighted"), each threshold name every member stores gets the (weighted) mean
+    of the members' values (each was chosen on that member's own validation fold). For "rank"
+    there are none: stored thresholds are probabilities and a rank is not.
 
     Args:
         member_thresholds: each member's stored thresholds.
-        method: "mean" or "rank".
+        method: "mean", "rank" or "weighted".
+        weights: the members' weights for "weighted".
 
     Returns:
         (thresholds by name, a sentence for the report).
@@ -113,9 +166,12 @@ def ensemble_thresholds(member_thresholds: Sequence[Mapping[str, float]],
         return {}, ("rank average is not a probability: no stored threshold applies "
                     "(only 0.5 = upper half of the ranking is reported)")
     common = set(member_thresholds[0]).intersection(*map(set, member_thresholds[1:]))
-    out = {name: float(np.mean([t[name] for t in member_thresholds]))
+    w = (_checked_weights(weights, len(member_thresholds)) if method == "weighted"
+         else np.full(len(member_thresholds), 1.0 / len(member_thresholds)))
+    out = {name: float(np.dot(w, [t[name] for t in member_thresholds]))
            for name in member_thresholds[0] if name in common}
-    return out, "mean of the members' stored thresholds, per name"
+    kind = "weighted mean" if method == "weighted" else "mean"
+    return out, f"{kind} of the members' stored thresholds, per name"
 
 
 def check_compatibility(bundles: Sequence[Bundle], df: pd.DataFrame) -> None:
@@ -170,6 +226,12 @@ class Ensemble:
     thresholds: dict[str, float]
     default_threshold_name: str
     info: dict[str, Any] = field(repr=False)
+    weights: tuple[float, ...] | None = None
+
+    @property
+    def combination(self) -> Combination:
+        """How the members' scores combine (combiner and weights)."""
+        return Combination(self.combiner, self.weights)
 
     @property
     def ensemble_id(self) -> str:
@@ -184,7 +246,8 @@ def is_ensemble(path: str | Path) -> bool:
 
 def save_ensemble(out_dir: str | Path, members: Sequence[Bundle], *, name: str,
                   combiner: str = "mean", thresholds: Mapping[str, float] | None = None,
-                  default_threshold: str | None = None, notes: str = "") -> Path:
+                  default_threshold: str | None = None, notes: str = "",
+                  weights: Sequence[float] | None = None) -> Path:
     """Write an ensemble manifest that refers to member bundles by relative path and SHA-256.
 
     Args:
@@ -196,6 +259,7 @@ def save_ensemble(out_dir: str | Path, members: Sequence[Bundle], *, name: str,
             members' mean thresholds (`ensemble_thresholds`).
         default_threshold: the threshold name used for decisions (default: the first member's).
         notes: how the thresholds were chosen, for people reading the manifest.
+        weights: member weights for "weighted" (default: from their validation AUROC).
 
     Returns:
         The ensemble folder.
@@ -208,15 +272,21 @@ def save_ensemble(out_dir: str | Path, members: Sequence[Bundle], *, name: str,
     check_members(members)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if combiner == "weighted":
+        weights = list(_checked_weights(weights, len(members)) if weights is not None
+                       else auroc_weights(members))
+    else:
+        weights = None
     if thresholds is None:
-        thresholds, notes = ensemble_thresholds([m.thresholds for m in members], combiner)
+        thresholds, notes = ensemble_thresholds([m.thresholds for m in members], combiner,
+                                                weights)
     default = default_threshold or members[0].default_threshold_name
     digest = hashlib.sha256("".join(m.info["weights_sha256"] for m in members).encode())
     manifest = {
         "format": ENSEMBLE_FORMAT, "schema_version": 1,
         "ensemble_id": f"{name}-{digest.hexdigest()[:12]}", "name": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "combiner": combiner,
+        "combiner": combiner, "weights": weights,
         "members": [{"path": os.path.relpath(m.path, out), "bundle_id": m.bundle_id,
                      "weights_sha256": m.info["weights_sha256"]} for m in members],
         "thresholds": {k: float(v) for k, v in thresholds.items()},
@@ -254,6 +324,9 @@ def load_ensemble(path: str | Path) -> Ensemble:
         entries, combiner = list(info["members"]), str(info["combiner"])
         thresholds = {k: float(v) for k, v in info["thresholds"].items()}
         default = str(info["default_threshold"])
+        weights = info.get("weights")
+        if combiner == "weighted":
+            weights = tuple(float(w) for w in _checked_weights(weights, len(entries)))
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise EnsembleError(f"{folder / MANIFEST_FILE}: not a usable ensemble manifest "
                             f"({err})") from None
@@ -274,4 +347,5 @@ def load_ensemble(path: str | Path) -> Ensemble:
                 f"{entry['weights_sha256'][:12]}...: it was replaced or tampered with")
         members.append(bundle)
     check_members(members)
-    return Ensemble(folder, members, combiner, thresholds, default, info)
+    return Ensemble(folder, members, combiner, thresholds, default, info,
+                    weights if combiner == "weighted" else None)

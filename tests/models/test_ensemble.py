@@ -71,3 +71,35 @@ def test_ensemble_thresholds():
     assert ranks == {} and "not a probability" in rule
     single, _ = ensemble_thresholds([t2], "rank")
     assert single == t2
+
+
+def test_weighted_mean_by_hand_and_its_thresholds():
+    scores = np.array([[0.2, 0.8], [0.6, 0.4]])
+    np.testing.assert_allclose(combine(scores, "weighted", [3.0, 1.0]), [0.3, 0.7])
+    np.testing.assert_allclose(combine(scores, "weighted", [1, 1]), combine(scores, "mean"))
+    thresholds, rule = ensemble_thresholds(
+        [{"t": 0.2, "only_a": 0.1}, {"t": 0.6}], "weighted", [3.0, 1.0])
+    assert thresholds == {"t": pytest.approx(0.3)} and rule.startswith("weighted mean")
+
+
+@pytest.mark.parametrize("weights", [None, [1.0], [1.0, -1.0], [0.0, 0.0], [1.0, float("nan")]])
+def test_weighted_needs_one_usable_weight_per_member(weights):
+    with pytest.raises(ValueError, match="non-negative weights"):
+        combine(np.array([[0.2, 0.8], [0.6, 0.4]]), "weighted", weights)
+
+
+def test_weights_come_from_each_members_validation_auroc():
+    from types import SimpleNamespace
+
+    from models.ensemble import Combination, EnsembleError, auroc_weights
+
+    def member(auroc):
+        metrics = {"validation": {"auroc": auroc}} if auroc is not None else {}
+        return SimpleNamespace(bundle_id=f"m{auroc}", info={"metrics": metrics})
+
+    assert auroc_weights([member(0.9), member(0.6)]) == pytest.approx([0.6, 0.4])
+    combination = Combination.of("weighted", [member(0.9), member(0.6)])
+    np.testing.assert_allclose(combination(np.array([[1.0], [0.0]])), [0.6])
+    assert combination.probabilistic and not Combination("rank").probabilistic
+    with pytest.raises(EnsembleError, match="records no validation AUROC"):
+        auroc_weights([member(0.9), member(None)])

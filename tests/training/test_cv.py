@@ -123,3 +123,26 @@ def test_bad_folds_are_refused(ham_dataset: Path, tmp_path: Path, folds: str, fa
     assert main(["--data-dir", str(ham_dataset), "--output-dir", str(tmp_path),
                  "--folds", folds, *TINY]) == 2
     assert fact in caplog.text
+
+
+def test_weighted_ensemble_weights_members_by_their_validation_auroc(cv_run: Path,
+                                                                      ham_dataset: Path,
+                                                                      tmp_path: Path) -> None:
+    from models.bundle import load_bundle
+    from models.ensemble import save_ensemble
+
+    members = [load_bundle(cv_run / f"fold{k}" / "bundle") for k in (0, 1)]
+    aurocs = np.array([m.info["metrics"]["validation"]["auroc"] for m in members])
+    folder = save_ensemble(tmp_path / "weighted", members, name="w", combiner="weighted")
+    ensemble = load_ensemble(folder)
+    np.testing.assert_allclose(ensemble.weights, aurocs / aurocs.sum())
+    out = tmp_path / "eval"
+    assert evaluate_main(["--bundle", str(folder), "--data", str(ham_dataset), "--out",
+                          str(out), "--n-boot", "0", "--no-progress", "--num-workers", "0",
+                          "--backend", "eager"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["ensemble"]["method"] == "weighted"
+    np.testing.assert_allclose(metrics["ensemble"]["weights"], ensemble.weights)
+    preds = pd.read_csv(out / "predictions.csv")
+    expected = preds[["member0_prob", "member1_prob"]].to_numpy() @ np.asarray(ensemble.weights)
+    np.testing.assert_allclose(preds["prob"], expected, atol=1e-12)
