@@ -22,7 +22,6 @@ from configs.app import AppSettings
 from configs.base import DEFAULT_BUNDLE_DIR, ENV_PREFIX
 from configs.errors import one_line, settings_error_message
 from configs.process import ensure_fast_allocator, runtime_summary
-from models.ensemble import MANIFEST_FILE as ENSEMBLE_MANIFEST
 
 log = logging.getLogger("app")
 
@@ -65,10 +64,6 @@ def _ignore_replayed_signal(_signum: int, _frame: object) -> None:
 
 def _bundle_problem(path: Path) -> str | None:
     """A cheap check before the engine loads, so a missing bundle fails at once."""
-    if (path / ENSEMBLE_MANIFEST).is_file():
-        return (f"{path} is an ensemble ({ENSEMBLE_MANIFEST}); the app serves one bundle for "
-                "now: pass one of its members as --bundle (evaluation and prediction take the "
-                "ensemble)")
     if path.exists():
         return None
     if path.resolve() == DEFAULT_BUNDLE_DIR.resolve():
@@ -116,11 +111,18 @@ def _serve(settings: AppSettings, private_dir: Path) -> int:
 
     from models.bundle import BundleError
     from models.engine import Engine
+    from models.ensemble import EnsembleError, is_ensemble, load_ensemble
+    from models.ensemble_engine import EnsembleEngine
 
+    options = {"num_threads": settings.num_threads, "backend": settings.backend,
+               "cache_dir": settings.engine_cache_dir}
     try:
-        engine = Engine.from_path(settings.bundle, num_threads=settings.num_threads,
-                                  backend=settings.backend, cache_dir=settings.engine_cache_dir)
-    except BundleError as err:
+        if is_ensemble(settings.bundle):
+            engine = EnsembleEngine(load_ensemble(settings.bundle),
+                                    cam_member=settings.cam_member, **options)
+        else:
+            engine = Engine.from_path(settings.bundle, **options)
+    except (BundleError, EnsembleError) as err:
         log.error("cannot start: %s", one_line(err))
         return EXIT_CONFIG
     log.info("loaded bundle %s (backend %s); %s", engine.bundle.bundle_id, engine.backend,

@@ -79,6 +79,10 @@ def model_card_markdown(info: dict[str, Any], thresholds: dict[str, float],
                     + (" (used for the decision)" if name == default_threshold else "")
                     for name, value in thresholds.items())
     lines.append(f"**Thresholds:** {thr}")
+    if info.get("members"):
+        lines.append(f"**Ensemble:** {len(info['members'])} members combined by "
+                     f"{info.get('combiner', 'mean')} ({', '.join(info['members'])}); heatmaps "
+                     f"from `{info.get('cam_member', info['members'][0])}`")
     if data:
         parts = [f"{k.replace('_', ' ')} {v}" for k, v in data.items()
                  if k in ("format", "n_images", "n_positive", "n_groups", "group_kind",

@@ -53,6 +53,15 @@ def gradio_upload_dir() -> Path:
     return Path(get_upload_folder())
 
 
+def health_record(engine: Engine) -> dict[str, Any]:
+    """What `/healthz` answers: status, the loaded model (and an ensemble's members)."""
+    health = {"status": "ok", "model_loaded": True, "bundle_id": engine.bundle.bundle_id,
+              "version": app_version(), "backend": engine.backend}
+    if getattr(engine, "members", None):  # an ensemble: which bundles score
+        health["members"] = list(engine.members)
+    return health
+
+
 def create_app(engine: Engine, *, max_concurrency: int = 1, max_queue: int = 32,
                max_upload_mb: float = 20.0, root_path: str = "", output_ttl_s: float = 300.0,
                upload_dir: str | os.PathLike | None = None) -> FastAPI:
@@ -105,8 +114,7 @@ def create_app(engine: Engine, *, max_concurrency: int = 1, max_queue: int = 32,
 
     fastapi_app = FastAPI(title="Melanoma risk (research use only)", lifespan=lifespan,
                           docs_url=None, redoc_url=None, openapi_url=None)
-    health = {"status": "ok", "model_loaded": True, "bundle_id": engine.bundle.bundle_id,
-              "version": app_version(), "backend": engine.backend}
+    health = health_record(engine)
 
     # Registered before Gradio's catch-all mount at "/" so that they are matched first.
     @fastapi_app.get("/healthz")

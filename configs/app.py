@@ -30,6 +30,8 @@ class AppSettings(Settings):
     backend: Backend = Field(
         "auto", description="inference backend: auto = ONNX Runtime, else TorchScript, else "
         "eager PyTorch (all checked against eager at 1e-4)")
+    cam_member: int = Field(0, ge=0, description="for an ensemble --bundle: the member whose "
+                            "heatmaps are shown (every member scores)")
     engine_cache_dir: Path | None = Field(None, description="folder to cache the exported "
                                           "ONNX graph in (faster restarts); none = export "
                                           "at every start")

@@ -25,7 +25,8 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from configs.choices import COMBINERS
-from models.bundle import Bundle, BundleError, load_bundle
+from models.bundle import OPERATING_CURVE_KEY, Bundle, BundleError, load_bundle
+from models.operating import OperatingCurve
 
 
 class CompatibilityError(ValueError):
@@ -247,7 +248,8 @@ def is_ensemble(path: str | Path) -> bool:
 def save_ensemble(out_dir: str | Path, members: Sequence[Bundle], *, name: str,
                   combiner: str = "mean", thresholds: Mapping[str, float] | None = None,
                   default_threshold: str | None = None, notes: str = "",
-                  weights: Sequence[float] | None = None) -> Path:
+                  weights: Sequence[float] | None = None,
+                  operating_curve: OperatingCurve | None = None) -> Path:
     """Write an ensemble manifest that refers to member bundles by relative path and SHA-256.
 
     Args:
@@ -260,6 +262,8 @@ def save_ensemble(out_dir: str | Path, members: Sequence[Bundle], *, name: str,
         default_threshold: the threshold name used for decisions (default: the first member's).
         notes: how the thresholds were chosen, for people reading the manifest.
         weights: member weights for "weighted" (default: from their validation AUROC).
+        operating_curve: the validation curve of the ensemble's score (the app's threshold
+            control reads it).
 
     Returns:
         The ensemble folder.
@@ -291,6 +295,7 @@ def save_ensemble(out_dir: str | Path, members: Sequence[Bundle], *, name: str,
                      "weights_sha256": m.info["weights_sha256"]} for m in members],
         "thresholds": {k: float(v) for k, v in thresholds.items()},
         "default_threshold": default, "thresholds_rule": notes,
+        **({OPERATING_CURVE_KEY: operating_curve.to_dict()} if operating_curve else {}),
     }
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     return out

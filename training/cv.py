@@ -37,6 +37,7 @@ from eval.metrics.ranking import auroc
 from eval.metrics.thresholds import select_thresholds
 from models.bundle import META_FILE, load_bundle
 from models.ensemble import save_ensemble
+from models.operating import OperatingCurve
 from training.pl_train import TRAINING_ERRORS, train
 
 log = logging.getLogger("training.cv")
@@ -140,9 +141,11 @@ def write_ensemble(root: Path, runs: dict[int, Path], oof: pd.DataFrame,
     chosen = select_thresholds(oof["target"].to_numpy(), oof["prob"].to_numpy(),
                                sensitivity_target=sensitivity_target)
     thresholds = {k: v for k, v in chosen.items() if k != "sensitivity_target_value"}
+    curve = OperatingCurve.from_scores(oof["target"], oof["prob"], include=thresholds.values())
     return save_ensemble(
         root / ENSEMBLE_DIR, members, name=f"{root.name}-folds", combiner="mean",
         thresholds=thresholds, default_threshold=members[0].default_threshold_name,
+        operating_curve=curve,
         notes=f"chosen on the {len(oof)} pooled out-of-fold predictions (each image scored "
               "by the fold model that did not train on it)")
 

@@ -49,7 +49,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def build_tiny_bundle(out_dir: Path) -> Path:
+def build_tiny_bundle(out_dir: Path, seed: int = 0) -> Path:
     """Save a small random-weight bundle (tf_efficientnet_lite0, 64 px, metadata on)."""
     from data.encoding import MetadataEncoder
     from data.images import Preprocessing
@@ -60,7 +60,7 @@ def build_tiny_bundle(out_dir: Path) -> Path:
     encoder = MetadataEncoder().fit(pd.DataFrame({
         "age": [35.0, 60.0, np.nan, 45.0], "sex": ["male", "female", "unknown", "male"],
         "site": ["head/neck", "posterior torso", "unknown", "palms/soles"]}))
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = FusionNet(FusionConfig(backbone=BACKBONE, meta_dim=encoder.dim,
                                    meta_hidden=(16, 8))).eval()
     return save_bundle(

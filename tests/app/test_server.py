@@ -285,15 +285,39 @@ def _output_lines(proc: subprocess.CompletedProcess) -> list[str]:
             if line.strip() and "tcmalloc is not installed" not in line]
 
 
-def test_refuses_an_ensemble_with_the_reason(tmp_path: Path) -> None:
-    (tmp_path / "ens").mkdir()
-    (tmp_path / "ens" / "ensemble.json").write_text("{}")
-    proc = subprocess.run(app_command("--bundle", str(tmp_path / "ens")), cwd=REPO_ROOT,
-                          env=server_env(), capture_output=True, text=True, timeout=120,
-                          check=False)
-    lines = _output_lines(proc)
-    assert proc.returncode == 2 and len(lines) == 1, lines
-    assert "is an ensemble" in lines[0] and "pass one of its members" in lines[0]
+def test_an_ensemble_is_served_with_every_member_scoring(tiny_bundle: Path, tmp_path: Path,
+                                                        test_image: Path,
+                                                        engine_cache_dir: Path) -> None:
+    """`--bundle <ensemble folder>`: probability and TTA from both members, heatmaps from the
+    first, the ensemble's own threshold, members listed in /healthz."""
+    from models.bundle import load_bundle
+    from models.engine import Engine
+    from models.ensemble import save_ensemble
+    from tests.app.conftest import build_tiny_bundle
+
+    second = build_tiny_bundle(tmp_path / "second", seed=1)
+    members = [load_bundle(tiny_bundle), load_bundle(second)]
+    ensemble = save_ensemble(tmp_path / "ens", members, name="pair",
+                             thresholds={"sensitivity_target": 0.45}, notes="test")
+    server = start_server(ensemble, tmp_path, "--engine-cache-dir", str(engine_cache_dir))
+    try:
+        health = _healthy(server)
+        assert health["members"] == [m.bundle_id for m in members]
+        assert health["bundle_id"].startswith("pair-")
+        client = Client(server.url, verbose=False, download_files=False)
+        result = client.predict(handle_file(str(test_image)), *METADATA,
+                                api_name="/analyze")[0]
+    finally:
+        server.stop()
+    engines = [Engine(m, num_threads=1, backend=health["backend"].split(",")[0],
+                      cache_dir=engine_cache_dir) for m in members]
+    expected = np.mean([e.predict(str(test_image), *METADATA) for e in engines])
+    assert result["probability"] == pytest.approx(expected, abs=1e-5)
+    assert result["threshold"] == 0.45 and result["threshold_name"] == "sensitivity_target"
+    assert result["model"] == health["bundle_id"]
+    assert result["cam_layers"] == members[0].info["cam_layers"]
+    views = np.array([v["probability"] for v in result["tta"]])
+    assert views[0] == pytest.approx(result["probability"], abs=1e-5)
 
 
 @pytest.mark.parametrize("content", ["", "{not json", '{"format": "melanoma-bundle"}'],

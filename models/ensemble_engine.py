@@ -1,0 +1,125 @@
+"""Serving an ensemble like one bundle: every member scores, one member draws the heatmaps.
+
+`EnsembleEngine` has the interface the app uses of `models.engine.Engine` (`bundle`,
+`analyze`, `backend`, `num_threads`). Probability and the 8 TTA views come from every member,
+combined by the ensemble's combiner and decided at the ensemble's own threshold; the EigenCAM
+heatmaps come from one member (`cam_member`, default the first), so the latency grows with the
+members' forward passes only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.bundle import OPERATING_CURVE_KEY, Bundle
+from models.engine import ABOVE, BELOW, Analysis, Engine, InputError
+from models.ensemble import Ensemble, EnsembleError
+
+
+class EnsembleEngine:
+    """An ensemble behind the single-engine interface.
+
+    Args:
+        ensemble: a loaded ensemble.
+        num_threads, backend, cache_dir: passed to each member's `Engine`.
+        cam_member: index of the member whose heatmaps are shown.
+
+    Raises:
+        EnsembleError: `cam_member` out of range, or members whose metadata vocabularies differ
+            (one form cannot feed them all).
+    """
+
+    def __init__(self, ensemble: Ensemble, *, num_threads: int | None = None,
+                 backend: str = "auto", cache_dir: str | Path | None = None,
+                 cam_member: int = 0) -> None:
+        members = ensemble.members
+        if not 0 <= cam_member < len(members):
+            raise EnsembleError(f"cam member {cam_member} does not exist: the ensemble has "
+                                f"{len(members)} members")
+        if ensemble.combiner == "rank":
+            raise EnsembleError("a rank-average ensemble ranks a set of images; the app scores "
+                                "one image at a time: use a mean or weighted ensemble")
+        vocabularies = {(tuple(m.encoder.sexes), tuple(m.encoder.sites)) for m in members}
+        if len(vocabularies) > 1:
+            raise EnsembleError("members use different sex/site vocabularies: the app cannot "
+                                "feed them from one form")
+        self.ensemble = ensemble
+        self.cam_member = cam_member
+        self.engines = [Engine(b, num_threads=num_threads, backend=backend,
+                               cache_dir=cache_dir) for b in members]
+        prep = {json.dumps(b.preprocessing.to_dict(), sort_keys=True) for b in members}
+        self.shared_preprocessing = len(prep) == 1
+        self.bundle = self._facade(members[cam_member])
+
+    def _facade(self, cam: Bundle) -> Bundle:
+        """The cam member's bundle, carrying the ensemble's identity and decision rule."""
+        e = self.ensemble
+        info = {**cam.info, "bundle_id": e.ensemble_id, "name": e.info.get("name"),
+                "created": e.info.get("created"), "default_threshold": e.default_threshold_name,
+                "members": [m.bundle_id for m in e.members], "combiner": e.combiner,
+                "cam_member": cam.bundle_id, "metrics": {},
+                OPERATING_CURVE_KEY: e.info.get(OPERATING_CURVE_KEY)}
+        return dataclasses.replace(cam, thresholds=dict(e.thresholds), info=info)
+
+    @property
+    def members(self) -> list[str]:
+        """The members' bundle ids."""
+        return [m.bundle_id for m in self.ensemble.members]
+
+    @property
+    def bundle_id(self) -> str:
+        """The ensemble's id."""
+        return self.ensemble.ensemble_id
+
+    @property
+    def backend(self) -> str:
+        """The members' execution backend(s)."""
+        return ",".join(sorted({e.backend for e in self.engines}))
+
+    @property
+    def num_threads(self) -> int:
+        """Intra-op threads of each member's engine."""
+        return self.engines[0].num_threads
+
+    def analyze(self, image: Any, age: Any = None, sex: Any = None, site: Any = None, *,
+                tta: bool = True, cam: bool = True,
+                model_view: np.ndarray | None = None) -> Analysis:
+        """Every member's analysis combined (see the module docstring).
+
+        Raises:
+            InputError: bad image or metadata, or a model view to re-analyse for members that
+                preprocess differently (upload the image again).
+        """
+        if model_view is not None and not self.shared_preprocessing:
+            raise InputError("these ensemble members preprocess images differently: upload "
+                             "the image again to analyse it with other metadata")
+        start = time.perf_counter()
+        parts = [engine.analyze(image, age, sex, site, tta=tta, cam=cam and i == self.cam_member,
+                                model_view=model_view)
+                 for i, engine in enumerate(self.engines)]
+        combine = self.ensemble.combination
+        shown = parts[self.cam_member]
+        probability = float(combine([[p.probability] for p in parts])[0])
+        views, stats = [], dict.fromkeys(("mean", "std", "min", "max"))
+        if tta:
+            matrix = np.array([[v["probability"] for v in p.tta] for p in parts])
+            combined = combine(matrix)
+            views = [{"view": v["view"], "probability": float(q)}
+                     for v, q in zip(shown.tta, combined, strict=True)]
+            stats = {"mean": float(combined.mean()), "std": float(combined.std()),
+                     "min": float(combined.min()), "max": float(combined.max())}
+        threshold = self.bundle.threshold
+        timings = {**shown.timings_ms, "members": float(len(parts)),
+                   "total": (time.perf_counter() - start) * 1000.0}
+        return dataclasses.replace(
+            shown, probability=probability, threshold=threshold,
+            threshold_name=self.bundle.default_threshold_name,
+            decision=ABOVE if probability >= threshold else BELOW, tta=views,
+            tta_mean=stats["mean"], tta_std=stats["std"], tta_min=stats["min"],
+            tta_max=stats["max"], timings_ms=timings, model=self.bundle_id, backend=self.backend)
