@@ -1,6 +1,13 @@
-"""The one exception type evaluation raises for bad input that is not a dataset or bundle error."""
+"""Bad input in evaluation and prediction: the exception, and how the CLIs report it."""
 
 from __future__ import annotations
+
+import sys
+
+from configs.errors import one_line
+
+EXIT_BAD_INPUT = 2
+"""Exit code of a run stopped by bad input (files, flags, data): no traceback."""
 
 
 class EvalError(ValueError):
@@ -8,3 +15,16 @@ class EvalError(ValueError):
 
     The message is one line that names the problem (file, column, value, bundle).
     """
+
+
+def report_bad_input(message: object) -> int:
+    """Write one ``error: ...`` line on stderr and return :data:`EXIT_BAD_INPUT`.
+
+    Args:
+        message: the problem (an exception or text); whitespace runs become one space.
+
+    Returns:
+        The exit code for the CLI.
+    """
+    sys.stderr.write(f"error: {one_line(message)}\n")
+    return EXIT_BAD_INPUT

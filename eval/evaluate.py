@@ -23,13 +23,13 @@ from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
 
-from configs.errors import one_line, settings_error_message
+from configs.errors import settings_error_message
 from configs.evaluation import EvalSettings
 from configs.process import ensure_fast_allocator, runtime_summary
 from data.encoding import MetadataError
 from data.images import ImageError
 from data.readers import DatasetError
-from eval.errors import EvalError
+from eval.errors import EvalError, report_bad_input
 from eval.inference import Predictions, predict
 from eval.inputs import (
     check_held_out_fold,
@@ -63,7 +63,6 @@ from models.machine import machine_info
 
 log = logging.getLogger("eval")
 SCHEMA = "melanoma-eval/1"
-EXIT_BAD_INPUT = 2
 # Errors caused by the input (files, flags, data): one line and exit code 2, no traceback.
 BAD_INPUT_ERRORS = (DatasetError, BundleError, CompatibilityError, EnsembleError, MetricError,
                     MetadataError, ImageError, EvalError)
@@ -160,6 +159,7 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     """
     if s.num_threads:
         torch.set_num_threads(s.num_threads)
+    log.info("runtime: %s", runtime_summary(torch.get_num_threads()))
     bundles, ensemble, df, n_total, warnings, notes = _checked_inputs(s)
     preds = predict(bundles, df, tta=s.tta, metadata=s.metadata, batch_size=s.batch_size,
                     num_workers=s.num_workers, on_bad_row=s.on_bad_row, progress=s.progress,
@@ -242,20 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = EvalSettings.from_cli(args)
     except (ValidationError, SettingsError) as err:
-        sys.stderr.write(f"error: {settings_error_message(err)}\n")
-        return EXIT_BAD_INPUT
+        return report_bad_input(settings_error_message(err))
     command = "python -m eval.evaluate " + shlex.join(args)
-    if settings.num_threads:
-        torch.set_num_threads(settings.num_threads)
-    log.info("runtime: %s", runtime_summary(torch.get_num_threads()))
     try:
         metrics = run(settings, command)
-    except BAD_INPUT_ERRORS as err:
-        sys.stderr.write(f"error: {one_line(str(err))}\n")
-        return EXIT_BAD_INPUT
-    except OSError as err:  # e.g. --out not writable
-        sys.stderr.write(f"error: {one_line(str(err))}\n")
-        return EXIT_BAD_INPUT
+    except (*BAD_INPUT_ERRORS, OSError) as err:  # OSError: e.g. --out not writable
+        return report_bad_input(err)
     print_summary(metrics, settings.out)
     return 0
 

@@ -24,12 +24,12 @@ import torch
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from configs.errors import one_line, settings_error_message
+from configs.errors import settings_error_message
 from configs.evaluation import PredictSettings
 from configs.process import ensure_fast_allocator, runtime_summary
 from data.readers import DatasetError
 from data.unlabelled import Skipped, read_unlabelled
-from eval.errors import EvalError
+from eval.errors import EvalError, report_bad_input
 from eval.inference import Predictions, make_forward, predict
 from eval.inputs import decision_rule, load_models
 from models.bundle import Bundle, BundleError
@@ -43,7 +43,6 @@ from models.ensemble import (
 
 log = logging.getLogger("eval.predict")
 
-EXIT_BAD_INPUT = 2
 ERRORS_SUFFIX = ".errors.csv"
 BAD_INPUT_ERRORS = (DatasetError, BundleError, CompatibilityError, EnsembleError, EvalError)
 
@@ -107,6 +106,9 @@ def run(s: PredictSettings) -> dict[str, int]:
     Raises:
         One of BAD_INPUT_ERRORS for bad input (message names the problem).
     """
+    if s.num_threads:
+        torch.set_num_threads(s.num_threads)
+    log.info("runtime: %s", runtime_summary(torch.get_num_threads()))
     bundles, ensemble = load_models(s.bundle)
     table, skipped = read_unlabelled(s.images, s.metadata_csv)
     check_compatibility(bundles, table)
@@ -155,19 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = PredictSettings.from_cli(argv)
     except (ValidationError, SettingsError) as err:
-        sys.stderr.write(f"error: {settings_error_message(err)}\n")
-        return EXIT_BAD_INPUT
-    if settings.num_threads:
-        torch.set_num_threads(settings.num_threads)
-    log.info("runtime: %s", runtime_summary(torch.get_num_threads()))
+        return report_bad_input(settings_error_message(err))
     try:
         counts = run(settings)
-    except BAD_INPUT_ERRORS as err:
-        sys.stderr.write(f"error: {one_line(str(err))}\n")
-        return EXIT_BAD_INPUT
-    except OSError as err:  # e.g. --out not writable
-        sys.stderr.write(f"error: {one_line(str(err))}\n")
-        return EXIT_BAD_INPUT
+    except (*BAD_INPUT_ERRORS, OSError) as err:  # OSError: e.g. --out not writable
+        return report_bad_input(err)
     print(f"scored {counts['scored']} images -> {settings.out}; not scored: "
           f"{counts['skipped']} (see {errors_path(settings.out)})")
     return 0
