@@ -23,13 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import SettingsError
+from pydantic import Field, ValidationInfo, field_validator
 from rich.console import Console
 from rich.table import Table
 
 from configs.base import settings_config
-from configs.errors import settings_error_message
 from configs.process import ensure_fast_allocator
 from configs.training import TrainSettings
 from eval.metrics.bootstrap import bootstrap_ci
@@ -38,7 +36,7 @@ from eval.metrics.thresholds import select_thresholds
 from models.bundle import META_FILE, load_bundle
 from models.ensemble import save_ensemble
 from models.operating import OperatingCurve
-from training.pl_train import TRAINING_ERRORS, train
+from training.pl_train import run_cli, train
 
 log = logging.getLogger("training.cv")
 
@@ -59,20 +57,23 @@ class CVSettings(TrainSettings):
 
     @field_validator("folds")
     @classmethod
-    def _check_folds(cls, value: str) -> str:
-        if value.strip() != "all" and not all(p.strip().isdigit() for p in value.split(",")):
+    def _check_folds(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if value == "all":
+            return value
+        if not all(p.strip().isdigit() for p in value.split(",")):
             raise ValueError(f"{value!r}: give 'all' or fold numbers like 0,1,2")
-        return value.strip()
+        n_folds = info.data.get("n_folds")  # validated first: declared in TrainSettings
+        bad = sorted({int(p) for p in value.split(",") if n_folds and int(p) >= n_folds})
+        if bad:
+            raise ValueError(f"fold(s) {bad} do not exist with --n-folds {n_folds}")
+        return value
 
     def fold_list(self) -> list[int]:
-        """The requested folds, each checked against --n-folds."""
+        """The requested folds, in order."""
         if self.folds == "all":
             return list(range(self.n_folds))
-        folds = sorted({int(p) for p in self.folds.split(",")})
-        bad = [f for f in folds if f >= self.n_folds]
-        if bad:
-            raise ValueError(f"fold(s) {bad} do not exist with --n-folds {self.n_folds}")
-        return folds
+        return sorted({int(p) for p in self.folds.split(",")})
 
 
 def cv_dir(s: CVSettings) -> Path:
@@ -187,22 +188,7 @@ def run(s: CVSettings) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit code (2 on bad input)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        settings = CVSettings.from_cli(argv)
-        settings.fold_list()
-    except (ValidationError, SettingsError) as err:
-        log.error("%s", settings_error_message(err))
-        return 2
-    except ValueError as err:
-        log.error("invalid settings: --folds: %s", err)
-        return 2
-    try:
-        run(settings)
-    except TRAINING_ERRORS as err:
-        log.error("%s", err)
-        return 2
-    return 0
+    return run_cli(CVSettings, run, argv)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -314,20 +315,35 @@ def train(s: TrainSettings) -> Path:
     return bundle_dir
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the process exit code."""
+def run_cli(settings_cls: type[TrainSettings], action: Callable[[Any], object],
+            argv: list[str] | None = None) -> int:
+    """A training CLI: parse the settings, run `action` on them, report bad input on one line.
+
+    Args:
+        settings_cls: TrainSettings or a subclass (e.g. cross-validation's).
+        action: what the command does with the settings.
+        argv: CLI arguments (None = sys.argv[1:]).
+
+    Returns:
+        The exit code: 0, or 2 for bad settings or bad input (TRAINING_ERRORS).
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        settings = TrainSettings.from_cli(argv)
+        settings = settings_cls.from_cli(argv)
     except (ValidationError, SettingsError) as err:
         log.error("%s", settings_error_message(err))
         return 2
     try:
-        train(settings)
+        action(settings)
     except TRAINING_ERRORS as err:
         log.error("%s", err)
         return 2
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the process exit code."""
+    return run_cli(TrainSettings, train, argv)
 
 
 if __name__ == "__main__":
