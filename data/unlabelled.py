@@ -109,21 +109,24 @@ def csv_images(csv_path: Path, images_dir: Path | None = None) -> tuple[pd.DataF
     bases = [b for b in (images_dir, csv_path.parent, csv_path.parent / "images") if b]
     meta, bad = _parse_metadata(frame, csv_path)
     skipped = {i: reason for i, reason in bad}
+    ids = [_image_key(v) or f"line {i + 2}" for i, v in enumerate(frame[id_col])]
     rows = []
-    for i, (value, image_id) in enumerate(zip(frame[image_col], frame[id_col], strict=True)):
+    for i, value in enumerate(frame[image_col]):
         found = _find(str(value).strip(), bases)
-        ident = Path(str(image_id).strip()).with_suffix("").as_posix() or f"line {i + 2}"
         if found is None and i not in skipped:
             skipped[i] = (f"{csv_path.name} line {i + 2}, column {image_col!r}: image file "
                           f"{str(value).strip()!r} not found")
         if i in skipped:
             continue
         age = meta["age"].iloc[i]
-        rows.append((ident, str(found), age, meta["sex"].iloc[i], meta["site"].iloc[i]))
+        rows.append((ids[i], str(found), age, meta["sex"].iloc[i], meta["site"].iloc[i]))
     table = pd.DataFrame(rows, columns=list(COLUMNS)) if rows else _empty()
-    ids = [Path(str(v).strip()).with_suffix("").as_posix() for v in frame[id_col]]
-    return table, [Skipped(ids[i] or f"line {i + 2}", str(csv_path), reason)
-                   for i, reason in sorted(skipped.items())]
+    return table, [Skipped(ids[i], str(csv_path), reason) for i, reason in sorted(skipped.items())]
+
+
+def _image_key(value: object) -> str:
+    """An image id as the folder reader writes it: the path without its suffix."""
+    return Path(str(value).strip()).with_suffix("").as_posix()
 
 
 def _find(value: str, bases: list[Path]) -> Path | None:
@@ -157,7 +160,7 @@ def with_metadata(table: pd.DataFrame, csv_path: Path) -> tuple[pd.DataFrame, li
                            f"{[*GENERIC_ID_COLUMNS, 'image_path']}); present: "
                            f"{list(frame.columns)}")
     meta, bad = _parse_metadata(frame, csv_path)
-    keys = [Path(str(v).strip()).with_suffix("").as_posix() for v in frame[id_col]]
+    keys = [_image_key(v) for v in frame[id_col]]
     bad_keys = {keys[i]: reason for i, reason in bad}
     by_key = {k: i for i, k in enumerate(keys) if k not in bad_keys}
     out = table.copy()
