@@ -125,8 +125,9 @@ def csv_images(csv_path: Path, images_dir: Path | None = None) -> tuple[pd.DataF
 
 
 def _image_key(value: object) -> str:
-    """An image id as the folder reader writes it: the path without its suffix."""
-    return Path(str(value).strip()).with_suffix("").as_posix()
+    """An image id as the folder reader writes it: the path without its suffix ("" if blank)."""
+    text = str(value).strip()
+    return Path(text).with_suffix("").as_posix() if text else ""
 
 
 def _find(value: str, bases: list[Path]) -> Path | None:

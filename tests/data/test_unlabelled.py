@@ -49,12 +49,15 @@ def test_csv_list_resolves_paths_and_lists_missing_files(tmp_path: Path) -> None
     write_csv(tmp_path / "list.csv", [{"image_path": "images/x.jpg", "sex": "female"},
                                       {"image_path": "y", "sex": ""},
                                       {"image_path": "z.jpg", "sex": "female"},
-                                      {"image_path": "images/x.jpg", "sex": "robot"}])
+                                      {"image_path": "images/x.jpg", "sex": "robot"},
+                                      {"image_path": "", "sex": ""}])
     table, skipped = read_unlabelled(tmp_path / "list.csv")
     assert list(table["sex"]) == ["female", "unknown"]
     assert [Path(p).name for p in table["image_path"]] == ["x.jpg", "y.png"]
     reasons = [s.reason for s in skipped]
     assert "'z.jpg' not found" in reasons[0] and "column 'sex'" in reasons[1]
+    # A blank image cell is listed by its line, not a crash.
+    assert skipped[2].image_id == "line 6" and "'' not found" in reasons[2]
 
 
 @pytest.mark.parametrize(("make", "fact"), [
