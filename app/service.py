@@ -76,6 +76,10 @@ class AnalysisService:
         self.bundle_id = bundle.bundle_id
         self.curve = bundle.operating_curve
         self.default_threshold = (bundle.default_threshold_name, bundle.threshold)
+        # An ensemble's members, in order; a single bundle draws its own heatmaps.
+        self.members: list[str] = list(getattr(engine, "members", None) or [])
+        self.default_member = (self.members[engine.cam_member] if self.members
+                               else self.bundle_id)
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -109,15 +113,31 @@ class AnalysisService:
         except OperatingPointError as err:
             raise user_error(str(err)) from None
 
+    def heatmap_member(self, member: Any) -> str:
+        """The bundle id of the member that draws this call's heatmaps (see `analyze`)."""
+        text = "" if member is None else str(member).strip()
+        if not self.members:
+            if text in ("", "0", self.bundle_id):
+                return self.bundle_id
+            raise user_error(f"heatmap_member {text!r}: this model is a single bundle, not an "
+                             "ensemble; leave heatmap_member empty")
+        try:
+            return self.members[self.engine.member_index(text or None)]
+        except InputError as err:
+            raise user_error(str(err)) from None
+
     # -- events ------------------------------------------------------------------------------
 
     def _run_engine(self, data: bytes | None, view: np.ndarray | None, age: Any, sex: Any,
-                    site: Any) -> Analysis:
+                    site: Any, member: str) -> Analysis:
         # The engine is thread-safe (it serialises the model call itself).
-        return self.engine.analyze(data, age, sex, site, tta=True, cam=True, model_view=view)
+        extra = {"cam_member": member} if self.members else {}
+        return self.engine.analyze(data, age, sex, site, tta=True, cam=True, model_view=view,
+                                   **extra)
 
     async def analyze(self, image: Any, age: Any, sex: Any, site: Any, threshold: Any = None,
-                      target_sensitivity: Any = None, session: dict[str, Any] | None = None,
+                      target_sensitivity: Any = None, heatmap_member: Any = None,
+                      session: dict[str, Any] | None = None,
                       progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008 (gradio API)
         """Analyse one case (the `/analyze` endpoint).
 
@@ -129,6 +149,8 @@ class AnalysisService:
             threshold: decision threshold in [0, 1]; None/"" = the bundle's.
             target_sensitivity: decide at the validation threshold reaching this sensitivity
                 (overrides `threshold`); None/"" = not used.
+            heatmap_member: for an ensemble, the member (bundle id or index) whose EigenCAM
+                heatmaps are drawn; None/"" = the server's default (the first member).
             session: this browser session's state (hidden from the API).
             progress: Gradio's progress tracker.
 
@@ -142,10 +164,11 @@ class AnalysisService:
         # run there. First, so that an upload is never left on disk by a rejected request.
         data, view, source = self._image(image, session)
         t, name = self.threshold(threshold, target_sensitivity)
+        member = self.heatmap_member(heatmap_member)
         progress(0.2, desc="Running the model: probability, 8-view TTA, layer heatmaps")
         try:
             analysis = await anyio.to_thread.run_sync(self._run_engine, data, view, age, sex,
-                                                      site)
+                                                      site, member)
         except InputError as err:
             raise user_error(str(err)) from None
         except Exception as err:  # noqa: BLE001 (turned into a readable error, logged safely)
@@ -153,6 +176,7 @@ class AnalysisService:
         finally:
             del data
         result = decide(analysis_json(analysis, self.bundle_id), t, name, self.curve)
+        result["heatmap_member"] = member
         if session and session.get("source") == source:
             before = session["result"]
             result["previous"] = {"probability": before["probability"],
@@ -166,6 +190,17 @@ class AnalysisService:
         frame = tta_frame(result)
         return (result, label, summary_markdown(result, self.curve), frame, frame, gallery,
                 gr.update(choices=layers, value=ALL_LAYERS), state, t)
+
+    async def change_member(self, image: Any, age: Any, sex: Any, site: Any, threshold: Any,
+                            target_sensitivity: Any, heatmap_member: Any,
+                            session: dict[str, Any] | None,
+                            progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
+        """Another ensemble member picked: analyse the shown case again (nothing before the
+        first analysis: the pick then applies to the next one)."""
+        if not session:
+            return tuple(gr.skip() for _ in range(9))
+        return await self.analyze(image, age, sex, site, threshold, target_sensitivity,
+                                  heatmap_member, session, progress)
 
     def redecide(self, session: dict[str, Any] | None, threshold: Any) -> tuple:
         """Decide the session's last result at another threshold (no model run).

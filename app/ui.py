@@ -133,7 +133,8 @@ def build_ui(engine: Engine, uploads: UploadStore,
                                                list(bundle.encoder.sites))
                 decision = _decision_controls(service)
             with gr.Column(scale=3, min_width=360):
-                results = _result_column(list(bundle.info.get("cam_layers") or []))
+                results = _result_column(list(bundle.info.get("cam_layers") or []),
+                                         service.members, service.default_member)
         session = gr.State(None, time_to_live=STATE_TTL_S)
         if examples:
             _examples(examples, inputs)
@@ -198,6 +199,7 @@ class _Results:
 
     label: gr.Label
     summary: gr.Markdown
+    member: gr.Dropdown
     layer: gr.Radio
     opacity: gr.Slider
     gallery: gr.Gallery
@@ -208,13 +210,22 @@ class _Results:
     result_json: gr.JSON
 
 
-def _result_column(layer_names: list[str]) -> _Results:
-    """Probability, summary, heatmaps with their controls, TTA plot and table, report, JSON."""
+def _result_column(layer_names: list[str], members: list[str], default_member: str) -> _Results:
+    """Probability, summary, heatmaps with their controls, TTA plot and table, report, JSON.
+
+    `members`: an ensemble's member ids (empty for one bundle): each user picks the member
+    whose heatmaps are drawn, so only one member's EigenCAM runs per analysis.
+    """
     # No "top class" heading: it would follow 50%, while the decision follows the threshold
     # (a 0.4 can be "above threshold").
     label = gr.Label(label="Melanoma probability (the decision uses the threshold, not 50%)",
                      num_top_classes=2, show_heading=False, elem_id="probability")
     summary = gr.Markdown(elem_id="summary")
+    # Hidden for a single bundle (it stays an /analyze input, empty = the default).
+    member = gr.Dropdown(choices=[(f"{i + 1}. {m}", m) for i, m in enumerate(members)]
+                         or [default_member], value=default_member, visible=bool(members),
+                         label="Heatmaps from ensemble member (changing it analyses again)",
+                         elem_id="heatmap-member")
     with gr.Row():
         layer = gr.Radio(choices=[ALL_LAYERS, *layer_names], value=ALL_LAYERS,
                          label="Layer (early = fine detail, late = semantics)",
@@ -238,7 +249,7 @@ def _result_column(layer_names: list[str]) -> _Results:
         report_link = gr.HTML(elem_id="report")
     with gr.Accordion("Result as JSON (what the API returns)", open=False):
         result_json = gr.JSON(label="Result", elem_id="result-json")
-    return _Results(label, summary, layer, opacity, gallery, tta_plot, tta_table,
+    return _Results(label, summary, member, layer, opacity, gallery, tta_plot, tta_table,
                     report_button, report_link, result_json)
 
 
@@ -269,13 +280,20 @@ def _wire_events(service: AnalysisService, button: gr.Button, inputs: list[gr.Co
     cleared = button.click(_clear_results, None,
                            [r.result_json, r.label, r.summary, r.gallery, r.report_link],
                            **private)
-    analysis = cleared.then(service.analyze,
-                            inputs=[*inputs, d.threshold, d.target_sensitivity, session],
-                            outputs=outputs, api_name="analyze", preprocess=False,
-                            show_progress="full", concurrency_id="analyze")
+    analyze_inputs = [*inputs, d.threshold, d.target_sensitivity, r.member, session]
+    analysis = cleared.then(service.analyze, inputs=analyze_inputs, outputs=outputs,
+                            api_name="analyze", preprocess=False, show_progress="full",
+                            concurrency_id="analyze")
     # The API renders overlays at the default opacity; the UI then applies its slider.
     analysis.success(_rerender_if_changed, inputs=[session, r.layer, r.opacity],
                      outputs=r.gallery, **private)
+    # Another member's heatmaps need its EigenCAM: the same analysis again, from the image
+    # kept in this session when the upload is gone (members sharing preprocessing).
+    r.member.input(service.change_member, inputs=analyze_inputs, outputs=outputs,
+                   preprocess=False, show_progress="full", concurrency_id="analyze",
+                   api_visibility="private").success(
+        _rerender_if_changed, inputs=[session, r.layer, r.opacity], outputs=r.gallery,
+        **private)
     # .input: user actions only (the analysis itself updates the layer choices).
     for event in (r.layer.input, r.opacity.input):
         event(render_overlays, inputs=[session, r.layer, r.opacity], outputs=r.gallery,

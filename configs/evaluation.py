@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -102,6 +103,9 @@ class CompareSettings(Settings):
     min_tpr: float = Field(0.8, ge=0, lt=1, description="minimum TPR of the partial AUC")
 
 
+METADATA_FLAG = "--metadata-csv"
+
+
 class PredictSettings(ScoringSettings):
     """Settings for scoring unlabelled images (a folder or a CSV) with one or more bundles.
 
@@ -113,7 +117,8 @@ class PredictSettings(ScoringSettings):
     images: Path = Field(description="a folder (every jpg/png/bmp/tiff below it) or a CSV "
                          "listing images (image path/id column, optional age/sex/site)")
     metadata_csv: Path | None = Field(None, description="for a folder: a CSV of image id + "
-                                      "age/sex/site (images without a row are 'unknown')")
+                                      "age/sex/site (images without a row are 'unknown'); "
+                                      "--metadata is the same flag")
     out: Path = Field(Path("outputs/predictions.csv"), description="predictions CSV; rows "
                       "already in it are kept and skipped (resume); <out>.errors.csv lists "
                       "the inputs that were not scored and why")
@@ -122,6 +127,19 @@ class PredictSettings(ScoringSettings):
                               "across processes or machines")
     chunk_size: int = Field(256, ge=1, description="images scored between two appends to "
                             "--out (what a resumed run can lose at most)")
+
+    @classmethod
+    def from_cli(cls, argv: list[str] | None = None) -> PredictSettings:
+        """As `Settings.from_cli`, with `--metadata` accepted for `--metadata-csv`.
+
+        A flag alias only: the field keeps its name so that its env var
+        (MELANOMA_METADATA_CSV) does not collide with evaluation's MELANOMA_METADATA
+        (auto/ignore) in a shared `.env`.
+        """
+        args = list(sys.argv[1:] if argv is None else argv)
+        args = [METADATA_FLAG + a[len("--metadata"):]
+                if a == "--metadata" or a.startswith("--metadata=") else a for a in args]
+        return super().from_cli(args)
 
     @model_validator(mode="after")
     def _check_shard(self) -> PredictSettings:

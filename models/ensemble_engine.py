@@ -3,8 +3,8 @@
 `EnsembleEngine` has the interface the app uses of `models.engine.Engine` (`bundle`,
 `analyze`, `backend`, `num_threads`). Probability and the 8 TTA views come from every member,
 combined by the ensemble's combiner and decided at the ensemble's own threshold; the EigenCAM
-heatmaps come from one member (`cam_member`, default the first), so the latency grows with the
-members' forward passes only.
+heatmaps come from one member (per call `analyze(cam_member=...)`, by default the engine's
+`cam_member`, the first unless set), so the latency grows with the members' forward passes only.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class EnsembleEngine:
     Args:
         ensemble: a loaded ensemble.
         num_threads, backend, cache_dir: passed to each member's `Engine`.
-        cam_member: index of the member whose heatmaps are shown.
+        cam_member: index of the member whose heatmaps are shown by default.
 
     Raises:
         EnsembleError: `cam_member` out of range, or members whose metadata vocabularies differ
@@ -67,6 +67,23 @@ class EnsembleEngine:
                 OPERATING_CURVE_KEY: e.info.get(OPERATING_CURVE_KEY)}
         return dataclasses.replace(cam, thresholds=dict(e.thresholds), info=info)
 
+    def member_index(self, member: Any) -> int:
+        """The index of a member given by its bundle id, its index, or None (the default).
+
+        Raises:
+            InputError: no such member (the message lists them).
+        """
+        if member is None or (isinstance(member, str) and not member.strip()):
+            return self.cam_member
+        ids = self.members
+        text = str(member).strip()
+        if text in ids:
+            return ids.index(text)
+        if text.isdigit() and int(text) < len(ids):
+            return int(text)
+        raise InputError(f"heatmap member {text!r} is not in this ensemble: use a member's "
+                         f"index (0-{len(ids) - 1}) or bundle id ({', '.join(ids)})")
+
     @property
     def members(self) -> list[str]:
         """The members' bundle ids."""
@@ -88,23 +105,29 @@ class EnsembleEngine:
         return self.engines[0].num_threads
 
     def analyze(self, image: Any, age: Any = None, sex: Any = None, site: Any = None, *,
-                tta: bool = True, cam: bool = True,
-                model_view: np.ndarray | None = None) -> Analysis:
+                tta: bool = True, cam: bool = True, model_view: np.ndarray | None = None,
+                cam_member: Any = None) -> Analysis:
         """Every member's analysis combined (see the module docstring).
 
+        Args:
+            image, age, sex, site, tta, cam, model_view: as `Engine.analyze`.
+            cam_member: the member drawing the heatmaps for this call (index or bundle id;
+                None = the engine's default), so each user may pick their own.
+
         Raises:
-            InputError: bad image or metadata, or a model view to re-analyse for members that
-                preprocess differently (upload the image again).
+            InputError: bad image or metadata, an unknown member, or a model view to
+                re-analyse for members that preprocess differently (upload the image again).
         """
+        shown_at = self.member_index(cam_member)
         if model_view is not None and not self.shared_preprocessing:
             raise InputError("these ensemble members preprocess images differently: upload "
                              "the image again to analyse it with other metadata")
         start = time.perf_counter()
-        parts = [engine.analyze(image, age, sex, site, tta=tta, cam=cam and i == self.cam_member,
+        parts = [engine.analyze(image, age, sex, site, tta=tta, cam=cam and i == shown_at,
                                 model_view=model_view)
                  for i, engine in enumerate(self.engines)]
         combine = self.ensemble.combination
-        shown = parts[self.cam_member]
+        shown = parts[shown_at]
         probability = float(combine([[p.probability] for p in parts])[0])
         views, stats = [], dict.fromkeys(("mean", "std", "min", "max"))
         if tta:

@@ -83,7 +83,8 @@ def test_only_analyze_is_a_public_endpoint(client: Client) -> None:
     api = client.view_api(print_info=False, return_format="dict")
     assert list(api["named_endpoints"]) == ["/analyze"]
     params = [p["parameter_name"] for p in api["named_endpoints"]["/analyze"]["parameters"]]
-    assert params == ["image", "age", "sex", "site", "threshold", "target_sensitivity"]
+    assert params == ["image", "age", "sex", "site", "threshold", "target_sensitivity",
+                      "heatmap_member"]
 
 
 def test_analyze_returns_the_promised_json(analysis: tuple, tiny_bundle: Path) -> None:
@@ -246,6 +247,19 @@ def test_bad_operating_point_gets_a_readable_error(client: Client, live_server: 
     assert not any(image.name in str(p) for p in live_server.private_dir.rglob("*"))
 
 
+def test_a_single_bundle_has_no_other_heatmap_member(client: Client, test_image: Path,
+                                                     tiny_bundle: Path) -> None:
+    from models.bundle import load_bundle
+
+    bundle_id = load_bundle(tiny_bundle).bundle_id
+    result = client.predict(handle_file(str(test_image)), *METADATA, heatmap_member=bundle_id,
+                            api_name="/analyze")[0]
+    assert result["heatmap_member"] == bundle_id
+    with pytest.raises(AppError, match="heatmap_member 'other': this model is a single bundle"):
+        client.predict(handle_file(str(test_image)), *METADATA, heatmap_member="other",
+                       api_name="/analyze")
+
+
 def test_unknown_report_token_is_not_found(live_server: LiveServer) -> None:
     response = httpx.get(f"{live_server.url}/report/not-a-token", timeout=10.0)
     assert response.status_code == 404
@@ -307,6 +321,14 @@ def test_an_ensemble_is_served_with_every_member_scoring(tiny_bundle: Path, tmp_
         client = Client(server.url, verbose=False, download_files=False)
         result = client.predict(handle_file(str(test_image)), *METADATA,
                                 api_name="/analyze")[0]
+        # Each caller picks the member drawing the heatmaps (by id or index), per call.
+        picked = [client.predict(handle_file(str(test_image)), *METADATA,
+                                 heatmap_member=pick, api_name="/analyze")[0]
+                  for pick in (members[1].bundle_id, "1")]
+        with pytest.raises(AppError, match="heatmap member 'third' is not in this ensemble"):
+            client.predict(handle_file(str(test_image)), *METADATA, heatmap_member="third",
+                           api_name="/analyze")
+        assert _healthy(server)["status"] == "ok"
     finally:
         server.stop()
     engines = [Engine(m, num_threads=1, backend=health["backend"].split(",")[0],
@@ -316,6 +338,10 @@ def test_an_ensemble_is_served_with_every_member_scoring(tiny_bundle: Path, tmp_
     assert result["threshold"] == 0.45 and result["threshold_name"] == "sensitivity_target"
     assert result["model"] == health["bundle_id"]
     assert result["cam_layers"] == members[0].info["cam_layers"]
+    assert result["heatmap_member"] == members[0].bundle_id
+    assert [p["heatmap_member"] for p in picked] == [members[1].bundle_id] * 2
+    assert [p["probability"] for p in picked] == pytest.approx([result["probability"]] * 2,
+                                                               abs=1e-6)
     views = np.array([v["probability"] for v in result["tta"]])
     assert views[0] == pytest.approx(result["probability"], abs=1e-5)
 

@@ -241,3 +241,55 @@ def test_report_downloads_a_pdf_and_keeps_nothing(page, live_server: LiveServer,
     link = page.locator("#report-link").get_attribute("href")
     again = httpx.get(f"{live_server.url}/{link}", timeout=10.0)
     assert again.status_code == 404  # served once, then gone from memory
+
+
+def test_a_single_bundle_shows_no_member_picker(page, live_server: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    _fresh(page, live_server.url)
+    expect(page.locator("#heatmap-member")).to_be_hidden()
+
+
+def test_each_user_picks_the_ensemble_member_drawing_the_heatmaps(
+        page, tiny_bundle: Path, engine_cache_dir: Path, tmp_path: Path,
+        test_image: Path) -> None:
+    """An ensemble server shows a member picker; picking another member analyses the shown
+    case again (from the session: the upload is gone) and its heatmaps replace the first's."""
+    from playwright.sync_api import expect
+
+    from models.bundle import load_bundle
+    from models.ensemble import save_ensemble
+    from tests.app.conftest import build_tiny_bundle, start_server
+
+    members = [load_bundle(tiny_bundle), load_bundle(build_tiny_bundle(tmp_path / "b", seed=1))]
+    ids = [m.bundle_id for m in members]
+    folder = save_ensemble(tmp_path / "ens", members, name="pair",
+                           thresholds={"sensitivity_target": 0.45})
+    server = start_server(folder, tmp_path, "--engine-cache-dir", str(engine_cache_dir))
+    # The module's browser (one Playwright per thread), in a session of its own.
+    tab = page.context.browser.new_page(viewport={"width": 1400, "height": 1800})
+    try:
+        tab.set_default_timeout(TIMEOUT_MS)
+        tab.route("**/*", lambda route: route.continue_()
+                  if route.request.url.startswith(server.url) else route.abort())
+        _fresh(tab, server.url)
+        expect(tab.locator("#model-card")).to_contain_text("2 members")
+        expect(tab.locator("#heatmap-member input")).to_have_value(f"1. {ids[0]}")
+        _upload(tab, test_image)
+        first = _analyze(tab)
+        tab.wait_for_function(f"{LOADED_HEATMAPS} >= 5")
+        heatmaps = _gallery_sources(tab)
+        _choose(tab, "heatmap-member", f"2. {ids[1]}")
+        # The result JSON names no member but the one drawing the heatmaps.
+        tab.wait_for_function("id => (document.querySelector('#result-json')?.innerText ?? '')"
+                              ".includes(id)", arg=ids[1])
+        second = tab.locator("#result-json").inner_text()
+        expect(tab.locator(".toast-body")).to_have_count(0)
+        tab.wait_for_function(
+            "before => { const s = Array.from(document.querySelectorAll('#heatmaps img'))"
+            ".map(i => i.src); return s.length >= 5 && s[0] !== before[0]; }", arg=heatmaps)
+    finally:
+        tab.close()
+        server.stop()
+    assert ids[0] in first and ids[1] not in first
+    assert ids[1] in second and ids[0] not in second

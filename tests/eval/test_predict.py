@@ -63,15 +63,17 @@ def test_folder_is_scored_and_the_broken_file_listed(folder: Path, bundle64: Pat
                                                    abs=1e-5)
 
 
+@pytest.mark.parametrize("flag", [["--metadata-csv", "{}"], ["--metadata", "{}"],
+                                  ["--metadata={}"]], ids=["metadata-csv", "metadata", "equals"])
 def test_metadata_csv_is_used_and_bad_rows_are_listed(folder: Path, bundle64: Path,
-                                                     tmp_path: Path) -> None:
+                                                     tmp_path: Path, flag: list[str]) -> None:
     first, second = sorted(p.stem for p in folder.glob("ISIC_*.jpg"))[:2]
     meta = tmp_path / "meta.csv"
     write_csv(meta, [{"image_id": first, "age": "61", "sex": "F", "site": "back"},
                      {"image_id": second, "age": "300", "sex": "male", "site": ""}])
     out = tmp_path / "pred.csv"
-    assert main(["--bundle", str(bundle64), "--images", str(folder), "--metadata-csv",
-                 str(meta), "--out", str(out), *FAST]) == 0
+    assert main(["--bundle", str(bundle64), "--images", str(folder),
+                 *[f.format(meta) for f in flag], "--out", str(out), *FAST]) == 0
     preds = _read(out).set_index("image_id")
     assert (preds.loc[first, "age"], preds.loc[first, "sex"], preds.loc[first, "site"]) == (
         61.0, "female", "posterior torso")

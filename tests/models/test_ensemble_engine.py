@@ -58,3 +58,29 @@ def test_unservable_ensembles_are_refused(tmp_path: Path, combiner: str, cam_mem
     ensemble, _ = _ensemble(tmp_path, combiner=combiner)
     with pytest.raises(EnsembleError, match=fact):
         EnsembleEngine(ensemble, num_threads=1, backend="eager", cam_member=cam_member)
+
+
+@pytest.mark.parametrize("pick", [1, "1", "m1-id"], ids=["index", "index-text", "bundle-id"])
+def test_each_call_may_pick_the_heatmap_member(tmp_path: Path, lesion_jpeg, pick) -> None:
+    """The server's default draws unless a call names another member (by index or id); the
+    probability does not depend on which member draws."""
+    ensemble, members = _ensemble(tmp_path)
+    engine = EnsembleEngine(ensemble, num_threads=1, backend="eager")
+    pick = members[1].bundle_id if pick == "m1-id" else pick
+    default = engine.analyze(lesion_jpeg, 50, "female", "head/neck")
+    picked = engine.analyze(lesion_jpeg, 50, "female", "head/neck", cam_member=pick)
+    singles = [Engine(m, num_threads=1, backend="eager").analyze(
+        lesion_jpeg, 50, "female", "head/neck") for m in members]
+    np.testing.assert_array_equal(default.cams[-1].heatmap, singles[0].cams[-1].heatmap)
+    np.testing.assert_array_equal(picked.cams[-1].heatmap, singles[1].cams[-1].heatmap)
+    assert picked.probability == pytest.approx(default.probability)
+    assert engine.member_index(None) == engine.member_index("") == 0
+
+
+@pytest.mark.parametrize("pick", ["2", "nope", -1])
+def test_an_unknown_heatmap_member_is_named(tmp_path: Path, lesion_jpeg, pick) -> None:
+    ensemble, members = _ensemble(tmp_path)
+    engine = EnsembleEngine(ensemble, num_threads=1, backend="eager")
+    with pytest.raises(InputError, match=rf"heatmap member '{pick}' is not in this ensemble"
+                                         rf".*0-1.*{members[1].bundle_id}"):
+        engine.analyze(lesion_jpeg, cam_member=pick)
