@@ -47,6 +47,11 @@ def analysis_json(analysis: Analysis, bundle_id: str) -> dict[str, Any]:
     return out
 
 
+def with_class_names(result: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """The result with the bundle's readable class names (diagnosis models only)."""
+    return {**result, "class_names": dict(names)} if result.get("classes") else result
+
+
 def model_card_markdown(info: dict[str, Any], thresholds: dict[str, float],
                         default_threshold: str) -> str:
     """Markdown for the model info panel, from the bundle's own description."""
@@ -62,6 +67,10 @@ def model_card_markdown(info: dict[str, Any], thresholds: dict[str, float],
         (f"**Backbone:** `{model.get('backbone', '?')}`, input {prep.get('size', '?')} px, "
          f"metadata {'used' if model.get('meta_dim') else 'not used'}{colour_text}"),
     ]
+    if info.get("classes"):
+        lines.append(f"**Task:** diagnosis over {len(info['classes'])} classes "
+                     f"({', '.join(info['classes'])}); melanoma probability = P("
+                     f"{info.get('melanoma_class', info['classes'][0])})")
     if val:
         auroc = f"AUROC {fmt(val.get('auroc'))}"
         if val.get("auroc_ci"):
@@ -153,8 +162,32 @@ def summary_markdown(result: dict[str, Any], curve: OperatingCurve | None = None
                  f"{result['tta_mean']:.3f} ± {result['tta_std']:.3f} (std), range "
                  f"{result['tta_min']:.3f}–{result['tta_max']:.3f}. A wide range means the "
                  "answer depends on orientation: treat it with more caution.")
-    lines += [stability, "", "*Research use only — not a diagnosis.*"]
+    lines += [stability, ""]
+    if result.get("classes"):
+        lines += differential_markdown(result) + [""]
+    lines += ["*Research use only — not a diagnosis.*"]
     return "\n".join(lines)
+
+
+def differential_markdown(result: dict[str, Any]) -> list[str]:
+    """A diagnosis model's differential: every class, most probable first."""
+    names = result.get("class_names") or {}
+    mean = result.get("classes_tta_mean") or {}
+    ordered = sorted(result["classes"].items(), key=lambda kv: -kv[1])
+    lines = ["**Differential** (the model's class probabilities; the decision above uses the "
+             "melanoma probability only):", "",
+             "| class | probability | mean over the 8 TTA views |", "|---|---|---|"]
+    lines += [f"| {names.get(c, c)} ({c}) | {p:.3f} | {fmt(mean.get(c))} |" for c, p in ordered]
+    return lines
+
+
+def label_confidences(result: dict[str, Any]) -> dict[str, float]:
+    """The probability panel: melanoma vs not, or a diagnosis model's whole differential."""
+    if result.get("classes"):
+        names = result.get("class_names") or {}
+        return {names.get(c, c): p for c, p in result["classes"].items()}
+    p = result["probability"]
+    return {"melanoma": p, "not melanoma": 1.0 - p}
 
 
 TTA_COLUMNS = ("view", "probability", "vs threshold")

@@ -26,11 +26,13 @@ from app.render import (
     DEFAULT_OPACITY,
     analysis_json,
     decide,
+    label_confidences,
     operating_point_markdown,
     pack_cams,
     render_overlays,
     summary_markdown,
     tta_frame,
+    with_class_names,
 )
 from app.report import ReportStore, report_pdf
 from app.uploads import UploadMissingError, UploadStore
@@ -75,6 +77,7 @@ class AnalysisService:
         bundle = engine.bundle
         self.bundle_id = bundle.bundle_id
         self.curve = bundle.operating_curve
+        self.class_names = bundle.class_names  # {} for a melanoma model
         self.default_threshold = (bundle.default_threshold_name, bundle.threshold)
         # An ensemble's members, in order; a single bundle draws its own heatmaps.
         self.members: list[str] = list(getattr(engine, "members", None) or [])
@@ -175,7 +178,8 @@ class AnalysisService:
             raise self._internal_error(err) from None
         finally:
             del data
-        result = decide(analysis_json(analysis, self.bundle_id), t, name, self.curve)
+        result = decide(with_class_names(analysis_json(analysis, self.bundle_id),
+                                         self.class_names), t, name, self.curve)
         result["heatmap_member"] = member
         if session and session.get("source") == source:
             before = session["result"]
@@ -184,8 +188,7 @@ class AnalysisService:
         state = {**pack_cams(analysis), "source": source, "result": result}
         layers = [ALL_LAYERS] + [layer for layer, _, _ in state["cams"]]
         gallery = render_overlays(state, ALL_LAYERS, DEFAULT_OPACITY)
-        p = result["probability"]
-        label = {"melanoma": p, "not melanoma": 1.0 - p}
+        label = label_confidences(result)
         log.info("analysis done in %.0f ms", (time.perf_counter() - started) * 1000.0)
         frame = tta_frame(result)
         return (result, label, summary_markdown(result, self.curve), frame, frame, gallery,

@@ -134,7 +134,8 @@ def build_ui(engine: Engine, uploads: UploadStore,
                 decision = _decision_controls(service)
             with gr.Column(scale=3, min_width=360):
                 results = _result_column(list(bundle.info.get("cam_layers") or []),
-                                         service.members, service.default_member)
+                                         service.members, service.default_member,
+                                         len(bundle.classes))
         session = gr.State(None, time_to_live=STATE_TTL_S)
         if examples:
             _examples(examples, inputs)
@@ -210,16 +211,21 @@ class _Results:
     result_json: gr.JSON
 
 
-def _result_column(layer_names: list[str], members: list[str], default_member: str) -> _Results:
+def _result_column(layer_names: list[str], members: list[str], default_member: str,
+                   n_classes: int = 0) -> _Results:
     """Probability, summary, heatmaps with their controls, TTA plot and table, report, JSON.
 
     `members`: an ensemble's member ids (empty for one bundle): each user picks the member
-    whose heatmaps are drawn, so only one member's EigenCAM runs per analysis.
+    whose heatmaps are drawn, so only one member's EigenCAM runs per analysis. `n_classes`: a
+    diagnosis model's class count (its probability panel shows the whole differential).
     """
     # No "top class" heading: it would follow 50%, while the decision follows the threshold
     # (a 0.4 can be "above threshold").
-    label = gr.Label(label="Melanoma probability (the decision uses the threshold, not 50%)",
-                     num_top_classes=2, show_heading=False, elem_id="probability")
+    title = ("Differential diagnosis: class probabilities (the melanoma decision uses the "
+             "threshold)" if n_classes else
+             "Melanoma probability (the decision uses the threshold, not 50%)")
+    label = gr.Label(label=title, num_top_classes=n_classes or 2, show_heading=False,
+                     elem_id="probability")
     summary = gr.Markdown(elem_id="summary")
     # Hidden for a single bundle (it stays an /analyze input, empty = the default).
     member = gr.Dropdown(choices=[(f"{i + 1}. {m}", m) for i, m in enumerate(members)]

@@ -33,10 +33,19 @@ class TrainSettings(Settings):
     verify_images: bool = Field(False, description="open every image header before training")
     max_images: int | None = Field(None, ge=10, description="use a stratified random subset "
                                    "of this many images (quick runs)")
+    # task
+    task: Literal["melanoma", "diagnosis"] = Field(
+        "melanoma", description="melanoma: one logit, melanoma against the rest; diagnosis: a "
+        "softmax over the diagnosis classes present in the training data (melanoma "
+        "probability = P(MEL))")
     # folds
     fold: int = Field(0, ge=0, description="validation fold")
     n_folds: int = Field(5, ge=2, description="number of patient/lesion-grouped folds")
     seed: int = Field(42, description="seed for folds, init, sampling and augmentation")
+    stratify: Literal["auto", "target", "diagnosis"] = Field(
+        "auto", description="what the grouped folds are stratified by: auto = melanoma target "
+        "for --task melanoma, diagnosis class for --task diagnosis; 'target' gives a diagnosis "
+        "run the melanoma runs' folds (to compare the two on the same images)")
     # model
     backbone: str = Field("efficientnet_b0", description="timm model name")
     pretrained: Literal["auto", "timm", "file", "none"] = Field(
@@ -71,8 +80,19 @@ class TrainSettings(Settings):
     lr_head: float = Field(1e-3, gt=0, description="AdamW learning rate, metadata MLP and head")
     weight_decay: float = Field(1e-2, ge=0, description="AdamW weight decay")
     warmup_epochs: float = Field(0.5, ge=0, description="linear warm-up before cosine decay")
-    loss: Literal["focal", "bce"] = Field("focal", description="focal, or BCE with "
-                                          "pos_weight = n_neg/n_pos")
+    loss: Literal["focal", "bce", "ce"] = Field(
+        "focal", description="focal (binary or multi-class), bce (melanoma: BCE with "
+        "pos_weight = n_neg/n_pos) or ce (diagnosis: cross-entropy)")
+    class_weights: Literal["none", "inverse", "sqrt-inverse"] = Field(
+        "none", description="diagnosis: per-class loss weights from the training split's "
+        "class counts")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="diagnosis: label smoothing")
+    sampler: Literal["none", "weighted"] = Field(
+        "none", description="weighted: a WeightedRandomSampler drawing every class (diagnosis) "
+        "or melanoma/other (melanoma) equally often")
+    monitor: Literal["auroc", "pauc", "balanced_accuracy"] = Field(
+        "auroc", description="validation metric choosing the checkpoint and early stopping: "
+        "melanoma AUROC or pAUC above 80 percent TPR, or balanced multi-class accuracy (diagnosis)")
     focal_alpha: float = Field(0.75, gt=0, lt=1, description="focal loss positive weight")
     focal_gamma: float = Field(2.0, ge=0, description="focal loss focusing parameter")
     accumulate_grad_batches: int = Field(1, ge=1, description="gradient accumulation")
@@ -125,4 +145,25 @@ class TrainSettings(Settings):
                              "pick one")
         if self.use_metadata and not self.meta_hidden:
             raise ValueError("use_metadata needs at least one meta_hidden width")
+        self._check_task()
         return self
+
+    def _check_task(self) -> None:
+        diagnosis = self.task == "diagnosis"
+        wrong = {"loss bce": self.loss == "bce" and diagnosis,
+                 "loss ce": self.loss == "ce" and not diagnosis,
+                 "monitor balanced_accuracy": self.monitor == "balanced_accuracy"
+                 and not diagnosis,
+                 "class_weights": self.class_weights != "none" and not diagnosis,
+                 "label_smoothing": self.label_smoothing > 0 and not diagnosis,
+                 "stratify diagnosis": self.stratify == "diagnosis" and not diagnosis}
+        bad = [name for name, is_bad in wrong.items() if is_bad]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} do(es) not fit --task {self.task}")
+
+    @property
+    def stratify_by(self) -> str:
+        """The column the folds are stratified by ("target" or "diagnosis")."""
+        if self.stratify == "auto":
+            return "diagnosis" if self.task == "diagnosis" else "target"
+        return self.stratify

@@ -31,9 +31,14 @@ class FoldError(DatasetError):
 
 
 def assign_folds(
-    df: pd.DataFrame, n_folds: int = DEFAULT_N_FOLDS, seed: int = DEFAULT_SEED
+    df: pd.DataFrame, n_folds: int = DEFAULT_N_FOLDS, seed: int = DEFAULT_SEED,
+    stratify_by: str = "target",
 ) -> pd.DataFrame:
     """Assign every row a cross-validation fold, grouped by ``group_id``, stratified by target.
+
+    A diagnosis model's folds are stratified by ``diagnosis`` instead (``stratify_by``), so
+    each fold holds a similar share of every class; every fold must still hold melanomas and
+    non-melanomas.
 
     Uses :class:`sklearn.model_selection.StratifiedGroupKFold` with shuffling; the result is
     deterministic for a given seed and row order.
@@ -42,6 +47,7 @@ def assign_folds(
         df: A canonical table (needs ``group_id`` and ``target``).
         n_folds: Number of folds (at least 2).
         seed: Random seed for the shuffle of groups.
+        stratify_by: The column the folds are stratified by (``target`` or ``diagnosis``).
 
     Returns:
         A copy of ``df`` with an int column ``fold`` in ``0..n_folds-1``.
@@ -52,7 +58,7 @@ def assign_folds(
     """
     if n_folds < MIN_FOLDS:
         raise FoldError(f"n_folds must be at least {MIN_FOLDS}, got {n_folds}")
-    missing = [c for c in _REQUIRED_COLUMNS if c not in df.columns]
+    missing = [c for c in (*_REQUIRED_COLUMNS, stratify_by) if c not in df.columns]
     if missing:
         raise FoldError(f"cannot assign folds: missing column(s) {missing}; "
                         f"present: {list(df.columns)}")
@@ -75,10 +81,11 @@ def assign_folds(
             )
 
     targets = df["target"].to_numpy()
+    strata = targets if stratify_by == "target" else df[stratify_by].astype(str).to_numpy()
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     folds = np.full(len(df), -1, dtype=np.int64)
     for fold, (_, val_positions) in enumerate(
-        splitter.split(np.zeros(len(df)), targets, groups=df["group_id"].to_numpy())
+        splitter.split(np.zeros(len(df)), strata, groups=df["group_id"].to_numpy())
     ):
         folds[val_positions] = fold
     result = df.copy()

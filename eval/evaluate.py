@@ -29,6 +29,7 @@ from configs.process import ensure_fast_allocator, runtime_summary
 from data.encoding import MetadataError
 from data.images import ImageError
 from data.readers import DatasetError
+from eval.diagnosis import class_columns, class_probabilities, diagnosis_metrics, model_classes
 from eval.errors import EvalError, report_bad_input
 from eval.inference import Predictions, predict
 from eval.inputs import (
@@ -36,6 +37,7 @@ from eval.inputs import (
     compatibility_notes,
     dataset_summary,
     decision_rule,
+    fold_stratification,
     load_models,
     read_eval_dataset,
     select_fold,
@@ -49,9 +51,9 @@ from eval.outputs import (
     write_json_atomic,
     write_predictions,
 )
-from eval.plots import make_plots
+from eval.plots import make_plots, plot_confusion_matrix
 from eval.report import write_report
-from eval.scoring import evaluate_predictions, final_scores
+from eval.scoring import bootstrap_groups, evaluate_predictions, final_scores
 from models.bundle import Bundle, BundleError
 from models.ensemble import (
     CompatibilityError,
@@ -103,7 +105,7 @@ def _checked_inputs(s: EvalSettings) -> tuple[list[Bundle], Ensemble | None, pd.
     df = read_eval_dataset(s.data, s.format, s.images, s.on_bad_row)
     n_total, warnings = len(df), []
     if s.fold is not None:
-        df = select_fold(df, s.fold, s.n_folds, s.seed)
+        df = select_fold(df, s.fold, s.n_folds, s.seed, fold_stratification(bundles))
         warnings += check_held_out_fold(bundles, s.fold, s.n_folds, s.seed, n_total, df)
     check_compatibility(bundles, df)
     _require_melanomas_and_others(df, s.data)
@@ -179,10 +181,17 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     # sit next to new predictions as if it described them.
     (out / METRICS_FILE).unlink(missing_ok=True)
     scores = final_scores(preds, combination)
-    write_predictions(out / PREDICTIONS_FILE, predictions_frame(df, preds, scores))
+    classes, class_probs = model_classes(bundles), class_probabilities(preds)
+    write_predictions(out / PREDICTIONS_FILE, predictions_frame(
+        df, preds, scores, class_columns(class_probs, classes)))
 
     plots = _plots(s, df, preds, scores, results, n_members=len(bundles),
                    probabilistic=combination.probabilistic)
+    if class_probs is not None:
+        results["diagnosis"] = diagnosis_metrics(df, class_probs, classes,
+                                                 groups=bootstrap_groups(df), n_boot=s.n_boot)
+        plots["class_confusion"] = plot_confusion_matrix(
+            results["diagnosis"]["confusion_matrix"], out / "class_confusion.png").name
 
     metrics: dict[str, Any] = {
         "schema": SCHEMA,
@@ -229,6 +238,11 @@ def print_summary(metrics: dict[str, Any], out: Path) -> None:
     for name, t in metrics["thresholds"].items():
         table.add_row(f"sens / spec @ {name} ({t['threshold']:.3f})",
                       f"{t['sensitivity']:.3f} / {t['specificity']:.3f}")
+    if metrics.get("diagnosis"):
+        d = metrics["diagnosis"]
+        table.add_row(f"balanced accuracy ({d['n']} images, {len(d['classes'])} classes)",
+                      f"{d['balanced_accuracy']:.4f}")
+        table.add_row("macro AUROC (one vs rest)", f"{d['macro_auroc']:.4f}")
     table.add_row("images/s", f"{metrics['speed']['images_per_s']:.1f}")
     Console().print(table)
     Console().print(f"Outputs: {out}")

@@ -34,7 +34,7 @@ from data.encoding import MetadataEncoder
 from data.images import ImageError, Preprocessing
 from eval.errors import EvalError
 from models.bundle import Bundle
-from models.outputs import logits_to_probability
+from models.outputs import MELANOMA_COLUMN, logits_to_class_probabilities, logits_to_probability
 from models.tta import VIEW_NAMES, dihedral_views, view_probabilities
 
 log = logging.getLogger(__name__)
@@ -97,10 +97,18 @@ class MemberPredictions:
     Attributes:
         bundle_id: the bundle's id.
         views: float64 (N, V); V = 8 dihedral views (VIEW_NAMES order) with TTA, else 1.
+        class_views: a diagnosis bundle's class probabilities, float64 (N, V, K); None for a
+            melanoma bundle.
     """
 
     bundle_id: str
     views: np.ndarray
+    class_views: np.ndarray | None = None
+
+    @property
+    def class_prob(self) -> np.ndarray | None:
+        """A diagnosis bundle's class probabilities, mean over the views (N, K)."""
+        return None if self.class_views is None else self.class_views.mean(axis=1)
 
     @property
     def prob(self) -> np.ndarray:
@@ -149,6 +157,10 @@ class Predictions:
 def make_forward(bundle: Bundle, backend: str = "eager") -> Forward:
     """A function (images NCHW, metadata or None) -> float64 probabilities for one bundle.
 
+    The probabilities are (N,) melanoma probabilities for a melanoma bundle and (N, K) class
+    probabilities for a diagnosis bundle (its melanoma probability is column
+    `MELANOMA_COLUMN`).
+
     Args:
         bundle: a loaded bundle; for "eager" its model is switched to channels_last in place.
         backend: "eager" (PyTorch, channels_last, inference mode), or an engine backend
@@ -166,7 +178,9 @@ def make_forward(bundle: Bundle, backend: str = "eager") -> Forward:
 
         def eager(images: torch.Tensor, meta: torch.Tensor | None) -> torch.Tensor:
             x = images.contiguous(memory_format=torch.channels_last)
-            return logits_to_probability(model(x, meta))
+            logits = model(x, meta)
+            return (logits_to_class_probabilities(logits) if bundle.classes
+                    else logits_to_probability(logits))
 
         eager.backend = "eager"  # type: ignore[attr-defined]
         return eager
@@ -182,10 +196,21 @@ def make_forward(bundle: Bundle, backend: str = "eager") -> Forward:
 
     def fast(images: torch.Tensor, meta: torch.Tensor | None) -> torch.Tensor:
         return torch.from_numpy(engine.predict_batch(
-            images.contiguous().numpy(), None if meta is None else meta.numpy()))
+            images.contiguous().numpy(), None if meta is None else meta.numpy(),
+            classes=bool(bundle.classes)))
 
     fast.backend = engine.backend  # type: ignore[attr-defined]  (what "auto" resolved to)
     return fast
+
+
+def _store(probs: torch.Tensor, rows: np.ndarray, n_views: int, views: np.ndarray,
+           class_views: np.ndarray | None) -> None:
+    """Put one member's view-major batch outputs into its (N, V) and (N, V, K) tables."""
+    n = len(rows)
+    if probs.ndim == 2:  # a diagnosis bundle's class probabilities; melanoma is a column
+        class_views[rows] = probs.reshape(n_views, n, probs.shape[1]).permute(1, 0, 2).numpy()
+        probs = probs[:, MELANOMA_COLUMN]
+    views[rows] = (view_probabilities(probs, n) if n_views > 1 else probs[:, None]).numpy()
 
 
 def _progress(enabled: bool) -> Progress:
@@ -258,6 +283,8 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
              if b.model.uses_metadata else None for b in bundles]
     n_views = len(VIEW_NAMES) if tta else 1
     views = [np.full((n, n_views), np.nan) for _ in bundles]
+    class_views = [np.full((n, n_views, len(b.classes)), np.nan) if b.classes else None
+                   for b in bundles]
     if forwards is None:
         forwards = [make_forward(b, backend) for b in bundles]
     passes = _shared_passes(bundles)
@@ -283,9 +310,8 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
                         if metas[m] is not None:
                             meta = metas[m][idx]
                             meta = meta.repeat(n_views, 1) if tta else meta
-                        probs = forwards[m](batch, meta)
-                        views[m][rows] = (view_probabilities(probs, len(rows)) if tta
-                                          else probs[:, None]).numpy()
+                        _store(forwards[m](batch, meta), rows, n_views, views[m],
+                               class_views[m])
                         n_forward += batch.shape[0]
                     done += len(rows)
                     rate = done / max(time.perf_counter() - pass_start, 1e-9)
@@ -298,8 +324,8 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
     seconds = time.perf_counter() - start
 
     keep = _kept_rows(n, failures)
-    members_out = [MemberPredictions(b.bundle_id, v[keep]) for b, v in zip(bundles, views,
-                                                                            strict=True)]
+    members_out = [MemberPredictions(b.bundle_id, v[keep], None if c is None else c[keep])
+                   for b, v, c in zip(bundles, views, class_views, strict=True)]
     result = Predictions(members=members_out, keep=keep, failures=list(failures.values()),
                          tta=tta, seconds=seconds, n_forward=n_forward,
                          backend=",".join(sorted({f.backend for f in forwards})))

@@ -128,7 +128,8 @@ def read_eval_dataset(data: Path, fmt: str, images: Path | None, on_bad_row: str
     return df
 
 
-def select_fold(df: pd.DataFrame, fold: int, n_folds: int, seed: int) -> pd.DataFrame:
+def select_fold(df: pd.DataFrame, fold: int, n_folds: int, seed: int,
+                stratify_by: str = "target") -> pd.DataFrame:
     """Rows of one grouped, stratified fold, assigned exactly as training assigns them.
 
     Args:
@@ -136,15 +137,30 @@ def select_fold(df: pd.DataFrame, fold: int, n_folds: int, seed: int) -> pd.Data
         fold: the fold to keep.
         n_folds: number of folds, as in training.
         seed: fold seed, as in training.
+        stratify_by: what training stratified the folds by (`fold_stratification`).
 
     Returns:
         The fold's rows (index reset) with a `fold` column; attrs of `df` are kept.
     """
-    with_folds = assign_folds(df, n_folds=n_folds, seed=seed)
+    with_folds = assign_folds(df, n_folds=n_folds, seed=seed, stratify_by=stratify_by)
     part = with_folds[with_folds[FOLD_COLUMN] == fold].reset_index(drop=True)
     part.attrs = dict(df.attrs)
     log.info("fold %d of %d (seed %d): %d of %d images", fold, n_folds, seed, len(part), len(df))
     return part
+
+
+def fold_stratification(bundles: Sequence[Bundle]) -> str:
+    """The column the bundles' training folds were stratified by ("target" when unrecorded).
+
+    Raises:
+        EvalError: members stratified differently (no fold is held out from all of them).
+    """
+    found = {(b.info.get("training_data") or {}).get("stratified_by", "target")
+             for b in bundles}
+    if len(found) > 1:
+        raise EvalError(f"the bundles' folds were stratified differently ({sorted(found)}): "
+                        "no one --fold is held out from all of them")
+    return found.pop() if found else "target"
 
 
 def check_held_out_fold(bundles: Sequence[Bundle], fold: int, n_folds: int, seed: int,

@@ -20,12 +20,15 @@ REPORT_FILE = "report.md"
 
 
 def predictions_frame(df: pd.DataFrame, preds: Predictions,
-                      scores: Mapping[str, np.ndarray]) -> pd.DataFrame:
+                      scores: Mapping[str, np.ndarray],
+                      classes: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
     """One row per scored image.
 
     Columns: image_id, label, prob (the final score); with TTA prob_no_tta and one
     prob_<view> per dihedral view; for ensembles member<i>_prob (and member<i>_prob_no_tta
-    with TTA), i in the order of metrics.json's `bundles`; then age, sex, site, group_id.
+    with TTA), i in the order of metrics.json's `bundles`; for diagnosis models diagnosis and
+    one prob_class_<CLASS> per class (`classes`, from `eval.diagnosis.class_columns`); then
+    age, sex, site, group_id.
     """
     out = pd.DataFrame({"image_id": df["image_id"].to_numpy(),
                         "label": df["target"].to_numpy().astype(int),
@@ -39,6 +42,10 @@ def predictions_frame(df: pd.DataFrame, preds: Predictions,
             out[f"member{i}_prob"] = m.prob
             if preds.tta:
                 out[f"member{i}_prob_no_tta"] = m.plain
+    if classes:
+        out["diagnosis"] = df["diagnosis"].to_numpy()
+        for name, values in classes.items():
+            out[name] = values
     for column in ("age", "sex", "site", "group_id"):
         out[column] = df[column].to_numpy()
     return out

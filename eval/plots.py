@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
@@ -109,6 +111,44 @@ def plot_confusion(y: np.ndarray, prob: np.ndarray, thresholds: Mapping[str, flo
         ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["other", "melanoma"],
                yticklabels=["other", "melanoma"], xlabel="Predicted", ylabel="True",
                title=f"{name}\nt={t:.3f}")
+    return _save(fig, path)
+
+
+def plot_confusion_matrix(confusion: Mapping[str, Any], path: Path) -> Path:
+    """Multi-class confusion matrix: colours row-normalised, cells annotated with counts.
+
+    Row normalisation keeps rare classes readable next to a dominant one (NV); the count and
+    the row percentage are written in each cell. A class absent from the labels (its
+    ``normalized`` row is None) is drawn grey and marked "(absent)" on the axis.
+
+    Args:
+        confusion: :func:`eval.metrics.confusion_matrix` output (``classes``, ``counts``,
+            ``normalized``; rows true, columns predicted).
+        path: PNG to write.
+    """
+    classes = list(confusion["classes"])
+    counts = np.asarray(confusion["counts"], dtype=int)
+    k = len(classes)
+    frac = np.array([row if row is not None else [np.nan] * k
+                     for row in confusion["normalized"]], dtype=float)
+    size = max(4.0, 0.75 * k + 2.0)
+    fig = _figure(size + 1.0, size)
+    ax = fig.subplots()
+    cmap = colormaps["Blues"].with_extremes(bad="lightgrey")
+    im = ax.imshow(np.ma.masked_invalid(frac), cmap=cmap, vmin=0.0, vmax=1.0)
+    for (r, c), v in np.ndenumerate(counts):
+        absent = np.isnan(frac[r, c])
+        label = f"{v}" if absent else f"{v}\n{frac[r, c]:.0%}"
+        ax.text(c, r, label, ha="center", va="center", fontsize=8,
+                color="white" if not absent and frac[r, c] > 0.5 else "black")
+    row_labels = [f"{name} (absent)" if row is None else f"{name} (n={int(counts[i].sum())})"
+                  for i, (name, row) in enumerate(zip(classes, confusion["normalized"],
+                                                      strict=True))]
+    ax.set(xticks=range(k), yticks=range(k), xlabel="Predicted", ylabel="True",
+           title="Confusion matrix (colour: fraction of true class)")
+    ax.set_xticklabels(classes, rotation=45, ha="right")
+    ax.set_yticklabels(row_labels)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="Fraction of true class")
     return _save(fig, path)
 
 

@@ -71,6 +71,8 @@ def render(metrics: Mapping[str, Any], plots: Mapping[str, str]) -> str:
         lines += _tta_views(m)
     if m.get("members"):
         lines += _members(m, pauc_key)
+    if m.get("diagnosis"):
+        lines += _diagnosis(m["diagnosis"])
     lines += _subgroups(m) + _plots(plots) + _bundles(m) + _dataset(m["dataset"]) + _speed(m)
     notes = list(m.get("notes") or [])
     if notes:
@@ -153,11 +155,32 @@ def _subgroups(m: Mapping[str, Any]) -> list[str]:
 def _plots(plots: Mapping[str, str]) -> list[str]:
     titles = {"roc": "ROC curve with operating points", "pr": "Precision-recall curve",
               "reliability": "Reliability diagram", "confusion": "Confusion matrices",
-              "histogram": "Score histograms by class"}
+              "histogram": "Score histograms by class",
+              "class_confusion": "Diagnosis confusion matrix (rows: truth, row-normalised)"}
     lines = ["## Plots", ""]
     for kind, name in plots.items():
         lines += [f"### {titles.get(kind, kind)}", "", f"![{titles.get(kind, kind)}]({name})", ""]
     return lines
+
+
+def _diagnosis(d: Mapping[str, Any]) -> list[str]:
+    """The differential's metrics: balanced accuracy, macro AUROC, one row per class."""
+    left = ", ".join(f"{n} {why}" for why, n in d.get("left_out", {}).items() if n)
+    lines = ["## Diagnosis (multi-class)", "",
+             f"{d['n']} images scored as classes{f' (left out: {left})' if left else ''}. "
+             f"Balanced accuracy (the ISIC 2018/2019 challenge metric) "
+             f"{_with_ci(d['balanced_accuracy'], d.get('balanced_accuracy_ci'))}, accuracy "
+             f"{_num(d['accuracy'])}, macro AUROC {_num(d['macro_auroc'])}.", ""]
+    rows = []
+    for name, c in d["per_class"].items():
+        if c.get("absent"):
+            rows.append([name, "absent", "", "", "", "", 0])
+            continue
+        rows.append([name, _num(c.get("auroc")), _num(c.get("sensitivity")),
+                     _num(c.get("specificity")), _num(c.get("precision")), _num(c.get("f1")),
+                     c.get("support")])
+    return lines + _table(["class", "AUROC (one vs rest)", "sensitivity", "specificity",
+                           "precision", "F1", "support"], rows) + [""]
 
 
 def _bundles(m: Mapping[str, Any]) -> list[str]:

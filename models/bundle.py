@@ -23,6 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from data.diagnoses import diagnosis_name
 from data.encoding import MetadataEncoder
 from data.images import Preprocessing
 from models.fusion import FusionConfig, FusionNet
@@ -82,6 +83,21 @@ class Bundle:
     def bundle_id(self) -> str:
         """Stable id: name plus a prefix of the weights' SHA-256."""
         return self.info["bundle_id"]
+
+    @property
+    def task(self) -> str:
+        """"melanoma" (one logit) or "diagnosis" (softmax over `classes`)."""
+        return self.config.task
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """A diagnosis model's classes, in output order (melanoma first); () otherwise."""
+        return self.config.classes
+
+    @property
+    def class_names(self) -> dict[str, str]:
+        """Readable name of each class (e.g. "MEL": "melanoma"); {} for a melanoma model."""
+        return {c: (self.info.get("class_names") or {}).get(c, c) for c in self.classes}
 
     @property
     def default_threshold_name(self) -> str:
@@ -149,6 +165,12 @@ def save_bundle(out_dir: str | Path, model: FusionNet, *, preprocessing: Preproc
         "weights_file": WEIGHTS_FILE,
         "weights_sha256": digest,
         "model": model.config.to_dict(),
+        # Also in "model": stated at the top level for readers of the JSON. The melanoma
+        # probability of a diagnosis model is P(melanoma_class), its output column 0.
+        "task": model.config.task,
+        **({"classes": list(model.config.classes), "melanoma_class": model.config.classes[0],
+            "class_names": {c: diagnosis_name(c) for c in model.config.classes}}
+           if model.config.classes else {}),
         "cam_layers": model.cam_layer_names(),
         "preprocessing": preprocessing.to_dict(),
         "metadata_encoder": encoder.to_dict(),

@@ -36,7 +36,7 @@ from data.sites import UNKNOWN
 from models.bundle import Bundle, load_bundle
 from models.cam import cam_maps
 from models.fast import BACKENDS, configure_threads, make_runner, torch_threads
-from models.outputs import logits_to_probability
+from models.outputs import logits_to_class_probabilities, logits_to_probability
 from models.overlay import overlay
 from models.tta import VIEW_NAMES, dihedral_views
 
@@ -89,6 +89,11 @@ class Analysis:
         timings_ms: stage timings in milliseconds (load, preprocess, forward, cam, total).
         model: bundle id.
         backend: the execution backend that produced the numbers.
+        classes: a diagnosis model's class probabilities of the identity view (the
+            differential, in the model's class order; `probability` is its melanoma entry);
+            None for a melanoma model.
+        classes_tta_mean: the class probabilities averaged over the 8 TTA views (None
+            without TTA or for a melanoma model).
     """
 
     probability: float
@@ -106,6 +111,8 @@ class Analysis:
     timings_ms: dict[str, float]
     model: str = ""
     backend: str = ""
+    classes: dict[str, float] | None = None
+    classes_tta_mean: dict[str, float] | None = None
 
     @property
     def cam_layer_names(self) -> list[str]:
@@ -134,6 +141,9 @@ class Analysis:
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "model": self.model,
             "backend": self.backend,
+            **({"classes": dict(self.classes),
+                "classes_tta_mean": None if self.classes_tta_mean is None
+                else dict(self.classes_tta_mean)} if self.classes is not None else {}),
         }
 
 
@@ -303,16 +313,20 @@ class Engine:
             logits, _ = self._runner(p.image[None], meta, with_activations=False)
         return float(logits_to_probability(logits)[0])
 
-    def predict_batch(self, images: np.ndarray, meta: np.ndarray | None) -> np.ndarray:
+    def predict_batch(self, images: np.ndarray, meta: np.ndarray | None, *,
+                      classes: bool = False) -> np.ndarray:
         """Probabilities for already preprocessed inputs (for evaluation).
 
         Args:
             images: float32 (N, 3, S, S) from `bundle.preprocessing`.
             meta: float32 (N, D) from `bundle.encoder` (ignored for an image-only model).
+            classes: a diagnosis bundle's class probabilities instead of P(melanoma).
 
         Returns:
-            float64 (N,) probabilities.
+            float64 (N,) melanoma probabilities, or (N, K) class probabilities.
         """
+        to_probs = (logits_to_class_probabilities if classes and self.bundle.classes
+                    else logits_to_probability)
         images = np.asarray(images, dtype=np.float32)
         if images.ndim != 4 or images.shape[1:] != (3, self.size, self.size):
             raise ValueError(f"images must be (N, 3, {self.size}, {self.size}), got "
@@ -327,7 +341,7 @@ class Engine:
             with self._lock:
                 logits, _ = self._runner(images[start:start + _BATCH], chunk_meta,
                                          with_activations=False)
-            out.append(logits_to_probability(logits).numpy())
+            out.append(to_probs(logits).numpy())
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float64)
 
     def analyze(self, image: Any, age: Any = None, sex: Any = None, site: Any = None, *,
@@ -365,6 +379,7 @@ class Engine:
             with _timed(timings, "cam"), torch_threads(1):
                 maps = cam_maps(acts, self.size) if cam else []
         probs = logits_to_probability(logits).numpy()
+        differential = self._differential(logits, tta)
         cams = [CamLayer(name, (int(a.shape[-2]), int(a.shape[-1])), m)
                 for name, a, m in zip(self.cam_layer_names, acts, maps, strict=False)]
         probability = float(probs[0])
@@ -382,4 +397,15 @@ class Engine:
             decision=ABOVE if probability >= threshold else BELOW, tta=views,
             tta_mean=stats["mean"], tta_std=stats["std"], tta_min=stats["min"],
             tta_max=stats["max"], cams=cams, model_view=p.model_view, metadata=p.metadata,
-            timings_ms=timings, model=self.bundle_id, backend=self.backend)
+            timings_ms=timings, model=self.bundle_id, backend=self.backend, **differential)
+
+    def _differential(self, logits: np.ndarray, tta: bool) -> dict[str, Any]:
+        """A diagnosis model's class probabilities: identity view and TTA mean (else {})."""
+        class_probs = logits_to_class_probabilities(logits)
+        if class_probs is None:
+            return {}
+        names = self.bundle.classes
+        table = class_probs.numpy()
+        return {"classes": dict(zip(names, map(float, table[0]), strict=True)),
+                "classes_tta_mean": dict(zip(names, map(float, table.mean(axis=0)), strict=True))
+                if tta else None}

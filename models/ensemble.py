@@ -182,9 +182,19 @@ def check_compatibility(bundles: Sequence[Bundle], df: pd.DataFrame) -> None:
         bundles: the members (a single bundle is a one-member list).
         df: a canonical table (columns ``sex`` and ``site``).
 
+    Members must also predict the same thing: all melanoma models, or diagnosis models with
+    the same classes (their class probabilities are averaged column by column).
+
     Raises:
-        CompatibilityError: naming the bundle, the column, the values and their row counts.
+        CompatibilityError: naming the bundle, the column, the values and their row counts,
+            or the members whose tasks or classes differ.
     """
+    kinds = {(b.task, b.classes) for b in bundles}
+    if len(kinds) > 1:
+        listed = "; ".join(f"{b.bundle_id}: {b.task}"
+                           + (f" {list(b.classes)}" if b.classes else "") for b in bundles)
+        raise CompatibilityError(f"these models cannot be combined: their tasks or classes "
+                                 f"differ ({listed})")
     for b in bundles:
         if not b.model.uses_metadata:
             continue  # an image-only model never sees the metadata
@@ -302,16 +312,19 @@ def save_ensemble(out_dir: str | Path, members: Sequence[Bundle], *, name: str,
 
 
 def check_members(members: Sequence[Bundle]) -> None:
-    """Members must share the task and score the same thing (one melanoma probability).
+    """Members must share the task and score the same thing (melanoma probability, and the
+    same classes for diagnosis models).
 
     Raises:
-        EnsembleError: no members, or members of different tasks, naming them.
+        EnsembleError: no members, or members of different tasks or classes, naming them.
     """
     if not members:
         raise EnsembleError("an ensemble needs at least one member")
-    tasks = {m.bundle_id: m.info.get("task", "melanoma") for m in members}
+    tasks = {m.bundle_id: m.task + (f" {list(m.classes)}" if m.classes else "")
+             for m in members}
     if len(set(tasks.values())) > 1:
-        raise EnsembleError(f"members of different tasks cannot be combined: {tasks}")
+        raise EnsembleError(f"members of different tasks or classes cannot be combined: "
+                            f"{tasks}")
 
 
 def load_ensemble(path: str | Path) -> Ensemble:

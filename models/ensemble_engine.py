@@ -137,6 +137,10 @@ class EnsembleEngine:
                      for v, q in zip(shown.tta, combined, strict=True)]
             stats = {"mean": float(combined.mean()), "std": float(combined.std()),
                      "min": float(combined.min()), "max": float(combined.max())}
+        differential = {}
+        if shown.classes is not None:  # diagnosis members (same classes: checked on loading)
+            differential = {key: self._combined_classes([getattr(p, key) for p in parts])
+                            for key in ("classes", "classes_tta_mean")}
         threshold = self.bundle.threshold
         timings = {**shown.timings_ms, "members": float(len(parts)),
                    "total": (time.perf_counter() - start) * 1000.0}
@@ -145,4 +149,13 @@ class EnsembleEngine:
             threshold_name=self.bundle.default_threshold_name,
             decision=ABOVE if probability >= threshold else BELOW, tta=views,
             tta_mean=stats["mean"], tta_std=stats["std"], tta_min=stats["min"],
-            tta_max=stats["max"], timings_ms=timings, model=self.bundle_id, backend=self.backend)
+            tta_max=stats["max"], timings_ms=timings, model=self.bundle_id, backend=self.backend,
+            **differential)
+
+    def _combined_classes(self, tables: list[dict[str, float] | None]) -> dict[str, float] | None:
+        """Members' class probabilities combined class by class (None without them)."""
+        if any(t is None for t in tables):
+            return None
+        names = list(tables[0])
+        combined = self.ensemble.combination(np.array([[t[c] for c in names] for t in tables]))
+        return {c: float(v) for c, v in zip(names, combined, strict=True)}

@@ -32,7 +32,7 @@ from models.cam import LayerTap
 log = logging.getLogger(__name__)
 
 ONNX_OPSET = 17
-RunResult = tuple[np.ndarray, list[torch.Tensor]]  # logits (N,), per-layer (1, C, h, w)
+RunResult = tuple[np.ndarray, list[torch.Tensor]]  # logits (N,) or (N, K), per-layer (1, C, h, w)
 _EXPORT_BATCH = 2  # > 1 so the exporter cannot specialise the batch dimension to 1
 
 

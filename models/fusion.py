@@ -1,4 +1,9 @@
-"""The fusion network: a timm image backbone plus a metadata MLP, joined by a one-logit head."""
+"""The fusion network: a timm image backbone plus a metadata MLP, joined by a linear head.
+
+The head has one logit (melanoma against the rest) or, for a diagnosis model, one logit per
+class of `FusionConfig.classes` (a softmax head). The classes are canonical diagnoses in the
+canonical order (`data.diagnoses.DIAGNOSES`), so melanoma, when present, is always column 0.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,38 @@ import torch
 from torch import nn
 
 import models  # noqa: F401  (torchvision shim before timm touches torchvision)
+from data.diagnoses import DIAGNOSES, MELANOMA
+
+MELANOMA_TASK = "melanoma"
+DIAGNOSIS_TASK = "diagnosis"
+TASKS = (MELANOMA_TASK, DIAGNOSIS_TASK)
+
+
+def check_classes(classes: Sequence[str]) -> tuple[str, ...]:
+    """Validate a diagnosis model's class list.
+
+    Args:
+        classes: canonical diagnoses.
+
+    Returns:
+        The classes as a tuple.
+
+    Raises:
+        ValueError: fewer than two classes, unknown or repeated names, not in the canonical
+            order, or no melanoma class (the melanoma probability is read from it).
+    """
+    classes = tuple(classes)
+    unknown = [c for c in classes if c not in DIAGNOSES]
+    if unknown:
+        raise ValueError(f"unknown diagnosis classes {unknown}; expected some of {DIAGNOSES}")
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise ValueError(f"a diagnosis model needs two or more distinct classes, got {classes}")
+    if list(classes) != sorted(classes, key=DIAGNOSES.index):
+        raise ValueError(f"classes {classes} are not in the canonical order {DIAGNOSES}")
+    if classes[0] != MELANOMA:
+        raise ValueError(f"classes {classes} lack {MELANOMA}: a diagnosis model must include "
+                         "melanoma, whose probability every decision is made on")
+    return classes
 
 
 @dataclass(frozen=True)
@@ -24,6 +61,8 @@ class FusionConfig:
         meta_dropout: dropout inside the metadata MLP.
         head_dropout: dropout before the final linear layer.
         drop_path_rate: stochastic depth in the backbone (timm).
+        classes: () for the one-logit melanoma model; else the diagnosis classes of the
+            softmax head (canonical names in canonical order, melanoma first).
     """
 
     backbone: str = "efficientnet_b0"
@@ -33,18 +72,38 @@ class FusionConfig:
     head_dropout: float = 0.3
     drop_path_rate: float = 0.1
     extra: dict[str, Any] = field(default_factory=dict)
+    classes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.classes:
+            object.__setattr__(self, "classes", check_classes(self.classes))
+
+    @property
+    def task(self) -> str:
+        """"melanoma" (one logit) or "diagnosis" (softmax over `classes`)."""
+        return DIAGNOSIS_TASK if self.classes else MELANOMA_TASK
+
+    @property
+    def num_outputs(self) -> int:
+        """Width of the head: 1, or the number of classes."""
+        return len(self.classes) or 1
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form."""
+        """JSON-serialisable form (a melanoma model's has no `classes`, as before)."""
         d = asdict(self)
         d["meta_hidden"] = list(self.meta_hidden)
+        if self.classes:
+            d["classes"] = list(self.classes)
+        else:
+            del d["classes"]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FusionConfig:
-        """Inverse of `to_dict`."""
+        """Inverse of `to_dict` (bundles written before diagnosis models load unchanged)."""
         d = dict(d)
         d["meta_hidden"] = tuple(d.get("meta_hidden", ()))
+        d["classes"] = tuple(d.get("classes", ()))
         return cls(**d)
 
 
@@ -58,7 +117,7 @@ def _mlp(in_dim: int, widths: Sequence[int], dropout: float) -> nn.Sequential:
 
 
 class FusionNet(nn.Module):
-    """Image backbone (timm, `num_classes=0`) + metadata MLP -> concat -> 1 logit.
+    """Image backbone (timm, `num_classes=0`) + metadata MLP -> concat -> logit(s).
 
     The metadata branch is named `meta_mlp` (not `meta`: ONNX export rejects that name).
     """
@@ -74,7 +133,7 @@ class FusionNet(nn.Module):
             fused += config.meta_hidden[-1] if config.meta_hidden else config.meta_dim
         else:
             self.meta_mlp = None
-        self.head = nn.Sequential(nn.Dropout(config.head_dropout), nn.Linear(fused, 1))
+        self.head = nn.Sequential(nn.Dropout(config.head_dropout), nn.Linear(fused, config.num_outputs))
 
     @property
     def uses_metadata(self) -> bool:
@@ -89,14 +148,15 @@ class FusionNet(nn.Module):
             meta: (N, meta_dim) encoded metadata; required iff the model uses metadata.
 
         Returns:
-            (N,) logits for melanoma.
+            (N,) melanoma logits, or (N, K) class logits for a diagnosis model.
         """
         feats = self.backbone(image)
         if self.meta_mlp is not None:
             if meta is None:
                 raise ValueError("this model uses metadata: pass the encoded metadata tensor")
             feats = torch.cat([feats, self.meta_mlp(meta)], dim=1)
-        return self.head(feats).squeeze(1)
+        logits = self.head(feats)
+        return logits if self.config.classes else logits.squeeze(1)
 
     def cam_layer_names(self) -> list[str]:
         """Named layers for CAM, from early (fine detail) to late (semantics).

@@ -1,4 +1,5 @@
-"""Training losses for the one-logit melanoma head: focal loss and class-weighted BCE."""
+"""Training losses: focal loss and weighted BCE for the one-logit melanoma head; cross-entropy
+and multi-class focal loss (class weights, label smoothing) for the diagnosis softmax head."""
 
 from __future__ import annotations
 
@@ -34,6 +35,69 @@ class BinaryFocalLoss(nn.Module):
         return loss.mean()
 
 
+class MultiClassFocalLoss(nn.Module):
+    """Softmax focal loss: cross-entropy scaled by (1 - p_class)^gamma per class.
+
+    With gamma 0 it equals `nn.CrossEntropyLoss` with the same weight and label smoothing:
+    each sample is weighted by its true class's weight and the mean is taken over the sum of
+    those weights, as PyTorch's cross-entropy does.
+
+    Args:
+        gamma: focusing parameter (>= 0).
+        weight: (K,) class weights, or None.
+        label_smoothing: share of the target mass spread evenly over all K classes.
+    """
+
+    def __init__(self, gamma: float = 2.0, weight: torch.Tensor | None = None,
+                 label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        if gamma < 0:
+            raise ValueError(f"focal gamma must be >= 0, got {gamma}")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label smoothing must be in [0, 1), got {label_smoothing}")
+        self.gamma, self.label_smoothing = gamma, label_smoothing
+        self.register_buffer("weight", weight if weight is not None else None)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean loss over the batch: logits (N, K), target (N,) class indices."""
+        log_p = F.log_softmax(logits.float(), dim=1)
+        k = logits.shape[1]
+        q = F.one_hot(target.long(), k).float() * (1.0 - self.label_smoothing)
+        q = q + self.label_smoothing / k
+        per_class = -q * (1.0 - log_p.exp()) ** self.gamma * log_p
+        if self.weight is None:
+            return per_class.sum(1).mean()
+        w = self.weight.to(logits.device)
+        # CrossEntropyLoss weighs each target class term by its class weight and divides by
+        # the true classes' weights: same here, so gamma = 0 reproduces it exactly.
+        return (per_class * w[None, :]).sum() / w[target.long()].sum()
+
+
+CLASS_WEIGHTS = ("none", "inverse", "sqrt-inverse")
+
+
+def class_weights_from_counts(counts: list[int], mode: str) -> torch.Tensor | None:
+    """Per-class loss weights from the training split's class counts.
+
+    Args:
+        counts: images per class, in class order (each > 0).
+        mode: "none", "inverse" (n / (K * n_c): a balanced class mix) or "sqrt-inverse" (its
+            square root, a milder correction).
+
+    Returns:
+        (K,) float32 weights, or None for "none".
+    """
+    if mode not in CLASS_WEIGHTS:
+        raise ValueError(f"unknown class weighting {mode!r} (expected one of {CLASS_WEIGHTS})")
+    if mode == "none":
+        return None
+    c = torch.tensor(counts, dtype=torch.float64)
+    if (c <= 0).any():
+        raise ValueError(f"every class needs training images to be weighted, got {counts}")
+    w = c.sum() / (len(c) * c)
+    return (w.sqrt() if mode == "sqrt-inverse" else w).float()
+
+
 def pos_weight_from_counts(n_pos: int, n_neg: int) -> float:
     """BCE positive-class weight n_neg / n_pos from the training split's counts."""
     if n_pos <= 0:
@@ -43,18 +107,34 @@ def pos_weight_from_counts(n_pos: int, n_neg: int) -> float:
     return n_neg / n_pos
 
 
-def build_loss(kind: str, *, alpha: float | None, gamma: float, n_pos: int,
-               n_neg: int) -> tuple[nn.Module, dict[str, float | None]]:
+def build_loss(kind: str, *, alpha: float | None, gamma: float, n_pos: int, n_neg: int,
+               class_counts: list[int] | None = None, class_weights: str = "none",
+               label_smoothing: float = 0.0) -> tuple[nn.Module, dict]:
     """Create the configured loss.
 
     Args:
-        kind: "focal" or "bce" (BCE with pos_weight = n_neg / n_pos).
-        alpha, gamma: focal parameters.
-        n_pos, n_neg: training-split class counts.
+        kind: "focal", "bce" (BCE with pos_weight = n_neg / n_pos; melanoma head) or "ce"
+            (cross-entropy; diagnosis head).
+        alpha, gamma: focal parameters (alpha: melanoma head only).
+        n_pos, n_neg: training-split melanoma counts.
+        class_counts: training-split images per class for a diagnosis head; None for the
+            melanoma head.
+        class_weights, label_smoothing: diagnosis head only (see `class_weights_from_counts`).
 
     Returns:
         (loss module, the parameters used, for logging and the bundle).
     """
+    if class_counts is not None:
+        weight = class_weights_from_counts(class_counts, class_weights)
+        params = {"class_weights": class_weights, "label_smoothing": label_smoothing,
+                  "weights": None if weight is None else [round(float(w), 6) for w in weight]}
+        if kind == "focal":
+            return MultiClassFocalLoss(gamma, weight, label_smoothing), {"gamma": gamma, **params}
+        if kind == "ce":
+            return nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing), params
+        raise ValueError(f"loss {kind!r} does not fit a diagnosis head (use focal or ce)")
+    if kind == "ce":
+        raise ValueError("loss 'ce' is for diagnosis models: a melanoma head uses focal or bce")
     if kind == "focal":
         return BinaryFocalLoss(alpha, gamma), {"alpha": alpha, "gamma": gamma}
     if kind == "bce":

@@ -1,4 +1,9 @@
-"""LightningDataModule: canonical table -> grouped folds -> fitted encoder -> DataLoaders."""
+"""LightningDataModule: canonical table -> grouped folds -> fitted encoder -> DataLoaders.
+
+For a diagnosis model the targets are class indices into `classes` (the canonical diagnoses
+present in the training split, in canonical order: melanoma is index 0); rows whose diagnosis
+is unknown cannot teach a class and are left out with a logged count.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,13 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
+from data.diagnoses import DIAGNOSES, MELANOMA, UNKNOWN_DIAGNOSIS
 from data.encoding import MetadataEncoder
 from data.folds import assign_folds, split
 from data.images import Preprocessing
-from data.readers import read_dataset, verify_images
+from data.readers import DatasetError, read_dataset, verify_images
 from training.augment import MetadataMasking
 
 log = logging.getLogger(__name__)
@@ -31,14 +37,18 @@ class MelanomaDataset(Dataset):
         encoder: fitted metadata encoder.
         augment: training augmentation (PIL -> tensor), or None for validation.
         meta_augment: training metadata augmentation (encoded vector -> vector), or None.
+        classes: a diagnosis model's classes: targets are then class indices (int64); empty
+            for a melanoma model (float 0/1 targets).
     """
 
     def __init__(self, df: pd.DataFrame, preprocessing: Preprocessing, encoder: MetadataEncoder,
                  augment: Callable[[Any], torch.Tensor] | None = None,
-                 meta_augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+                 meta_augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 classes: tuple[str, ...] = ()) -> None:
         self.paths = df["image_path"].tolist()
         self.meta = torch.from_numpy(encoder.transform(df))
-        self.targets = torch.tensor(df["target"].to_numpy(), dtype=torch.float32)
+        self.targets = (torch.tensor(class_indices(df, classes), dtype=torch.int64) if classes
+                        else torch.tensor(df["target"].to_numpy(), dtype=torch.float32))
         self.pre, self.augment, self.meta_augment = preprocessing, augment, meta_augment
 
     def __len__(self) -> int:
@@ -50,6 +60,27 @@ class MelanomaDataset(Dataset):
             self.pre.normalize(self.pre.model_view(img)))
         meta = self.meta_augment(self.meta[i]) if self.meta_augment else self.meta[i]
         return x, meta, self.targets[i], i
+
+
+def class_indices(df: pd.DataFrame, classes: tuple[str, ...]) -> np.ndarray:
+    """Each row's diagnosis as an index into `classes` (every diagnosis must be one)."""
+    lookup = {c: i for i, c in enumerate(classes)}
+    return df["diagnosis"].map(lookup).to_numpy(dtype=np.int64)
+
+
+def present_classes(df: pd.DataFrame) -> tuple[str, ...]:
+    """The canonical diagnoses present in a table, in canonical order.
+
+    Raises:
+        DatasetError: fewer than two classes, or no melanoma (a diagnosis model's melanoma
+            probability is P(MEL)).
+    """
+    present = set(df["diagnosis"])
+    classes = tuple(c for c in DIAGNOSES if c in present)
+    if MELANOMA not in classes or len(classes) < 2:
+        raise DatasetError(f"a diagnosis model needs melanoma and at least one other class in "
+                           f"its training split; it has {list(classes) or 'none'}")
+    return classes
 
 
 def subsample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
@@ -85,6 +116,10 @@ class MelanomaDataModule(L.LightningDataModule):
         max_images: optional quick-run subset size.
         encoder: an already fitted encoder (a bundle's, when fine-tuning) used as is; by
             default a new one is fitted on the training split.
+        task: "melanoma" or "diagnosis" (class-index targets, see the module docstring).
+        stratify_by: the column folds are stratified by ("target" or "diagnosis").
+        sampler: "weighted" draws training rows so every class (melanoma/other for the
+            melanoma task) comes equally often; "none" shuffles.
     """
 
     def __init__(self, data_dir: Path, *, data_format: str = "auto",
@@ -93,8 +128,11 @@ class MelanomaDataModule(L.LightningDataModule):
                  preprocessing: Preprocessing, augment: Callable[[Any], torch.Tensor] | None,
                  meta_mask_prob: float = 0.0, batch_size: int = 32, num_workers: int = 2,
                  max_images: int | None = None,
-                 encoder: MetadataEncoder | None = None) -> None:
+                 encoder: MetadataEncoder | None = None, task: str = "melanoma",
+                 stratify_by: str = "target", sampler: str = "none") -> None:
         super().__init__()
+        self.task, self.stratify_by, self.sampler = task, stratify_by, sampler
+        self.classes: tuple[str, ...] = ()
         self.data_dir, self.data_format, self.images_dir = data_dir, data_format, images_dir
         self.on_bad_row, self.verify = on_bad_row, verify
         self.fold, self.n_folds, self.seed = fold, n_folds, seed
@@ -115,11 +153,24 @@ class MelanomaDataModule(L.LightningDataModule):
                           on_error=self.on_bad_row)
         if self.verify:
             df = verify_images(df, on_error=self.on_bad_row)
+        if self.task == "diagnosis":
+            df = self._known_diagnoses(df)
         if self.max_images:
             df = subsample(df, self.max_images, self.seed).reset_index(drop=True)
-        df = assign_folds(df, n_folds=self.n_folds, seed=self.seed)
+        df = assign_folds(df, n_folds=self.n_folds, seed=self.seed,
+                          stratify_by=self.stratify_by)
         self.table = df
         self.train_df, self.val_df = split(df, self.fold)
+        if self.task == "diagnosis":
+            self.classes = present_classes(self.train_df)
+            unseen = ~self.val_df["diagnosis"].isin(self.classes)
+            if unseen.any():
+                log.warning("validation split: %d images of classes absent from training "
+                            "(%s) left out", int(unseen.sum()),
+                            sorted(self.val_df.loc[unseen, "diagnosis"].unique()))
+                self.val_df = self.val_df[~unseen].reset_index(drop=True)
+            log.info("diagnosis classes: %s", dict(zip(self.classes, self.diagnosis_counts,
+                                                       strict=True)))
         if self._fit_encoder:
             self.encoder.fit(self.train_df)
         for name, part in (("train", self.train_df), ("val", self.val_df)):
@@ -127,14 +178,30 @@ class MelanomaDataModule(L.LightningDataModule):
             log.info("%s split: %d images, %d positive, %d negative, %d groups", name, len(part),
                      n_pos, len(part) - n_pos, part["group_id"].nunique())
 
+    @staticmethod
+    def _known_diagnoses(df: pd.DataFrame) -> pd.DataFrame:
+        unknown = df["diagnosis"] == UNKNOWN_DIAGNOSIS
+        if unknown.any():
+            log.warning("%d of %d images have no known diagnosis: left out of diagnosis "
+                        "training", int(unknown.sum()), len(df))
+        return df[~unknown].reset_index(drop=True)
+
+    @property
+    def diagnosis_counts(self) -> list[int]:
+        """Training images per class of `classes` (diagnosis task)."""
+        self.prepare()
+        counts = self.train_df["diagnosis"].value_counts()
+        return [int(counts.get(c, 0)) for c in self.classes]
+
     def setup(self, stage: str | None = None) -> None:
         """Build the datasets."""
         self.prepare()
         masking = (MetadataMasking(self.encoder, self.meta_mask_prob)
                    if self.meta_mask_prob > 0 else None)
         self.train_set = MelanomaDataset(self.train_df, self.preprocessing, self.encoder,
-                                         self.augment, masking)
-        self.val_set = MelanomaDataset(self.val_df, self.preprocessing, self.encoder, None)
+                                         self.augment, masking, classes=self.classes)
+        self.val_set = MelanomaDataset(self.val_df, self.preprocessing, self.encoder, None,
+                                       classes=self.classes)
 
     @property
     def class_counts(self) -> tuple[int, int]:
@@ -154,17 +221,38 @@ class MelanomaDataModule(L.LightningDataModule):
             "fold": self.fold, "n_folds": self.n_folds, "seed": self.seed,
             "n_train": len(self.train_df), "n_train_positive": int(self.train_df["target"].sum()),
             "n_val": len(self.val_df), "n_val_positive": int(self.val_df["target"].sum()),
+            "task": self.task, "stratified_by": self.stratify_by,
+            **({"classes": list(self.classes),
+                "n_train_per_class": dict(zip(self.classes, self.diagnosis_counts, strict=True))}
+               if self.classes else {}),
         }
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle,
+    def _loader(self, dataset: Dataset, shuffle: bool,
+                sampler: WeightedRandomSampler | None = None) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.batch_size,
+                          shuffle=shuffle and sampler is None, sampler=sampler,
                           num_workers=self.num_workers, drop_last=shuffle and
                           len(dataset) > self.batch_size,
                           persistent_workers=self.num_workers > 0,
                           generator=torch.Generator().manual_seed(self.seed))
 
+    def balanced_sampler(self) -> WeightedRandomSampler:
+        """Draws (with replacement, one epoch's worth) every class equally often in expectation.
+
+        Classes are the diagnoses for a diagnosis model, melanoma/other for a melanoma model.
+        """
+        labels = self.train_set.targets.long().numpy()
+        counts = np.bincount(labels)
+        weights = 1.0 / counts[labels]
+        return WeightedRandomSampler(torch.from_numpy(weights), num_samples=len(labels),
+                                     replacement=True,
+                                     generator=torch.Generator().manual_seed(self.seed))
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        # Under DDP Lightning wraps a custom sampler (DistributedSamplerWrapper): each process
+        # takes its share of the weighted draws.
+        sampler = self.balanced_sampler() if self.sampler == "weighted" else None
+        return self._loader(self.train_set, shuffle=True, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False)

@@ -1,4 +1,5 @@
-"""LightningModule: FusionNet under focal (or weighted BCE) loss, validated by AUROC and pAUC.
+"""LightningModule: FusionNet under focal (or weighted BCE / cross-entropy) loss, validated by
+melanoma AUROC and pAUC (and balanced accuracy for a diagnosis model).
 
 Training, validation and test share one `model_step` (forward + loss). Validation and test
 scores are kept in a torchmetrics state (`ScoreCollector`), so under a multi-process strategy
@@ -26,11 +27,12 @@ from torchmetrics.functional.classification import (
 from torchmetrics.utilities import dim_zero_cat
 
 from eval.metrics.checks import MetricError
+from eval.metrics.multiclass import balanced_accuracy
 from eval.metrics.ranking import pauc_above_tpr
 from eval.metrics.thresholds import threshold_for_sensitivity
 from models.fusion import FusionConfig, FusionNet
 from models.losses import build_loss
-from models.outputs import logits_to_probability
+from models.outputs import logits_to_class_probabilities, logits_to_probability
 from models.pretrained import load_backbone_weights
 
 log = logging.getLogger(__name__)
@@ -50,25 +52,38 @@ class ScoreCollector(Metric):
 
     def __init__(self) -> None:
         super().__init__()
-        for name in ("prob", "target", "index"):
+        for name in ("prob", "target", "index", "label", "class_prob"):
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
-    def update(self, prob: torch.Tensor, target: torch.Tensor, index: torch.Tensor) -> None:
-        """Add one batch (any device; kept as float64 / int64)."""
+    def update(self, prob: torch.Tensor, target: torch.Tensor, index: torch.Tensor,
+               label: torch.Tensor | None = None, class_prob: torch.Tensor | None = None) -> None:
+        """Add one batch (any device; kept as float64 / int64).
+
+        Args:
+            prob: (N,) melanoma probabilities.
+            target: (N,) melanoma 0/1.
+            index: (N,) row indices into the split's table.
+            label, class_prob: a diagnosis model's (N,) class indices and (N, K) class
+                probabilities (None for a melanoma model).
+        """
+        n = prob.shape[0]
         self.prob.append(prob.detach().double())
         self.target.append(target.detach().long())
         self.index.append(index.detach().long())
+        self.label.append(target.detach().long() if label is None else label.detach().long())
+        self.class_prob.append(prob.new_zeros((n, 0), dtype=torch.float64) if class_prob is None
+                               else class_prob.detach().double())
 
     def compute(self) -> dict[str, np.ndarray]:
-        """The scores so far: ``prob`` (float64), ``target`` and ``index`` (int64) arrays."""
+        """The scores so far: ``prob`` (float64), ``target``, ``label``, ``index`` (int64) and
+        ``class_prob`` ((N, K) float64; K = 0 for a melanoma model) arrays."""
         # A list of batches before a multi-process sync, one gathered tensor after it.
         if isinstance(self.index, list) and not self.index:
             return {}
         index = dim_zero_cat(self.index).cpu().numpy()
         index, first = np.unique(index, return_index=True)  # sorted, each row once
-        return {"prob": dim_zero_cat(self.prob).cpu().numpy()[first],
-                "target": dim_zero_cat(self.target).cpu().numpy()[first],
-                "index": index}
+        return {name: dim_zero_cat(getattr(self, name)).cpu().numpy()[first]
+                for name in ("prob", "target", "label", "class_prob")} | {"index": index}
 
 
 class MelanomaModule(L.LightningModule):
@@ -85,6 +100,9 @@ class MelanomaModule(L.LightningModule):
         sensitivity_target: sensitivity for the validation operating point.
         channels_last: use channels_last tensors.
         pretrained, pretrained_path: ImageNet initialisation (see models.pretrained).
+        class_counts: a diagnosis model's training images per class (loss weights); None for
+            a melanoma model.
+        class_weights, label_smoothing: diagnosis loss options (models.losses).
     """
 
     def __init__(self, model_config: dict[str, Any], *, lr_backbone: float = 3e-4,
@@ -92,14 +110,18 @@ class MelanomaModule(L.LightningModule):
                  loss: str = "focal", focal_alpha: float = 0.75, focal_gamma: float = 2.0,
                  n_pos: int = 1, n_neg: int = 1, sensitivity_target: float = 0.9,
                  channels_last: bool = True, pretrained: str = "none",
-                 pretrained_path: str | None = None) -> None:
+                 pretrained_path: str | None = None, class_counts: list[int] | None = None,
+                 class_weights: str = "none", label_smoothing: float = 0.0) -> None:
         super().__init__()
         self.save_hyperparameters()
         config = FusionConfig.from_dict(model_config)
         self.net = FusionNet(config)
+        self.diagnosis = bool(config.classes)
         load_backbone_weights(self.net.backbone, config.backbone, pretrained, pretrained_path)
-        self.criterion, self.loss_params = build_loss(loss, alpha=focal_alpha, gamma=focal_gamma,
-                                                      n_pos=n_pos, n_neg=n_neg)
+        self.criterion, self.loss_params = build_loss(
+            loss, alpha=focal_alpha, gamma=focal_gamma, n_pos=n_pos, n_neg=n_neg,
+            class_counts=class_counts if self.diagnosis else None, class_weights=class_weights,
+            label_smoothing=label_smoothing)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.val_scores = ScoreCollector()
@@ -164,7 +186,12 @@ class MelanomaModule(L.LightningModule):
         loss, logits, target = self.model_step(batch)
         self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=target.shape[0],
                  sync_dist=True)
-        scores.update(logits_to_probability(logits), target, batch[3])
+        prob = logits_to_probability(logits)
+        if self.diagnosis:  # melanoma is class 0 (models.outputs.MELANOMA_COLUMN)
+            scores.update(prob, (target == 0).long(), batch[3], target,
+                          logits_to_class_probabilities(logits))
+        else:
+            scores.update(prob, target, batch[3])
 
     def _log_scores(self, stage: str, collector: ScoreCollector) -> dict[str, np.ndarray]:
         """Log the stage's ranking and operating-point metrics over all its rows.
@@ -198,6 +225,10 @@ class MelanomaModule(L.LightningModule):
             f"{stage}/f1": binary_f1_score(probs, targets, threshold=threshold),
             f"{stage}/threshold": threshold,
         }, sync_dist=True)
+        if self.diagnosis:
+            self.log(f"{stage}/balanced_accuracy",
+                     balanced_accuracy(scores["label"], scores["class_prob"]), prog_bar=True,
+                     sync_dist=True)
         return scores
 
     def configure_optimizers(self) -> dict[str, Any]:

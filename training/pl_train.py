@@ -36,6 +36,7 @@ from data.folds import FoldError
 from data.images import Preprocessing
 from data.readers import DatasetError
 from eval.metrics.checks import MetricError
+from eval.metrics.multiclass import multiclass_summary
 from eval.metrics.summary import summarize
 from eval.metrics.thresholds import select_thresholds
 from models.bundle import Bundle, BundleError, load_bundle, save_bundle
@@ -47,14 +48,16 @@ from training.datamodule import MelanomaDataModule
 from training.module import MelanomaModule
 
 log = logging.getLogger("training")
-MONITOR = "val/auroc"
+MONITORS = {"auroc": "val/auroc", "pauc": "val/pauc80",
+            "balanced_accuracy": "val/balanced_accuracy"}  # --monitor -> logged metric
+MONITOR = MONITORS["auroc"]
 RUN_NAME_ENV = f"{ENV_PREFIX}RUN_NAME"
 LICENSE_NOTE = ("Weights inherit the licence of the training data; HAM10000 and ISIC archive "
                 "data are CC BY-NC 4.0 (non-commercial use only).")
 
 
 # FusionConfig fields that shape the weights; the rest (dropouts) only act in training.
-_WEIGHT_SHAPING = ("backbone", "meta_dim", "meta_hidden")
+_WEIGHT_SHAPING = ("backbone", "meta_dim", "meta_hidden", "classes")
 
 
 def preprocessing(s: TrainSettings) -> Preprocessing:
@@ -109,7 +112,8 @@ def build_datamodule(s: TrainSettings, init: Bundle | None = None) -> MelanomaDa
                             meta_mask_prob=s.meta_mask_prob if s.use_metadata else 0.0,
                             batch_size=s.batch_size, num_workers=s.num_workers,
                             max_images=s.max_images,
-                            encoder=copy.deepcopy(init.encoder) if init else None)
+                            encoder=copy.deepcopy(init.encoder) if init else None,
+                            task=s.task, stratify_by=s.stratify_by, sampler=s.sampler)
     dm.prepare()
     return dm
 
@@ -127,7 +131,8 @@ def build_module(s: TrainSettings, dm: MelanomaDataModule,
     config = FusionConfig(backbone=s.backbone,
                           meta_dim=dm.encoder.dim if s.use_metadata else 0,
                           meta_hidden=s.meta_hidden, meta_dropout=s.meta_dropout,
-                          head_dropout=s.head_dropout, drop_path_rate=s.drop_path_rate)
+                          head_dropout=s.head_dropout, drop_path_rate=s.drop_path_rate,
+                          classes=dm.classes)
     n_pos, n_neg = dm.class_counts
     module = MelanomaModule(config.to_dict(), lr_backbone=s.lr_backbone, lr_head=s.lr_head,
                           weight_decay=s.weight_decay, warmup_epochs=s.warmup_epochs,
@@ -135,7 +140,9 @@ def build_module(s: TrainSettings, dm: MelanomaDataModule,
                           n_pos=n_pos, n_neg=n_neg, sensitivity_target=s.sensitivity_target,
                           channels_last=s.channels_last,
                           pretrained="none" if init else s.pretrained,
-                          pretrained_path=str(s.pretrained_path) if s.pretrained_path else None)
+                          pretrained_path=str(s.pretrained_path) if s.pretrained_path else None,
+                          class_counts=dm.diagnosis_counts if dm.classes else None,
+                          class_weights=s.class_weights, label_smoothing=s.label_smoothing)
     if init is not None:
         diff = [f"{k} {getattr(init.config, k)!r} vs {getattr(config, k)!r}"
                 for k in _WEIGHT_SHAPING if getattr(init.config, k) != getattr(config, k)]
@@ -181,9 +188,14 @@ def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModu
     stored = {k: v for k, v in thresholds.items() if k != "sensitivity_target_value"}
     metrics = summarize(y, p, stored, groups=groups)
     metrics["sensitivity_target_value"] = s.sensitivity_target
-    preds = dm.val_df.iloc[val["index"]][["image_id", "image_path", "target", "age", "sex",
-                                          "site", "group_id"]].copy()
+    preds = dm.val_df.iloc[val["index"]][["image_id", "image_path", "target", "diagnosis",
+                                          "age", "sex", "site", "group_id"]].copy()
     preds["prob"] = p
+    if dm.classes:
+        metrics["diagnosis"] = multiclass_summary(val["label"], val["class_prob"],
+                                                  list(dm.classes))
+        for i, name in enumerate(dm.classes):
+            preds[f"prob_class_{name}"] = val["class_prob"][:, i]  # as eval's predictions
     preds.to_csv(run_dir / "val_predictions.csv", index=False)
     name = s.run_name or f"{s.backbone}-fold{s.fold}"
     training = s.model_dump(mode="json")
@@ -214,6 +226,9 @@ def print_summary(metrics: dict[str, Any], bundle_dir: Path) -> None:
                   f"{metrics['auroc_ci'][1]:.3f}]")
     table.add_row("pAUC@80%TPR", f"{metrics['pauc80']:.4f}")
     table.add_row("Average precision", f"{metrics['average_precision']:.4f}")
+    if "diagnosis" in metrics:
+        table.add_row("Balanced accuracy (diagnosis)",
+                      f"{metrics['diagnosis']['balanced_accuracy']:.4f}")
     for name, m in metrics["thresholds"].items():
         table.add_row(f"sens/spec @ {name} ({m['threshold']:.3f})",
                       f"{m['sensitivity']:.3f} / {m['specificity']:.3f}")
@@ -221,9 +236,9 @@ def print_summary(metrics: dict[str, Any], bundle_dir: Path) -> None:
     Console().print(f"Bundle: {bundle_dir}")
 
 
-def checkpoint_callbacks(ckpt_dir: Path,
-                         keep: int = 1) -> tuple[ModelCheckpoint, ModelCheckpoint]:
-    """The best-by-validation-AUROC checkpoint and an always-current `last.ckpt`.
+def checkpoint_callbacks(ckpt_dir: Path, keep: int = 1,
+                         monitor: str = MONITOR) -> tuple[ModelCheckpoint, ModelCheckpoint]:
+    """The best-by-validation-metric checkpoint and an always-current `last.ckpt`.
 
     Lightning's `save_last` only rewrites last.ckpt in epochs that also produce a new best, so
     after a plateau `--resume-from last.ckpt` would restart from a stale epoch; an
@@ -232,13 +247,15 @@ def checkpoint_callbacks(ckpt_dir: Path,
     Args:
         ckpt_dir: checkpoint folder.
         keep: how many best checkpoints to keep (-1 = all epochs).
+        monitor: the logged validation metric that ranks checkpoints (higher is better).
 
     Returns:
         (best, latest) callbacks.
     """
-    best = ModelCheckpoint(dirpath=ckpt_dir, monitor=MONITOR, mode="max", save_top_k=keep,
+    short = monitor.split("/")[-1]
+    best = ModelCheckpoint(dirpath=ckpt_dir, monitor=monitor, mode="max", save_top_k=keep,
                            auto_insert_metric_name=False,
-                           filename="epoch{epoch:02d}-auroc{" + MONITOR + ":.4f}")
+                           filename="epoch{epoch:02d}-" + short + "{" + monitor + ":.4f}")
     latest = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1,
                              enable_version_counter=False)
     return best, latest
@@ -274,12 +291,13 @@ def train(s: TrainSettings) -> Path:
     module = build_module(s, dm, init)
     run_dir = Path(s.output_dir) / run_name(s)
     run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint, latest = checkpoint_callbacks(run_dir / "checkpoints",
-                                              s.keep_checkpoints)
+    monitor = MONITORS[s.monitor]
+    checkpoint, latest = checkpoint_callbacks(run_dir / "checkpoints", s.keep_checkpoints,
+                                              monitor)
     callbacks = [checkpoint, latest, RichProgressBar(),
                  LearningRateMonitor(logging_interval="epoch")]
     if s.early_stopping_patience:
-        callbacks.append(EarlyStopping(monitor=MONITOR, mode="max",
+        callbacks.append(EarlyStopping(monitor=monitor, mode="max",
                                        patience=s.early_stopping_patience))
     trainer = L.Trainer(max_epochs=s.epochs, accelerator=s.accelerator, devices=s.devices,
                         strategy=s.strategy, num_nodes=s.num_nodes,

@@ -13,19 +13,24 @@ columns in :data:`CANONICAL_COLUMNS`:
 ``group_id``    str, the unit that must not be split across folds (patient, else lesion,
                 else the image itself)
 ``group_kind``  ``"patient"`` / ``"lesion"`` / ``"image"``: what ``group_id`` is, per row
-``diagnosis``   str, the source diagnosis (``"mel"``, ``"nv"``, ``"melanoma"``...)
+``diagnosis``   canonical diagnosis (:data:`data.diagnoses.DIAGNOSES`: ``"MEL"``, ``"NV"``...),
+                ``"unknown"`` if not recorded; ``diagnosis == "MEL"`` exactly where
+                ``target == 1``
 ``source``      str, the format name the row was read as
 ==============  ============================================================================
 
 Supported formats (:data:`FORMATS`): ``ham10000``, ``isic2017``, ``isic2018``, ``isic2019``,
-``isic2020`` and a generic ``csv`` (see :func:`read_generic_csv` for its columns).
+``isic2019_labels`` (one integer class-index column; read only when named, never
+auto-detected), ``isic2020`` and a generic ``csv`` (see :func:`read_generic_csv` for its
+columns).
 
-Problems in a row (unknown label, bad age, unmapped site, missing image file...) are collected
-for the whole file. With ``on_error="fail"`` one single-line :class:`DatasetError` reports the
-first few with file, line and column plus the total count; with ``on_error="skip"`` the bad
-rows are dropped and a count per reason is logged (and stored in ``df.attrs["skipped"]``).
-A bad row is never replaced by another sample. Structural problems (missing file, missing
-required column, empty table) always raise.
+Problems in a row (unknown label, bad age, unmapped site or diagnosis, a diagnosis that
+contradicts the label, missing image file...) are collected for the whole file. With
+``on_error="fail"`` one single-line :class:`DatasetError` reports the first few with file,
+line and column plus the total count; with ``on_error="skip"`` the bad rows are dropped and a
+count per reason is logged (and stored in ``df.attrs["skipped"]``). A bad row is never
+replaced by another sample. Structural problems (missing file, missing required column, empty
+table, a generic label column holding class indices) always raise.
 
 Line numbers are those of the CSV file as seen in an editor (the header is line 1).
 
@@ -37,7 +42,8 @@ Package layout:
 * :mod:`~data.readers.locate`: :class:`~data.readers.locate.FormatSpec` and the generic
   format detection and file search built on it.
 * one module per format (:mod:`~data.readers.ham10000`, ``isic2017``, ``isic2018``,
-  ``isic2019``, ``isic2020``, ``generic_csv``): its constants, spec and ``read_<fmt>``.
+  ``isic2019``, ``isic2019_labels``, ``isic2020``, ``generic_csv``): its constants, spec and
+  ``read_<fmt>``.
 * :mod:`~data.readers.registry`: format name -> (spec, reader), in detection priority order;
   :data:`FORMATS`, :func:`detect_format` and :func:`read_dataset` derive from it. A new
   format is one new module plus one registry line.
@@ -50,6 +56,7 @@ from data.readers.base import (
     IMAGE_EXTENSIONS,
     ON_ERROR_CHOICES,
     REASON_AGE,
+    REASON_DIAGNOSIS,
     REASON_DUPLICATE,
     REASON_IMAGE,
     REASON_IMAGE_ID,
@@ -66,6 +73,7 @@ from data.readers.ham10000 import read_ham10000
 from data.readers.isic2017 import read_isic2017
 from data.readers.isic2018 import read_isic2018
 from data.readers.isic2019 import read_isic2019
+from data.readers.isic2019_labels import read_isic2019_labels
 from data.readers.isic2020 import read_isic2020
 from data.readers.locate import FormatSpec
 from data.readers.registry import FORMATS, REGISTRY, detect_format, read_dataset
@@ -78,6 +86,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "ON_ERROR_CHOICES",
     "REASON_AGE",
+    "REASON_DIAGNOSIS",
     "REASON_DUPLICATE",
     "REASON_IMAGE",
     "REASON_IMAGE_ID",
@@ -97,6 +106,7 @@ __all__ = [
     "read_isic2017",
     "read_isic2018",
     "read_isic2019",
+    "read_isic2019_labels",
     "read_isic2020",
     "verify_images",
 ]

@@ -17,6 +17,7 @@ from typing import Literal
 
 import pandas as pd
 
+from data.diagnoses import MELANOMA, UNKNOWN_DIAGNOSIS
 from data.sites import MISSING_TOKENS, normalize_key
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ REASON_LABEL = "invalid label"
 REASON_AGE = "invalid age"
 REASON_SEX = "invalid sex"
 REASON_SITE = "unmapped site"
+REASON_DIAGNOSIS = "unmapped diagnosis"
 REASON_IMAGE = "missing image"
 REASON_IMAGE_ID = "missing image id"
 REASON_DUPLICATE = "duplicate image id"
@@ -105,6 +107,8 @@ class Table:
     image_column: str
     columns: dict[str, pd.Series] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # The source column a target/diagnosis contradiction is reported in.
+    diagnosis_column: str = "diagnosis"
 
     @property
     def n_rows(self) -> int:
@@ -218,8 +222,31 @@ def summarise(problems: Sequence[Problem]) -> str:
     return ", ".join(f"{reason}: {count}" for reason, count in counts.most_common())
 
 
+def _reconcile_diagnoses(table: Table, frame: pd.DataFrame) -> None:
+    """Make ``diagnosis == MEL`` hold exactly where ``target == 1``, or record a problem.
+
+    ``target`` is a melanoma flag, so a melanoma whose diagnosis is not recorded is ``MEL``;
+    a known diagnosis that disagrees with the target is an invalid label. Rows that already
+    have a problem are left alone: their placeholder values prove nothing.
+    """
+    flagged = {p.row for p in table.problems}
+    melanoma = frame["target"].to_numpy() == 1
+    unknown = frame["diagnosis"].to_numpy() == UNKNOWN_DIAGNOSIS
+    frame.loc[melanoma & unknown, "diagnosis"] = MELANOMA
+    contradicts = ~unknown & (melanoma != (frame["diagnosis"].to_numpy() == MELANOMA))
+    for row in map(int, contradicts.nonzero()[0]):
+        if row not in flagged:
+            table.add(row, REASON_LABEL, table.diagnosis_column,
+                      f"diagnosis {frame['diagnosis'].iloc[row]!r} contradicts target "
+                      f"{int(frame['target'].iloc[row])} (1 = melanoma = {MELANOMA!r})")
+
+
 def finish(table: Table, on_error: str) -> pd.DataFrame:
     """Assemble the canonical frame, then fail on or drop the rows with problems.
+
+    Every returned row satisfies ``target == (diagnosis == "MEL")``: a melanoma without a
+    recorded diagnosis becomes ``MEL``, and a diagnosis contradicting the target is a
+    problem (see :func:`_reconcile_diagnoses`).
 
     Args:
         table: A table whose ``columns`` hold every one of :data:`CANONICAL_COLUMNS`.
@@ -233,6 +260,7 @@ def finish(table: Table, on_error: str) -> pd.DataFrame:
         DatasetError: If any row has a problem (fail mode) or no row is left (skip mode).
     """
     frame = pd.DataFrame({c: table.columns[c].to_numpy() for c in CANONICAL_COLUMNS})
+    _reconcile_diagnoses(table, frame)
     # The same image twice would land in train and validation at once when grouped by image.
     ids = frame["image_id"]
     duplicated = ids.duplicated(keep="first") & (ids != "")

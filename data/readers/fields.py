@@ -15,10 +15,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from data.diagnoses import (
+    MELANOMA,
+    UNKNOWN_DIAGNOSIS,
+    DiagnosisError,
+    diagnosis_mapping,
+    is_missing_diagnosis,
+    to_canonical_diagnosis,
+)
 from data.encoding import AGE_MAX, AGE_MIN
 from data.readers.base import (
     IMAGE_EXTENSIONS,
     REASON_AGE,
+    REASON_DIAGNOSIS,
     REASON_IMAGE,
     REASON_IMAGE_ID,
     REASON_LABEL,
@@ -52,9 +61,13 @@ def parse_binary(value: object) -> int | None:
 
 
 def one_hot_labels(
-    table: Table, raw: pd.DataFrame, classes: Sequence[str]
+    table: Table, raw: pd.DataFrame, classes: Sequence[str], fmt: str
 ) -> tuple[pd.Series, pd.Series]:
-    """Target (MEL) and diagnosis (lower-cased class name) from one-hot class columns."""
+    """Target (melanoma) and canonical diagnosis from one-hot class columns.
+
+    The diagnosis is the positive column's name mapped through ``fmt``'s diagnosis mapping
+    (a column the mapping reads as missing, like ISIC 2019's ``UNK``, gives ``"unknown"``).
+    """
     targets: list[int] = []
     diagnoses: list[str] = []
     values = raw[list(classes)].to_numpy()
@@ -67,9 +80,53 @@ def one_hot_labels(
         elif len(positive) != 1:
             table.add(row, REASON_LABEL, ",".join(classes),
                       f"expected exactly one class = 1, found {len(positive)}")
-        diagnoses.append(positive[0].lower() if positive else UNKNOWN)
-        targets.append(int(positive == ["MEL"]))
+        diagnosis = (to_canonical_diagnosis(positive[0], fmt) if len(positive) == 1
+                     else UNKNOWN_DIAGNOSIS)
+        diagnoses.append(diagnosis)
+        targets.append(int(diagnosis == MELANOMA))
     return pd.Series(targets, dtype="int64"), pd.Series(diagnoses, dtype=str)
+
+
+def parse_diagnoses(
+    table: Table,
+    raw: pd.Series,
+    column: str,
+    fmt: str,
+    required: bool = False,
+) -> pd.Series:
+    """Canonical diagnosis per row (:mod:`data.diagnoses`); unmapped values are problems.
+
+    Args:
+        table: The table under construction (problems are recorded in it).
+        raw: Raw diagnosis values, one per row.
+        column: The source column, named in problems.
+        fmt: Format whose diagnosis mapping applies.
+        required: The diagnosis IS the label (HAM10000 ``dx``): a missing value is an invalid
+            label, since the target would otherwise silently read "not melanoma". Else a
+            missing value is ``"unknown"`` and an unmapped one an unmapped diagnosis.
+
+    Returns:
+        A string series of members of :data:`~data.diagnoses.DIAGNOSES` or ``"unknown"``.
+    """
+    reason = REASON_LABEL if required else REASON_DIAGNOSIS
+    expected = f"for format {fmt!r}; expected one of {sorted(diagnosis_mapping(fmt))}"
+    lookup: dict[object, tuple[str, str | None]] = {}
+    diagnoses: list[str] = []
+    for row, value in enumerate(raw):
+        if value not in lookup:
+            if required and is_missing_diagnosis(value):
+                lookup[value] = (UNKNOWN_DIAGNOSIS, f"diagnosis {value!r} is missing {expected}")
+            else:
+                try:
+                    lookup[value] = (to_canonical_diagnosis(value, fmt), None)
+                except DiagnosisError:
+                    lookup[value] = (UNKNOWN_DIAGNOSIS,
+                                     f"unmapped diagnosis {value!r} {expected}")
+        diagnosis, problem = lookup[value]
+        if problem is not None:
+            table.add(row, reason, column, problem)
+        diagnoses.append(diagnosis)
+    return pd.Series(diagnoses, dtype=str)
 
 
 # --- Patient metadata -----------------------------------------------------------------------

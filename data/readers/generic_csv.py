@@ -7,6 +7,7 @@ Column names are matched case-insensitively against lists of accepted spellings;
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,7 +23,6 @@ from data.readers.base import (
     Table,
     check_on_error,
     finish,
-    is_blank,
     new_table,
     pick_column,
     read_csv,
@@ -32,12 +32,15 @@ from data.readers.fields import (
     groups,
     image_ids,
     parse_ages,
+    parse_diagnoses,
     parse_sexes,
     parse_sites,
     resolve_images,
 )
+from data.readers.isic2019_labels import CLASS_ORDER
+from data.readers.isic2019_labels import SPEC as CLASS_INDEX_SPEC
 from data.readers.locate import FormatSpec, locate
-from data.sites import UNKNOWN, normalize_key
+from data.sites import normalize_key
 
 # Accepted column names, in order of preference (matched case-insensitively).
 GENERIC_IMAGE_COLUMNS = ("image_path", "image", "image_id", "image_name")
@@ -127,6 +130,44 @@ def _ids_and_paths(
     return ids, paths
 
 
+def _integer(value: object) -> int | None:
+    """The integer a cell holds (``"3"``, ``"3.0"``, ``"-1"``), else None."""
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
+
+
+def refuse_class_indices(path: Path, raw: pd.DataFrame, label_col: str) -> None:
+    """Refuse a label column holding integers other than 0 and 1.
+
+    Such a column is a multi-class label (an ISIC 2019 class index: 0 = MEL, 1 = NV...), not
+    a melanoma flag. Read row by row it would come out wrong without a word: class 0
+    (melanoma) as "not melanoma", class 1 (naevus) as melanoma, and under
+    ``on_error="skip"`` every other class silently dropped. So the whole file is refused, in
+    both modes.
+
+    Raises:
+        DatasetError: Naming the file, the column, the values with their row counts, and the
+            format that reads class indices.
+    """
+    numbers = Counter(n for n in map(_integer, raw[label_col]) if n not in (None, 0, 1))
+    if not numbers:
+        return
+    listed = ", ".join(f"{n} ({count} row{'' if count == 1 else 's'})"
+                       for n, count in sorted(numbers.items()))
+    order = ", ".join(f"{i}={c}" for i, c in enumerate(CLASS_ORDER))
+    fmt = CLASS_INDEX_SPEC.name
+    raise DatasetError(
+        f"{path}: column {label_col!r} holds integer values other than 0/1: {listed}; it "
+        "looks like a multi-class label, not a melanoma flag, and reading it as one would "
+        f"swap classes; nothing was read. For ISIC 2019 class indices ({order}) name the "
+        f"format {fmt!r} (--data-format / --format {fmt}, fmt={fmt!r}); otherwise make the "
+        "column 1 for melanoma and 0 for anything else"
+    )
+
+
 def _targets(table: Table, raw: pd.DataFrame, label_col: str) -> list[int]:
     """1/0 per row from the accepted label spellings; anything else is a problem."""
     targets: list[int] = []
@@ -142,6 +183,21 @@ def _targets(table: Table, raw: pd.DataFrame, label_col: str) -> list[int]:
                       f"melanoma, {sorted(NEGATIVE_LABELS)} otherwise")
             targets.append(0)
     return targets
+
+
+def _required_columns(csv_path: Path, raw: pd.DataFrame) -> tuple[str, str]:
+    """The image and label columns' real names; a DatasetError naming those missing."""
+    image_col = pick_column(raw.columns, GENERIC_IMAGE_COLUMNS)
+    label_col = pick_column(raw.columns, GENERIC_LABEL_COLUMNS)
+    if image_col is None or label_col is None:
+        missing = [
+            "/".join(names) for names, col in
+            ((GENERIC_IMAGE_COLUMNS, image_col), (GENERIC_LABEL_COLUMNS, label_col)) if col is None
+        ]
+        raise DatasetError(
+            f"{csv_path}: missing required column(s) {missing}; present: {list(raw.columns)}"
+        )
+    return image_col, label_col
 
 
 def _optional(raw: pd.DataFrame, candidates: Sequence[str]) -> tuple[pd.Series, str]:
@@ -167,12 +223,16 @@ def read_generic_csv(
         * a label column: ``target``, ``label`` or ``melanoma`` (first present wins). Accepted
           values, case-insensitive: melanoma = ``1``, ``1.0``, ``true``, ``yes``, ``mel``,
           ``melanoma``; not melanoma = ``0``, ``0.0``, ``false``, ``no``, ``non-melanoma``,
-          ``not melanoma``. Anything else (including blank) is an invalid label.
+          ``not melanoma``. Anything else (including blank) is an invalid label, except that
+          integers other than 0/1 (class indices) make the whole file refused, in both
+          ``on_error`` modes (see :func:`refuse_class_indices`).
 
     Optional: ``age`` / ``age_approx`` / ``age_approximate``; ``sex``; ``site`` /
     ``anatom_site_general`` / ``anatom_site_general_challenge`` / ``localization`` (canonical
-    names, HAM10000/ISIC spellings and common synonyms); ``diagnosis`` / ``dx``;
-    ``patient_id`` and ``lesion_id`` (grouping: patient, else lesion, else image).
+    names, HAM10000/ISIC spellings and common synonyms); ``diagnosis`` / ``dx`` (canonical
+    codes or names, any format's spelling and common synonyms, see
+    :data:`data.diagnoses.GENERIC_DIAGNOSES`; it must agree with the label); ``patient_id``
+    and ``lesion_id`` (grouping: patient, else lesion, else image).
 
     Args:
         path: The CSV file (or a folder holding exactly one such CSV).
@@ -180,7 +240,8 @@ def read_generic_csv(
         on_error: ``"fail"`` or ``"skip"`` for invalid rows.
 
     Returns:
-        The canonical table; diagnosis is the diagnosis column, else ``"unknown"``.
+        The canonical table; diagnosis is the canonical diagnosis column, else ``"MEL"`` for
+        melanomas and ``"unknown"`` for the rest.
 
     Raises:
         DatasetError: On structural problems, or invalid rows with ``on_error="fail"``.
@@ -188,16 +249,8 @@ def read_generic_csv(
     check_on_error(on_error)
     csv_path = locate(path, SPEC)
     raw = read_csv(csv_path)
-    image_col = pick_column(raw.columns, GENERIC_IMAGE_COLUMNS)
-    label_col = pick_column(raw.columns, GENERIC_LABEL_COLUMNS)
-    if image_col is None or label_col is None:
-        missing = [
-            "/".join(names) for names, col in
-            ((GENERIC_IMAGE_COLUMNS, image_col), (GENERIC_LABEL_COLUMNS, label_col)) if col is None
-        ]
-        raise DatasetError(
-            f"{csv_path}: missing required column(s) {missing}; present: {list(raw.columns)}"
-        )
+    image_col, label_col = _required_columns(csv_path, raw)
+    refuse_class_indices(csv_path, raw, label_col)
     table = new_table(raw, csv_path, SPEC.name, image_col)
     extra = Path(images_dir).expanduser() if images_dir is not None else None
     if extra is not None and not extra.is_dir():
@@ -208,7 +261,7 @@ def read_generic_csv(
     age_raw, age_col = _optional(raw, GENERIC_AGE_COLUMNS)
     sex_raw, sex_col = _optional(raw, GENERIC_SEX_COLUMNS)
     site_raw, site_col = _optional(raw, GENERIC_SITE_COLUMNS)
-    dx_raw, _ = _optional(raw, GENERIC_DIAGNOSIS_COLUMNS)
+    dx_raw, table.diagnosis_column = _optional(raw, GENERIC_DIAGNOSIS_COLUMNS)
     patient_col = pick_column(raw.columns, ("patient_id",))
     lesion_col = pick_column(raw.columns, ("lesion_id",))
     group_ids, kinds = groups(ids.reset_index(drop=True), [
@@ -224,7 +277,7 @@ def read_generic_csv(
         "site": parse_sites(table, site_raw, site_col, "generic"),
         "group_id": group_ids,
         "group_kind": kinds,
-        "diagnosis": dx_raw.map(lambda v: UNKNOWN if is_blank(v) else str(v).strip()),
+        "diagnosis": parse_diagnoses(table, dx_raw, table.diagnosis_column, "generic"),
         "source": pd.Series([SPEC.name] * len(raw), dtype=str),
     }
     return finish(table, on_error)

@@ -7,15 +7,13 @@ import os
 
 import pandas as pd
 
-from data.readers.base import (
-    REASON_LABEL,
-    OnError,
-    finish,
-)
+from data.diagnoses import MELANOMA
+from data.readers.base import OnError, finish
 from data.readers.fields import (
     groups,
     image_folders,
     parse_ages,
+    parse_diagnoses,
     parse_sexes,
     parse_sites,
     resolve_images,
@@ -25,7 +23,6 @@ from data.readers.opening import open_csv
 
 logger = logging.getLogger(__name__)
 
-HAM10000_DX: frozenset[str] = frozenset({"akiec", "bcc", "bkl", "df", "mel", "nv", "vasc"})
 HAM10000_REQUIRED = ("lesion_id", "image_id", "dx")
 HAM10000_OPTIONAL = ("age", "sex", "localization")
 # Auto-detection wants the full official header, so that a generic CSV that merely has
@@ -50,9 +47,11 @@ def read_ham10000(
     """Read HAM10000: ``HAM10000_metadata.csv`` plus ``<image_id>.jpg`` images.
 
     Images are looked for in ``images_dir``, else ``images/`` or ``HAM10000_images*/`` (the
-    original two-part release) next to the CSV. Melanoma = ``dx == "mel"``; rows are grouped
-    by ``lesion_id`` (HAM10000 has no patient id). An age of 0 is a recorded value (infants),
-    not a missing marker; missing ages are blank.
+    original two-part release) next to the CSV. ``dx`` is the label: it becomes the canonical
+    diagnosis (``akiec`` -> ``AK``, see :mod:`data.diagnoses`) and melanoma = ``mel``; a
+    missing or unmapped ``dx`` is an invalid label. Rows are grouped by ``lesion_id``
+    (HAM10000 has no patient id). An age of 0 is a recorded value (infants), not a missing
+    marker; missing ages are blank.
 
     Args:
         path: Dataset folder or the metadata CSV.
@@ -71,23 +70,19 @@ def read_ham10000(
         if column not in raw.columns:
             logger.warning("%s: no %r column; treated as unknown for every row", csv_path, column)
 
-    dx = raw["dx"].str.strip().str.lower()
-    for row, value in enumerate(dx):
-        if value not in HAM10000_DX:
-            table.add(row, REASON_LABEL, "dx", f"unknown diagnosis {raw['dx'].iloc[row]!r}; "
-                      f"expected one of {sorted(HAM10000_DX)}")
+    diagnoses = parse_diagnoses(table, raw["dx"], "dx", SPEC.name, required=True)
     folders = image_folders(csv_path, images_dir, HAM10000_IMAGE_FOLDERS)
     group_ids, kinds = groups(ids, [("lesion", raw["lesion_id"])])
     table.columns = {
         "image_id": ids,
         "image_path": resolve_images(table, ids, folders, "image_id"),
-        "target": (dx == "mel").astype("int64"),
+        "target": (diagnoses == MELANOMA).astype("int64"),
         "age": parse_ages(table, raw.get("age", blank), "age"),
         "sex": parse_sexes(table, raw.get("sex", blank), "sex"),
         "site": parse_sites(table, raw.get("localization", blank), "localization", "ham10000"),
         "group_id": group_ids,
         "group_kind": kinds,
-        "diagnosis": dx,
+        "diagnosis": diagnoses,
         "source": pd.Series([SPEC.name] * len(raw), dtype=str),
     }
     return finish(table, on_error)

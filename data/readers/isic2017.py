@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from data.diagnoses import to_canonical_diagnosis
 from data.readers.base import (
     REASON_LABEL,
     OnError,
@@ -43,7 +44,8 @@ SPEC = FormatSpec(
 
 
 def _labels(table: Table, raw: pd.DataFrame) -> tuple[list[int], list[str]]:
-    """Target and diagnosis per row from the melanoma / seborrheic_keratosis 0/1 columns."""
+    """Target and canonical diagnosis per row from the melanoma / seborrheic_keratosis 0/1
+    columns: ``MEL``, ``BKL`` (seborrheic keratosis) or, when neither is 1, ``NV``."""
     targets: list[int] = []
     diagnoses: list[str] = []
     pairs = zip(raw["melanoma"], raw["seborrheic_keratosis"], strict=True)
@@ -57,7 +59,8 @@ def _labels(table: Table, raw: pd.DataFrame) -> tuple[list[int], list[str]]:
             table.add(row, REASON_LABEL, "melanoma",
                       "both melanoma and seborrheic_keratosis are 1")
         targets.append(mel or 0)
-        diagnoses.append("melanoma" if mel else "seborrheic_keratosis" if sk else "nevus")
+        raw_name = "melanoma" if mel else "seborrheic_keratosis" if sk else "nevus"
+        diagnoses.append(to_canonical_diagnosis(raw_name, SPEC.name))
     return targets, diagnoses
 
 
@@ -80,7 +83,7 @@ def read_isic2017(
         on_error: ``"fail"`` or ``"skip"`` for invalid rows.
 
     Returns:
-        The canonical table; diagnosis is melanoma / seborrheic_keratosis / nevus.
+        The canonical table; diagnosis is ``MEL``, ``BKL`` or ``NV``.
 
     Raises:
         DatasetError: On structural problems, or invalid rows with ``on_error="fail"``.

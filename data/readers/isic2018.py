@@ -49,13 +49,14 @@ def read_isic2018(
         on_error: ``"fail"`` or ``"skip"`` for invalid rows.
 
     Returns:
-        The canonical table; diagnosis is the lower-cased class column (``mel``, ``nv``...).
+        The canonical table; diagnosis is the canonical class of the column set to 1
+        (``AKIEC`` -> ``AK``, as ISIC 2019 merged them).
 
     Raises:
         DatasetError: On structural problems, or invalid rows with ``on_error="fail"``.
     """
     csv_path, raw, table, ids = open_csv(path, SPEC, ISIC2018_REQUIRED, "image", on_error)
-    targets, diagnoses = one_hot_labels(table, raw, ISIC2018_CLASSES)
+    targets, diagnoses = one_hot_labels(table, raw, ISIC2018_CLASSES, SPEC.name)
     input_dir = csv_path.name.removesuffix("_GroundTruth.csv") + "_Input"
     folders = image_folders(csv_path, images_dir, (input_dir, "images"))
     logger.warning("%s: ISIC 2018 has no lesion ids; grouping by image lets near-duplicate images "

@@ -56,14 +56,15 @@ def read_isic2019(
         on_error: ``"fail"`` or ``"skip"`` for invalid rows.
 
     Returns:
-        The canonical table; diagnosis is the lower-cased class column (``mel``, ``nv``...).
+        The canonical table; diagnosis is the canonical class of the column set to 1
+        (``"unknown"`` for ``UNK``, which is no class).
 
     Raises:
         DatasetError: On structural problems, or invalid rows with ``on_error="fail"``.
     """
     csv_path, raw, table, ids = open_csv(path, SPEC, ISIC2019_REQUIRED, "image", on_error)
     classes = ISIC2019_CLASSES + tuple(c for c in ISIC2019_OPTIONAL_CLASSES if c in raw.columns)
-    targets, diagnoses = one_hot_labels(table, raw, classes)
+    targets, diagnoses = one_hot_labels(table, raw, classes, SPEC.name)
     folders = image_folders(csv_path, images_dir, ISIC2019_IMAGE_FOLDERS)
 
     meta_path = csv_path.with_name(csv_path.name.replace("GroundTruth", "Metadata"))

@@ -18,13 +18,14 @@ from data.readers.fields import (
     image_folders,
     parse_ages,
     parse_binary,
+    parse_diagnoses,
     parse_sexes,
     parse_sites,
     resolve_images,
 )
 from data.readers.locate import FormatSpec
 from data.readers.opening import open_csv
-from data.sites import UNKNOWN, normalize_key
+from data.sites import normalize_key
 
 ISIC2020_REQUIRED = ("image_name", "patient_id", "target")
 ISIC2020_SIGNATURE = (*ISIC2020_REQUIRED, "anatom_site_general_challenge")
@@ -63,7 +64,9 @@ def read_isic2020(
     Columns: image_name, patient_id, (lesion_id), sex, age_approx,
     anatom_site_general_challenge, diagnosis, benign_malignant, target. Rows are grouped by
     ``patient_id`` (one patient has many lesions and images). If ``benign_malignant`` is
-    present it must agree with ``target``.
+    present it must agree with ``target``. ``diagnosis`` becomes the canonical class
+    (:data:`data.diagnoses.ISIC2020_DIAGNOSES`; ``"unknown"`` stays unknown); it must agree with
+    ``target`` (melanoma = ``MEL``), and a melanoma without one is ``MEL``.
 
     Args:
         path: Dataset folder or the CSV (``train.csv`` or ``ISIC_2020_Training_GroundTruth*.csv``).
@@ -72,7 +75,7 @@ def read_isic2020(
         on_error: ``"fail"`` or ``"skip"`` for invalid rows.
 
     Returns:
-        The canonical table; diagnosis is the file's ``diagnosis`` column.
+        The canonical table.
 
     Raises:
         DatasetError: On structural problems, or invalid rows with ``on_error="fail"``.
@@ -82,10 +85,8 @@ def read_isic2020(
     blank = pd.Series([""] * n)
 
     targets = _targets(table, raw, raw.get("benign_malignant", blank))
-    if "diagnosis" in raw.columns:
-        diagnoses = raw["diagnosis"].str.strip().replace("", UNKNOWN)
-    else:
-        diagnoses = pd.Series(["melanoma" if t else UNKNOWN for t in targets], dtype=str)
+    # Without the column every diagnosis is unknown; finish() makes the melanomas MEL.
+    diagnoses = parse_diagnoses(table, raw.get("diagnosis", blank), "diagnosis", SPEC.name)
 
     folders = image_folders(csv_path, images_dir, ISIC2020_IMAGE_FOLDERS)
     levels = [("patient", raw["patient_id"]), ("lesion", raw.get("lesion_id"))]
@@ -100,7 +101,7 @@ def read_isic2020(
                             "anatom_site_general_challenge", "isic2020"),
         "group_id": group_ids,
         "group_kind": kinds,
-        "diagnosis": diagnoses.reset_index(drop=True),
+        "diagnosis": diagnoses,
         "source": pd.Series([SPEC.name] * n, dtype=str),
     }
     return finish(table, on_error)

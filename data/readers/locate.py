@@ -32,6 +32,9 @@ class FormatSpec:
         header_check: Replaces the ``signature`` test for formats recognised by alternative
             column names (the generic CSV).
         fallback: A catch-all format; any other recognised file beats it.
+        auto: Whether auto-detection may choose this format. False for a format whose files
+            look like another's and whose meaning cannot be checked (integer class indices
+            in an unverifiable order): it is read only when named.
     """
 
     name: str
@@ -41,6 +44,7 @@ class FormatSpec:
     unless: tuple[str, ...] = ()
     header_check: Callable[[set[str]], bool] | None = None
     fallback: bool = False
+    auto: bool = True
 
     def matches(self, columns: Iterable[str]) -> bool:
         """Whether a CSV with these column names is (auto-detected as) this format."""
@@ -65,8 +69,8 @@ def existing_root(path: str | os.PathLike[str]) -> Path:
 
 
 def formats_of_header(columns: Sequence[str], specs: Sequence[FormatSpec]) -> list[FormatSpec]:
-    """Specs whose signature a CSV header has, in the given (priority) order."""
-    return [spec for spec in specs if spec.matches(columns)]
+    """Auto-detectable specs whose signature a CSV header has, in the given (priority) order."""
+    return [spec for spec in specs if spec.auto and spec.matches(columns)]
 
 
 def candidate_csvs(folder: Path) -> list[Path]:

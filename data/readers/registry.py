@@ -16,7 +16,15 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from data.readers import generic_csv, ham10000, isic2017, isic2018, isic2019, isic2020
+from data.readers import (
+    generic_csv,
+    ham10000,
+    isic2017,
+    isic2018,
+    isic2019,
+    isic2019_labels,
+    isic2020,
+)
 from data.readers.base import DatasetError, OnError, check_on_error
 from data.readers.locate import FormatSpec, detect, existing_root, locate
 
@@ -35,11 +43,13 @@ class Entry(NamedTuple):
 # Specific layouts come before the generic "csv" (which also loses to any of them when they
 # sit side by side in a folder, see FormatSpec.fallback). ISIC 2018 vs 2019 does not depend
 # on the order: a header with both column sets is ISIC 2019's (isic2018.SPEC.unless).
+# isic2019_labels is never auto-detected (its spec says auto=False), so its place is moot.
 _ENTRIES: tuple[Entry, ...] = (
     Entry(ham10000.SPEC, ham10000.read_ham10000),
     Entry(isic2017.SPEC, isic2017.read_isic2017),
     Entry(isic2018.SPEC, isic2018.read_isic2018),
     Entry(isic2019.SPEC, isic2019.read_isic2019),
+    Entry(isic2019_labels.SPEC, isic2019_labels.read_isic2019_labels),
     Entry(isic2020.SPEC, isic2020.read_isic2020),
     Entry(generic_csv.SPEC, generic_csv.read_generic_csv),
 )
@@ -77,7 +87,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         path: A dataset folder or its main CSV file.
 
     Returns:
-        One of :data:`FORMATS`.
+        One of :data:`FORMATS` that may be auto-detected (never ``isic2019_labels``).
 
     Raises:
         DatasetError: If nothing is recognised (the message lists what was looked for) or

@@ -1,4 +1,4 @@
-"""Evaluation metrics for binary melanoma classification (pure numpy + scikit-learn).
+"""Evaluation metrics for melanoma classification, binary and multi-class (numpy + scikit-learn).
 
 This package is the single source of truth for every number reported about a model. Modules,
 each depending only on those listed above it:
@@ -12,13 +12,18 @@ each depending only on those listed above it:
   resampling whole patients/lesions.
 * :mod:`eval.metrics.summary`: :func:`summarize`, the core of ``metrics.json`` for one split.
 * :mod:`eval.metrics.subgroups`: age bands and per-subgroup AUROC tables.
+* :mod:`eval.metrics.multiclass`: diagnosis (k-class) metrics: the ISIC 2018/2019 balanced
+  accuracy (with a bootstrap interval), confusion matrix, per-class one-vs-rest metrics, macro
+  AUROC, and :func:`multiclass_summary` for ``metrics.json``. Its own conventions (argmax
+  decisions, absent classes as None) are in that module's docstring.
 
 Design rules:
 
 * Invalid input (empty, length mismatch, NaN or out-of-range probabilities, labels other than
   0/1, a metric that needs both classes but gets one) raises :class:`MetricError` with a
   human-readable message. No function silently returns NaN.
-* The decision rule everywhere is ``prob >= threshold`` -> positive (melanoma).
+* The binary decision rule everywhere is ``prob >= threshold`` -> positive (melanoma); the
+  multi-class metrics decide by the argmax of each probability row.
 * Results are plain Python ``float``/``int``/``list``/``dict`` so they can go straight into
   ``metrics.json``.
 
@@ -40,6 +45,15 @@ from eval.metrics.calibration import (
     reliability_curve,
 )
 from eval.metrics.checks import MetricError
+from eval.metrics.multiclass import (
+    ROW_SUM_TOLERANCE,
+    balanced_accuracy,
+    balanced_accuracy_ci,
+    confusion_matrix,
+    macro_auroc,
+    multiclass_summary,
+    per_class_metrics,
+)
 from eval.metrics.ranking import DEFAULT_MIN_TPR, auroc, average_precision, pauc_above_tpr
 from eval.metrics.subgroups import (
     AGE_BAND_EDGES,
@@ -74,18 +88,25 @@ __all__ = [
     "DEFAULT_SUBGROUP_MIN_N",
     "DEFAULT_SUBGROUP_MIN_POS",
     "DEFAULT_THRESHOLD",
+    "ROW_SUM_TOLERANCE",
     "SUBGROUP_MISSING_VALUE",
     "MetricError",
     "age_band",
     "auroc",
     "average_precision",
+    "balanced_accuracy",
+    "balanced_accuracy_ci",
     "binary_metrics_at",
     "bootstrap_ci",
     "bootstrap_paired_difference",
     "brier_score",
     "confusion_at",
+    "confusion_matrix",
     "expected_calibration_error",
+    "macro_auroc",
+    "multiclass_summary",
     "pauc_above_tpr",
+    "per_class_metrics",
     "reliability_curve",
     "select_thresholds",
     "subgroup_table",

@@ -49,8 +49,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def build_tiny_bundle(out_dir: Path, seed: int = 0) -> Path:
-    """Save a small random-weight bundle (tf_efficientnet_lite0, 64 px, metadata on)."""
+DIAGNOSIS_CLASSES = ("MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC")
+
+
+def build_tiny_bundle(out_dir: Path, seed: int = 0, classes: tuple[str, ...] = ()) -> Path:
+    """Save a small random-weight bundle (tf_efficientnet_lite0, 64 px, metadata on);
+    `classes` makes it a diagnosis model."""
     from data.encoding import MetadataEncoder
     from data.images import Preprocessing
     from models.bundle import save_bundle
@@ -62,7 +66,7 @@ def build_tiny_bundle(out_dir: Path, seed: int = 0) -> Path:
         "site": ["head/neck", "posterior torso", "unknown", "palms/soles"]}))
     torch.manual_seed(seed)
     model = FusionNet(FusionConfig(backbone=BACKBONE, meta_dim=encoder.dim,
-                                   meta_hidden=(16, 8))).eval()
+                                   meta_hidden=(16, 8), classes=classes)).eval()
     return save_bundle(
         out_dir, model, preprocessing=Preprocessing(size=IMAGE_SIZE), encoder=encoder,
         thresholds=THRESHOLDS, name="apptest",

@@ -389,3 +389,38 @@ def test_sigterm_stops_the_server_cleanly(tiny_bundle: Path, engine_cache_dir: P
     # Generous: the target is < 5 s, but shared CI machines stall; the exit itself is the test.
     assert elapsed < 15.0
     assert not math.isnan(elapsed)
+
+
+def test_a_diagnosis_bundle_serves_the_differential(tmp_path: Path, test_image: Path,
+                                                   engine_cache_dir: Path) -> None:
+    """/analyze of a diagnosis bundle: every class's probability (identity view and TTA mean),
+    P(melanoma) = P(MEL) decided as for a melanoma model, the whole differential in the label."""
+    from models.bundle import load_bundle
+    from models.engine import Engine
+    from tests.app.conftest import DIAGNOSIS_CLASSES, build_tiny_bundle
+
+    folder = build_tiny_bundle(tmp_path / "dx", seed=2, classes=DIAGNOSIS_CLASSES)
+    server = start_server(folder, tmp_path, "--engine-cache-dir", str(engine_cache_dir))
+    try:
+        client = Client(server.url, verbose=False, download_files=False)
+        result, label, summary, *_ = client.predict(handle_file(str(test_image)), *METADATA,
+                                                    api_name="/analyze")
+        backend = _healthy(server)["backend"]
+    finally:
+        server.stop()
+    bundle = load_bundle(folder)
+    assert list(result["classes"]) == list(DIAGNOSIS_CLASSES)
+    assert sum(result["classes"].values()) == pytest.approx(1.0, abs=1e-6)
+    assert sum(result["classes_tta_mean"].values()) == pytest.approx(1.0, abs=1e-6)
+    assert result["classes"]["MEL"] == pytest.approx(result["probability"], abs=1e-9)
+    assert result["classes_tta_mean"]["MEL"] == pytest.approx(result["tta_mean"], abs=1e-9)
+    assert result["class_names"]["NV"] == "melanocytic naevus"
+    assert result["decision"] == ("above threshold" if result["probability"] >=
+                                  result["threshold"] else "below threshold")
+    engine = Engine(bundle, num_threads=1, backend=backend, cache_dir=engine_cache_dir)
+    expected = engine.analyze(str(test_image), *METADATA, tta=False, cam=False).classes
+    assert result["classes"] == pytest.approx(expected, abs=1e-5)
+    confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
+    assert len(confidences) == 8
+    assert confidences["melanoma"] == pytest.approx(result["probability"])
+    assert "**Differential**" in summary and "melanocytic naevus (NV)" in summary

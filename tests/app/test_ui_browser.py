@@ -293,3 +293,33 @@ def test_each_user_picks_the_ensemble_member_drawing_the_heatmaps(
         server.stop()
     assert ids[0] in first and ids[1] not in first
     assert ids[1] in second and ids[0] not in second
+
+
+def test_a_diagnosis_model_shows_the_differential(page, engine_cache_dir: Path, tmp_path: Path,
+                                                  test_image: Path, artifacts_dir: Path) -> None:
+    from playwright.sync_api import expect
+
+    from tests.app.conftest import DIAGNOSIS_CLASSES, build_tiny_bundle, start_server
+
+    folder = build_tiny_bundle(tmp_path / "dx", seed=2, classes=DIAGNOSIS_CLASSES)
+    server = start_server(folder, tmp_path, "--engine-cache-dir", str(engine_cache_dir))
+    tab = page.context.browser.new_page(viewport={"width": 1400, "height": 1800})
+    try:
+        tab.set_default_timeout(TIMEOUT_MS)
+        tab.route("**/*", lambda route: route.continue_()
+                  if route.request.url.startswith(server.url) else route.abort())
+        _fresh(tab, server.url)
+        expect(tab.locator("#model-card")).to_contain_text("diagnosis over 8 classes")
+        _upload(tab, test_image)
+        _analyze(tab)
+        expect(tab.locator("#summary")).to_contain_text("Differential")
+        for name in ("basal cell carcinoma (BCC)", "dermatofibroma (DF)", "melanoma (MEL)"):
+            expect(tab.locator("#summary")).to_contain_text(name)
+        # The probability panel lists every class (Gradio's label shows them as rows).
+        panel = tab.locator("#probability").inner_text()
+        assert all(n in panel for n in ("melanoma", "melanocytic naevus", "vascular lesion",
+                                        "squamous cell carcinoma")), panel
+        tab.screenshot(path=str(artifacts_dir / "app-ui-differential.png"), full_page=True)
+    finally:
+        tab.close()
+        server.stop()

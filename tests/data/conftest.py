@@ -22,6 +22,7 @@ from data.readers import read_dataset
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 HAM10000_DIR = SHARED_DATA / "ham10000"
 ISIC2017_DIR = SHARED_DATA / "isic2017_train"
+ISIC2019_DIR = SHARED_DATA / "isic2019_84px"
 
 IMAGE_SIZE = (8, 6)  # tiny: the readers only check files exist, verify_images reads headers
 NAN = math.nan
@@ -45,6 +46,12 @@ class Built:
     label_column: str
     expected: dict[str, list] = field(default_factory=dict)
     rewrite: Callable[[Callable[[list[dict[str, str]]], None]], None] | None = None
+    auto: bool = True  # False: never auto-detected, read only when named
+
+    @property
+    def read_fmt(self) -> str:
+        """The ``fmt`` that reads this dataset: ``"auto"``, or the name where it must be."""
+        return "auto" if self.auto else self.fmt
 
     def image_file(self, image_id: str) -> Path:
         """The file on disk for an image id."""
@@ -120,7 +127,7 @@ def build_ham10000(root: Path) -> Built:
             group_id=["HAM_0000001", "HAM_0000001", "HAM_0000002", "HAM_0000003", "HAM_0000004",
                       "HAM_0000005"],
             group_kind=["lesion"] * 6,
-            diagnosis=["mel", "nv", "nv", "mel", "bkl", "bcc"],
+            diagnosis=["MEL", "NV", "NV", "MEL", "BKL", "BCC"],
         ),
         rewrite=_rewriter(csv_path),
     )
@@ -146,8 +153,7 @@ def build_isic2017(root: Path) -> Built:
         expected=dict(
             age=AGES, sex=SEXES, site=["unknown"] * 6, group_id=IMAGE_IDS,
             group_kind=["image"] * 6,
-            diagnosis=["melanoma", "nevus", "nevus", "melanoma", "seborrheic_keratosis",
-                       "nevus"],
+            diagnosis=["MEL", "NV", "NV", "MEL", "BKL", "NV"],
         ),
         rewrite=_rewriter(csv_path),
     )
@@ -171,7 +177,7 @@ def build_isic2018(root: Path) -> Built:
         "isic2018", root, csv_path, image_dir, "image", "MEL",
         expected=dict(
             age=[NAN] * 6, sex=["unknown"] * 6, site=["unknown"] * 6, group_id=IMAGE_IDS,
-            group_kind=["image"] * 6, diagnosis=[d.lower() for d in diagnoses],
+            group_kind=["image"] * 6, diagnosis=["MEL", "NV", "NV", "MEL", "BKL", "AK"],
         ),
         rewrite=_rewriter(csv_path),
     )
@@ -179,7 +185,7 @@ def build_isic2018(root: Path) -> Built:
 
 def build_isic2019(root: Path) -> Built:
     classes = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC", "UNK"]
-    diagnoses = ["MEL", "NV", "NV", "MEL", "BKL", "SCC"]
+    diagnoses = ["MEL", "NV", "UNK", "MEL", "BKL", "SCC"]
     ids = list(IMAGE_IDS)
     ids[2] = f"{IMAGE_IDS[2]}_downsampled"
     gt = _one_hot(classes, diagnoses)
@@ -205,7 +211,7 @@ def build_isic2019(root: Path) -> Built:
             image_id=ids,
             group_id=["BCN_0000001", "BCN_0000001", ids[2], "HAM_0000003", ids[4], "BCN_0000004"],
             group_kind=["lesion", "lesion", "image", "lesion", "image", "lesion"],
-            diagnosis=[d.lower() for d in diagnoses],
+            diagnosis=["MEL", "NV", "unknown", "MEL", "BKL", "SCC"],
         ),
         rewrite=_rewriter(csv_path),
     )
@@ -216,7 +222,8 @@ def build_isic2020(root: Path) -> Built:
     ages = ["45.0", "", "60.0", "30.0", "70.0", "0.0"]
     sexes = ["male", "female", "", "female", "male", "male"]
     patients = ["IP_001", "IP_001", "IP_002", "IP_003", "IP_003", "IP_004"]
-    diagnoses = ["melanoma", "nevus", "unknown", "melanoma", "seborrheic keratosis", "nevus"]
+    diagnoses = ["melanoma", "nevus", "unknown", "melanoma", "seborrheic keratosis",
+                 "lentigo NOS"]
     rows = [
         dict(image_name=i, patient_id=p, sex=x, age_approx=a, anatom_site_general_challenge=s,
              diagnosis=d, benign_malignant="malignant" if t else "benign", target=str(t))
@@ -240,7 +247,8 @@ def build_isic2020(root: Path) -> Built:
         expected=dict(
             age=AGES, sex=SEXES,
             site=["torso", "torso", "unknown", "head/neck", "upper extremity", "lower extremity"],
-            group_id=patients, group_kind=["patient"] * 6, diagnosis=diagnoses,
+            group_id=patients, group_kind=["patient"] * 6,
+            diagnosis=["MEL", "NV", "unknown", "MEL", "BKL", "BKL"],
         ),
         rewrite=_rewriter(csv_path),
     )
@@ -248,17 +256,21 @@ def build_isic2020(root: Path) -> Built:
 
 def build_csv(root: Path) -> Built:
     labels = ["melanoma", "0", "False", "1", "no", "0.0"]
+    # Blank for a melanoma: MEL all the same (the label says melanoma).
+    diagnoses = ["", "Nevus", "", "melanoma", "Seborrheic_Keratosis", "akiec"]
     sites = [" Posterior_Torso ", "Head / Neck", "", "hand", "palms/soles", "leg"]
     sexes = ["M", "female", "unk", "F", "male", "male"]
     ages = ["45", "", "60", "30", "70", "0"]
     paths = [f"imgs/{i}.png" if n % 2 else f"imgs/{i}" for n, i in enumerate(IMAGE_IDS)]
     rows = [
-        dict(image_path=p, label=lab, age=a, sex=x, site=s, patient_id=pid)
-        for p, lab, a, x, s, pid in zip(paths, labels, ages, sexes, sites,
-                                        ["P1", "P1", "", "P3", "P4", "P5"], strict=True)
+        dict(image_path=p, label=lab, age=a, sex=x, site=s, patient_id=pid, diagnosis=d)
+        for p, lab, a, x, s, pid, d in zip(paths, labels, ages, sexes, sites,
+                                           ["P1", "P1", "", "P3", "P4", "P5"], diagnoses,
+                                           strict=True)
     ]
     csv_path = write_csv(root / "my_dataset.csv", rows,
-                         ["image_path", "label", "age", "sex", "site", "patient_id"])
+                         ["image_path", "label", "age", "sex", "site", "patient_id",
+                          "diagnosis"])
     image_dir = root / "imgs"
     for n, image_id in enumerate(IMAGE_IDS):
         write_jpeg(image_dir / (f"{image_id}.png" if n % 2 else f"{image_id}.jpg"))
@@ -270,9 +282,43 @@ def build_csv(root: Path) -> Built:
                   "lower extremity"],
             group_id=["P1", "P1", IMAGE_IDS[2], "P3", "P4", "P5"],
             group_kind=["patient", "patient", "image", "patient", "patient", "patient"],
-            diagnosis=["unknown"] * 6,
+            diagnosis=["MEL", "NV", "unknown", "MEL", "BKL", "AK"],
         ),
         rewrite=_rewriter(csv_path),
+    )
+
+
+def build_isic2019_labels(root: Path) -> Built:
+    # Class indices in ISIC 2019 order: MEL, NV, NV, MEL, BKL ("4.0": a float writer), SCC.
+    labels = ["0", "1", "1", "0", "4.0", "7"]
+    names = list(IMAGE_IDS)
+    names[1] = f"{IMAGE_IDS[1]}.jpg"  # a name with its extension: the id drops it
+    sites = ["anterior torso", "posterior torso", "", "head/neck", "palms/soles", "oral/genital"]
+    ages = ["45", "", "60", "30", "70", "0"]
+    sexes = ["male", "female", "", "female", "male", "male"]
+    lesions = ["BCN_0000001", "BCN_0000001", "", "HAM_0000003", "", "BCN_0000004"]
+    rows = [dict(image_id=i, label=lab, age_approx=a, anatom_site_general=s, lesion_id=les,
+                 sex=x)
+            for i, lab, a, s, les, x in zip(names, labels, ages, sites, lesions, sexes,
+                                            strict=True)]
+    csv_path = write_csv(root / "train_labels.csv", rows,
+                         ["image_id", "label", "age_approx", "anatom_site_general", "lesion_id",
+                          "sex"])
+    image_dir = root / "ISIC_2019_Training_Input"
+    _images(image_dir, IMAGE_IDS)
+    return Built(
+        "isic2019_labels", root, csv_path, image_dir, "image_id", "label",
+        expected=dict(
+            age=AGES, sex=SEXES,
+            site=["anterior torso", "posterior torso", "unknown", "head/neck", "palms/soles",
+                  "oral/genital"],
+            group_id=["BCN_0000001", "BCN_0000001", IMAGE_IDS[2], "HAM_0000003", IMAGE_IDS[4],
+                      "BCN_0000004"],
+            group_kind=["lesion", "lesion", "image", "lesion", "image", "lesion"],
+            diagnosis=["MEL", "NV", "NV", "MEL", "BKL", "SCC"],
+        ),
+        rewrite=_rewriter(csv_path),
+        auto=False,
     )
 
 
@@ -281,6 +327,7 @@ BUILDERS: dict[str, Callable[[Path], Built]] = {
     "isic2017": build_isic2017,
     "isic2018": build_isic2018,
     "isic2019": build_isic2019,
+    "isic2019_labels": build_isic2019_labels,
     "isic2020": build_isic2020,
     "csv": build_csv,
 }
@@ -314,3 +361,10 @@ def ham10000_df() -> pd.DataFrame:
 def isic2017_df() -> pd.DataFrame:
     """The real ISIC 2017 training table (read once per session); skips when absent."""
     return read_dataset(_require(ISIC2017_DIR))
+
+
+@pytest.fixture(scope="session")
+def isic2019_df() -> pd.DataFrame:
+    """The real ISIC 2019 training table (84 px copy, read once per session); skips when
+    absent."""
+    return read_dataset(_require(ISIC2019_DIR))

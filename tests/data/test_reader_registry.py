@@ -33,7 +33,8 @@ def test_public_readers_are_the_registered_ones() -> None:
     public = {
         "ham10000": readers.read_ham10000, "isic2017": readers.read_isic2017,
         "isic2018": readers.read_isic2018, "isic2019": readers.read_isic2019,
-        "isic2020": readers.read_isic2020, "csv": readers.read_generic_csv,
+        "isic2019_labels": readers.read_isic2019_labels, "isic2020": readers.read_isic2020,
+        "csv": readers.read_generic_csv,
     }
     assert {name: entry.read for name, entry in REGISTRY.items()} == public
 
@@ -51,9 +52,36 @@ def test_read_dataset_dispatches_through_the_registry(
         return pd.DataFrame()
 
     monkeypatch.setitem(REGISTRY, name, Entry(REGISTRY[name].spec, fake_reader))
+    if fmt == "auto" and not built.auto:
+        # Never auto-detected: "auto" reads it as a generic CSV, which refuses it.
+        with pytest.raises(readers.DatasetError, match="holds integer values other than 0/1"):
+            readers.read_dataset(built.root, on_error="skip")
+        assert calls == []
+        return
     readers.read_dataset(built.root, fmt=name if fmt == "explicit" else "auto",
                          on_error="skip")
     assert calls == [(built.csv_path, {"images_dir": None, "on_error": "skip"})]
+
+
+def test_only_isic2019_labels_is_read_only_when_named() -> None:
+    assert [name for name, entry in REGISTRY.items() if not entry.spec.auto] == [
+        "isic2019_labels"]
+    assert typing.get_args(DataFormat).count("isic2019_labels") == 1  # still a CLI choice
+
+
+@pytest.mark.parametrize("values", [["0", "1"], ["0", "1", "4"]])
+def test_auto_detection_never_picks_the_class_index_format(
+    tmp_path: Path, values: list[str]
+) -> None:
+    # The header of a class-index file is a generic CSV's; only values could tell them apart,
+    # and not even they can tell the class order. Detection says "csv" (a 0/1 label column
+    # is a melanoma flag by the generic contract), never isic2019_labels.
+    rows = [dict(image=f"ISIC_{n}", label=v) for n, v in enumerate(values)]
+    write_csv(tmp_path / "labels.csv", rows, ["image", "label"])
+    assert readers.detect_format(tmp_path) == "csv"
+    assert readers.detect_format(tmp_path / "labels.csv") == "csv"
+    assert registry.locate_dataset(tmp_path, "isic2019_labels") == (
+        "isic2019_labels", tmp_path / "labels.csv")
 
 
 def test_isic2019_wins_over_isic2018_when_both_column_sets_match(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,9 +21,18 @@ from data.readers import (
     read_dataset,
     verify_images,
 )
+from data.diagnoses import DIAGNOSES, MELANOMA, UNKNOWN_DIAGNOSIS
 from data.sites import SEXES, SITES
 
-from .conftest import IMAGE_IDS, TARGETS, Built, read_csv_rows, write_csv, write_jpeg
+from .conftest import (
+    IMAGE_IDS,
+    ISIC2019_DIR,
+    TARGETS,
+    Built,
+    read_csv_rows,
+    write_csv,
+    write_jpeg,
+)
 
 BuildFn = Callable[[str], Built]
 
@@ -35,12 +45,18 @@ def test_formats_cover_all_builders(built: Built) -> None:
 
 
 def test_detect_format(built: Built) -> None:
+    if not built.auto:
+        # Its header is a generic CSV's; what stops a misread is the generic reader's refusal.
+        assert detect_format(built.root) == detect_format(built.csv_path) == "csv"
+        with pytest.raises(DatasetError, match=f"name the format {built.fmt!r}"):
+            read_dataset(built.root)
+        return
     assert detect_format(built.root) == built.fmt
     assert detect_format(built.csv_path) == built.fmt
 
 
 def test_reads_canonical_table(built: Built) -> None:
-    df = read_dataset(built.root)
+    df = read_dataset(built.root, fmt=built.read_fmt)
     assert tuple(df.columns) == CANONICAL_COLUMNS
     assert df.index.tolist() == list(range(len(df)))
     assert df["image_id"].tolist() == built.expected.get("image_id", IMAGE_IDS)
@@ -60,15 +76,15 @@ def test_reads_canonical_table(built: Built) -> None:
 
 
 def test_explicit_format_and_csv_path_give_the_same_table(built: Built) -> None:
-    expected = read_dataset(built.root)
+    expected = read_dataset(built.root, fmt=built.read_fmt)
     pd.testing.assert_frame_equal(read_dataset(built.root, fmt=built.fmt), expected)
-    pd.testing.assert_frame_equal(read_dataset(built.csv_path), expected)
+    pd.testing.assert_frame_equal(read_dataset(built.csv_path, fmt=built.read_fmt), expected)
 
 
 def test_unknowns_stay_unknown(built: Built) -> None:
     # Sample 3 has no recorded sex and site (and sample 2 no age) in every format: they must
     # stay unknown, never become 0, "female" or the first category.
-    df = read_dataset(built.root)
+    df = read_dataset(built.root, fmt=built.read_fmt)
     if built.fmt != "isic2018":  # 2018 has no metadata at all
         assert math.isnan(df.loc[1, "age"])
         assert df.loc[0, "age"] == 45.0
@@ -139,7 +155,7 @@ def test_generic_csv_with_image_ids_and_images_folder(tmp_path: Path) -> None:
     write_jpeg(tmp_path / "images" / "b.jpg")
     df = read_dataset(tmp_path / "labels.csv")
     assert df["image_id"].tolist() == ["a", "b"]
-    assert df["diagnosis"].tolist() == ["mel", "nv"]
+    assert df["diagnosis"].tolist() == ["MEL", "NV"]
     assert df["group_id"].tolist() == ["L1", "L1"] and set(df["group_kind"]) == {"lesion"}
     assert df["age"].isna().all() and set(df["sex"]) == {"unknown"}
 
@@ -179,6 +195,7 @@ def test_unknown_format_name_and_on_error(build: BuildFn) -> None:
 
 
 def _error(built: Built, **kwargs: object) -> str:
+    kwargs.setdefault("fmt", built.read_fmt)
     with pytest.raises(DatasetError) as info:
         read_dataset(built.root, **kwargs)  # type: ignore[arg-type]
     message = str(info.value)
@@ -201,7 +218,9 @@ def _rows(built: Built) -> tuple[list[dict[str, str]], list[str]]:
 @pytest.mark.parametrize(
     ("fmt", "column", "value"),
     [("ham10000", "dx", "melanomaa"), ("isic2017", "melanoma", "2.0"), ("isic2018", "MEL", "yes"),
-     ("isic2019", "MEL", "0.5"), ("isic2020", "target", "malignant"), ("csv", "label", "maybe")],
+     ("isic2019", "MEL", "0.5"), ("isic2020", "target", "malignant"), ("csv", "label", "maybe"),
+     ("ham10000", "dx", ""), ("isic2019_labels", "label", "8"),
+     ("isic2019_labels", "label", "")],
 )
 def test_unknown_label_value(build: BuildFn, fmt: str, column: str, value: str) -> None:
     built = build(fmt)
@@ -370,6 +389,151 @@ def test_structural_errors_raise_even_in_skip_mode(build: BuildFn) -> None:
     assert "missing required column(s) ['patient_id']" in message
 
 
+# --- Diagnoses: canonical, consistent with the target -------------------------------------
+
+
+def test_target_is_melanoma_diagnosis_in_every_format(built: Built) -> None:
+    df = read_dataset(built.root, fmt=built.read_fmt)
+    assert set(df["diagnosis"]) <= {*DIAGNOSES, UNKNOWN_DIAGNOSIS}
+    assert (df["target"] == (df["diagnosis"] == MELANOMA).astype(int)).all()
+    # Known in every format's samples: both melanomas, and a benign lesion.
+    assert df["diagnosis"].tolist()[:2] == ["MEL", "NV"] and df["target"].tolist()[:2] == [1, 0]
+
+
+@pytest.mark.parametrize(("fmt", "column", "value", "row", "line"), [
+    ("csv", "diagnosis", "lesion", 1, 3), ("isic2020", "diagnosis", "melanoma in situ", 4, 6)])
+def test_unmapped_diagnosis_fails_naming_file_line_column_value(
+    build: BuildFn, fmt: str, column: str, value: str, row: int, line: int
+) -> None:
+    built = build(fmt)
+    assert built.rewrite is not None
+    built.rewrite(lambda rows: rows[row].update({column: value}))
+    message = _error(built)
+    assert f"{built.csv_path.name} line {line}, column {column!r}: unmapped diagnosis " \
+        f"{value!r}" in message
+    assert "1 problem(s) in 1 of 6 rows (unmapped diagnosis: 1)" in message
+    df = read_dataset(built.root, on_error="skip")
+    assert df.attrs["skipped"] == {"unmapped diagnosis": 1}
+    assert IMAGE_IDS[row] not in df["image_id"].tolist() and len(df) == 5
+
+
+@pytest.mark.parametrize(("fmt", "edit", "column", "line", "says"), [
+    ("csv", dict(label="0", diagnosis="mel"), "diagnosis", 3, "'MEL' contradicts target 0"),
+    ("csv", dict(diagnosis="melanoma"), "diagnosis", 3, "'MEL' contradicts target 0"),
+    ("csv", dict(label="1", diagnosis="nevus"), "diagnosis", 3, "'NV' contradicts target 1"),
+    ("isic2020", dict(diagnosis="melanoma"), "diagnosis", 3, "'MEL' contradicts target 0"),
+    ("isic2020", dict(diagnosis="nevus", target="1", benign_malignant="malignant"),
+     "diagnosis", 3, "'NV' contradicts target 1"),
+])
+def test_diagnosis_contradicting_the_target_is_an_invalid_label(
+    build: BuildFn, fmt: str, edit: dict[str, str], column: str, line: int, says: str
+) -> None:
+    built = build(fmt)
+    assert built.rewrite is not None
+    built.rewrite(lambda rows: rows[1].update(edit))
+    message = _error(built)
+    assert f"{built.csv_path.name} line {line}, column {column!r}: diagnosis {says}" in message
+    assert "(invalid label: 1)" in message
+    df = read_dataset(built.root, on_error="skip")
+    assert df.attrs["skipped"] == {"invalid label": 1} and IMAGE_IDS[1] not in set(df["image_id"])
+
+
+def test_bad_target_is_reported_once_not_as_a_contradiction(build: BuildFn) -> None:
+    built = build("isic2020")
+    assert built.rewrite is not None
+    built.rewrite(lambda rows: rows[0].update(target="yes"))  # a melanoma row
+    message = _error(built)
+    assert "1 problem(s) in 1 of 6 rows" in message and "contradicts" not in message
+
+
+def test_isic2020_without_diagnosis_column(build: BuildFn) -> None:
+    built = build("isic2020")
+    rows, columns = read_csv_rows(built.csv_path)
+    write_csv(built.csv_path, rows, [c for c in columns if c != "diagnosis"])
+    df = read_dataset(built.root)
+    assert df["diagnosis"].tolist() == ["MEL", "unknown", "unknown", "MEL", "unknown", "unknown"]
+
+
+def test_ham10000_missing_dx_is_an_invalid_label_not_a_benign_row(build: BuildFn) -> None:
+    built = build("ham10000")
+    assert built.rewrite is not None
+    built.rewrite(lambda rows: rows[0].update(dx="unknown"))  # a melanoma
+    df = read_dataset(built.root, on_error="skip")
+    assert df.attrs["skipped"] == {"invalid label": 1}
+    assert df["image_id"].tolist() == IMAGE_IDS[1:]
+
+
+# --- Integer class labels: read as ISIC 2019 or refused, never misread ---------------------
+
+# One image per ISIC 2019 class, in class-index order, plus a second melanoma.
+CLASS_LABELS = ["0", "1", "2", "3", "4", "5", "6", "7", "0"]
+
+
+def _class_label_csv(root: Path, labels: list[str], column: str = "label") -> Path:
+    rows = [{"image": f"ISIC_{n:07d}", column: lab} for n, lab in enumerate(labels)]
+    for row in rows:
+        write_jpeg(root / "images" / f"{row['image']}.jpg")
+    return write_csv(root / "labels.csv", rows, ["image", column])
+
+
+@pytest.mark.parametrize("on_error", ["fail", "skip"])
+@pytest.mark.parametrize("fmt", ["auto", "csv"])
+def test_generic_reader_refuses_integer_class_labels(
+    tmp_path: Path, on_error: str, fmt: str
+) -> None:
+    # The bug: read as a melanoma flag, class 0 (MEL) came out as target 0, class 1 (NV) as
+    # melanoma, and "skip" silently dropped classes 2..7. It must be refused in both modes.
+    path = _class_label_csv(tmp_path, CLASS_LABELS)
+    message = _error(Built("csv", tmp_path, path, tmp_path / "images", "image", "label"),
+                     fmt=fmt, on_error=on_error)
+    assert message.startswith(f"{path}: column 'label' holds integer values other than 0/1: "
+                              "2 (1 row), 3 (1 row), 4 (1 row), 5 (1 row), 6 (1 row), "
+                              "7 (1 row);")
+    assert "0=MEL, 1=NV, 2=BCC, 3=AK, 4=BKL, 5=DF, 6=VASC, 7=SCC" in message
+    assert "name the format 'isic2019_labels'" in message and "nothing was read" in message
+
+
+@pytest.mark.parametrize(("values", "listed"), [
+    (["1", "0", "-1"], "-1 (1 row)"), (["1", "2.0", "2", "0"], "2 (2 rows)"),
+    (["yes", "no", "3"], "3 (1 row)"),
+])
+def test_any_integer_beyond_0_1_refuses_the_file(
+    tmp_path: Path, values: list[str], listed: str
+) -> None:
+    path = _class_label_csv(tmp_path, values, column="target")
+    with pytest.raises(DatasetError, match=f"column 'target' holds integer values other than "
+                                           rf"0/1: {re.escape(listed)};"):
+        read_dataset(path, on_error="skip")
+
+
+def test_non_integer_label_stays_a_row_problem(tmp_path: Path) -> None:
+    path = _class_label_csv(tmp_path, ["1", "0", "0.5"])
+    df = read_dataset(path, on_error="skip")
+    assert df["target"].tolist() == [1, 0] and df.attrs["skipped"] == {"invalid label": 1}
+
+
+def test_integer_class_labels_read_in_isic2019_order(tmp_path: Path) -> None:
+    path = _class_label_csv(tmp_path, CLASS_LABELS)
+    df = read_dataset(path, fmt="isic2019_labels", on_error="fail")
+    assert df["diagnosis"].tolist() == [*DIAGNOSES, "MEL"]
+    assert df["target"].tolist() == [1, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert df["image_id"].tolist() == [f"ISIC_{n:07d}" for n in range(9)]
+    assert df.attrs["format"] == "isic2019_labels" and set(df["group_kind"]) == {"image"}
+
+
+def test_integer_class_labels_out_of_range_are_invalid_rows(tmp_path: Path) -> None:
+    path = _class_label_csv(tmp_path, ["0", "8", "1", "mel"])
+    with pytest.raises(DatasetError) as info:
+        read_dataset(path, fmt="isic2019_labels")
+    message = str(info.value)
+    assert "labels.csv line 3, column 'label': unmapped diagnosis '8' for format " \
+        "'isic2019_labels'" in message and "line 5" in message
+    assert "2 problem(s) in 2 of 4 rows (invalid label: 2)" in message
+    df = read_dataset(path, fmt="isic2019_labels", on_error="skip")
+    assert df["diagnosis"].tolist() == ["MEL", "NV"] and df["target"].tolist() == [1, 0]
+    assert df.attrs["skipped"] == {"invalid label": 2}
+
+
 # --- verify_images ------------------------------------------------------------------------
 
 
@@ -401,7 +565,9 @@ def test_real_ham10000(ham10000_df: pd.DataFrame) -> None:
     assert set(df["site"]) <= set(SITES) and (df["site"] == "unknown").sum() == 234
     assert (df["sex"] == "unknown").sum() == 57
     assert df["age"].isna().sum() == 57 and (df["age"] == 0).sum() == 39
-    assert df["diagnosis"].value_counts().to_dict()["mel"] == 1113
+    assert df["diagnosis"].value_counts().to_dict() == {
+        "NV": 6705, "MEL": 1113, "BKL": 1099, "BCC": 514, "AK": 327, "VASC": 142, "DF": 115}
+    assert (df["target"] == (df["diagnosis"] == "MEL")).all()
     # Header check on a sample only: all 10k would make the default suite slow.
     verify_images(df.sample(n=200, random_state=0))
 
@@ -412,7 +578,36 @@ def test_real_isic2017(isic2017_df: pd.DataFrame) -> None:
     assert len(df) == 2000 and int(df["target"].sum()) == 374
     assert set(df["site"]) == {"unknown"}
     assert df["age"].isna().sum() == 256 and (df["sex"] == "unknown").sum() == 229
-    assert df["diagnosis"].value_counts().to_dict() == {
-        "nevus": 1372, "melanoma": 374, "seborrheic_keratosis": 254}
+    assert df["diagnosis"].value_counts().to_dict() == {"NV": 1372, "MEL": 374, "BKL": 254}
+    assert (df["target"] == (df["diagnosis"] == "MEL")).all()
     assert df["group_id"].nunique() == 2000
     verify_images(df.sample(n=100, random_state=0))
+
+
+@pytest.mark.realdata
+def test_real_isic2019(isic2019_df: pd.DataFrame) -> None:
+    df = isic2019_df
+    assert len(df) == 25290 and df.attrs["format"] == "isic2019"
+    assert df["diagnosis"].value_counts().to_dict() == {
+        "NV": 12875, "MEL": 4513, "BCC": 3323, "BKL": 2624, "AK": 835, "SCC": 628,
+        "VASC": 253, "DF": 239}
+    assert int(df["target"].sum()) == 4513
+    assert (df["target"] == (df["diagnosis"] == "MEL")).all()
+    verify_images(df.sample(n=100, random_state=0))
+
+
+@pytest.mark.realdata
+def test_real_isic2019_as_class_indices_matches_the_one_hot_file(
+    isic2019_df: pd.DataFrame, tmp_path: Path
+) -> None:
+    # The class-index file public code derives from the official one-hot file (argmax over
+    # MEL..SCC) must read back to the very same diagnoses.
+    one_hot = pd.read_csv(ISIC2019_DIR / "ISIC_2019_Training_GroundTruth.csv")
+    labels = one_hot[list(DIAGNOSES)].to_numpy().argmax(axis=1)
+    pd.DataFrame({"image": one_hot["image"], "label": labels}).to_csv(
+        tmp_path / "train_labels.csv", index=False)
+    df = read_dataset(tmp_path / "train_labels.csv", fmt="isic2019_labels",
+                      images_dir=ISIC2019_DIR / "ISIC_2019_Training_Input")
+    assert df["image_id"].tolist() == isic2019_df["image_id"].tolist()
+    assert df["diagnosis"].tolist() == isic2019_df["diagnosis"].tolist()
+    assert df["target"].tolist() == isic2019_df["target"].tolist()

@@ -108,7 +108,8 @@ def _randomise(model: FusionNet, seed: int, size: int) -> FusionNet:
 
 def build_bundle(out: Path, *, seed: int = 0, size: int = 64, metadata: bool = True,
                  sites: tuple[str, ...] = SITES, thresholds: dict[str, float] | None = None,
-                 training_data: dict[str, Any] | None = None, name: str = "tiny") -> Path:
+                 training_data: dict[str, Any] | None = None, name: str = "tiny",
+                 classes: tuple[str, ...] = ()) -> Path:
     """Save a tiny random-weight bundle.
 
     Args:
@@ -120,6 +121,7 @@ def build_bundle(out: Path, *, seed: int = 0, size: int = 64, metadata: bool = T
         thresholds: stored thresholds (default THRESHOLDS).
         training_data: the bundle's training-data summary.
         name: bundle name.
+        classes: a diagnosis model's classes (default: a melanoma model).
 
     Returns:
         The bundle folder.
@@ -127,7 +129,7 @@ def build_bundle(out: Path, *, seed: int = 0, size: int = 64, metadata: bool = T
     torch.manual_seed(seed)
     encoder = fitted_encoder(sites)
     config = FusionConfig(backbone=BACKBONE, meta_dim=encoder.dim if metadata else 0,
-                          meta_hidden=(16, 8))
+                          meta_hidden=(16, 8), classes=classes)
     with one_thread():
         model = _randomise(FusionNet(config), seed + 1, size)
     return save_bundle(out, model, preprocessing=Preprocessing(size=size), encoder=encoder,

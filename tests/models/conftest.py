@@ -41,12 +41,16 @@ def _randomise(model: FusionNet, seed: int) -> FusionNet:
 
 
 def make_tiny_bundle(folder: Path, *, backbone: str = ENGINE_BACKBONE, size: int = ENGINE_SIZE,
-                     use_metadata: bool = True, seed: int = 0, **pre_kwargs) -> Path:
-    """Write a random-weight bundle (tests only) and return its folder."""
+                     use_metadata: bool = True, seed: int = 0,
+                     classes: tuple[str, ...] = (), **pre_kwargs) -> Path:
+    """Write a random-weight bundle (tests only) and return its folder.
+
+    `classes`: a diagnosis model's classes (default: a melanoma model).
+    """
     encoder = _tiny_encoder()
     torch.manual_seed(seed)
     cfg = FusionConfig(backbone=backbone, meta_dim=encoder.dim if use_metadata else 0,
-                       meta_hidden=(16, 8))
+                       meta_hidden=(16, 8), classes=classes)
     model = _randomise(FusionNet(cfg), seed + 1)
     return save_bundle(folder, model, preprocessing=Preprocessing(size=size, **pre_kwargs),
                        encoder=encoder, thresholds=ENGINE_THRESHOLDS, name="tiny-test")
@@ -63,6 +67,16 @@ def tiny_bundle_dir(tmp_path_factory) -> Path:
 def tiny_bundle(tiny_bundle_dir) -> Bundle:
     """The loaded tiny bundle (shared: tests must not mutate it)."""
     return load_bundle(tiny_bundle_dir)
+
+
+DIAGNOSIS_CLASSES = ("MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC")
+
+
+@pytest.fixture(scope="session")
+def diagnosis_bundle(tmp_path_factory) -> Bundle:
+    """A tiny 8-class diagnosis bundle (same backbone and size as `tiny_bundle`)."""
+    return load_bundle(make_tiny_bundle(tmp_path_factory.mktemp("diagnosis-bundle"),
+                                        classes=DIAGNOSIS_CLASSES, seed=3))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -53,3 +53,26 @@ def isic2020_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
                      "target": int(mel)})
     write_csv(root / "train.csv", rows)
     return root
+
+
+DX_CYCLE = ["mel", "nv", "bcc", "bkl"]  # HAM10000 codes: MEL, NV, BCC, BKL
+
+
+@pytest.fixture(scope="session")
+def ham_dx_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """HAM10000 layout with four diagnoses (8 lesions each, 2 images per lesion), for
+    diagnosis (multi-class) training."""
+    root = tmp_path_factory.mktemp("ham-dx")
+    rng = np.random.default_rng(2)
+    rows = []
+    for lesion in range(32):
+        dx = DX_CYCLE[lesion % 4]
+        for k in range(2):
+            image_id = f"ISIC_{lesion:04d}{k}"
+            write_image(root / "images" / f"{image_id}.jpg", rng, dx == "mel")
+            rows.append({"lesion_id": f"HAM_{lesion:07d}", "image_id": image_id, "dx": dx,
+                         "dx_type": "histo", "age": str(30 + 5 * (lesion % 10)),
+                         "sex": ["male", "female"][lesion % 2],
+                         "localization": HAM_SITES[lesion % len(HAM_SITES)]})
+    write_csv(root / "HAM10000_metadata.csv", rows)
+    return root
