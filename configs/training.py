@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
+from pydantic_settings import SettingsError
 
 from configs.base import Settings, settings_config
 from data.images import ColorConstancy
@@ -13,6 +17,48 @@ from data.readers import FORMATS, OnError
 
 # The formats come from the reader registry, so a new format needs no edit here.
 DataFormat = Literal[("auto", *FORMATS)]  # type: ignore[valid-type]
+
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+PRESET_FLAG = "--preset"
+
+
+def preset_names() -> list[str]:
+    """The presets shipped in configs/presets (file names without .json)."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.json"))
+
+
+def load_preset(name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A preset's settings (keys starting with "_" are comments).
+
+    Args:
+        name: a preset name, or a path to a JSON file of settings.
+        fields: the settings class's fields (every key must be one).
+
+    Raises:
+        SettingsError: unknown preset, unreadable file or an unknown setting in it.
+    """
+    path = Path(name) if name.endswith(".json") else PRESETS_DIR / f"{name}.json"
+    if not path.is_file():
+        raise SettingsError(f"preset {name!r} not found: shipped presets are "
+                            f"{preset_names()} (or give a .json file)")
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise SettingsError(f"preset {path}: not readable JSON ({err})") from None
+    values = {k: v for k, v in values.items() if not k.startswith("_")}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise SettingsError(f"preset {path}: unknown settings {unknown}")
+    return values
+
+
+def _flag_value(args: list[str], flag: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 class TrainSettings(Settings):
@@ -22,6 +68,10 @@ class TrainSettings(Settings):
     """
 
     model_config = settings_config("python -m training.pl_train")
+
+    preset: str | None = Field(None, description="start from a preset's settings (explicit "
+                               "flags override it; it overrides env vars and .env): "
+                               + ", ".join(preset_names()) + ", or a .json file")
 
     # data
     data_dir: Path = Field(Path("datasets/ham10000"), description="dataset folder or CSV file")
@@ -68,6 +118,15 @@ class TrainSettings(Settings):
     # augmentation (training only)
     aug_scale_min: float = Field(0.5, gt=0, le=1, description="random-resized-crop min area")
     aug_rotate: bool = Field(True, description="random dihedral flips/rotations")
+    aug_rotate_degrees: float = Field(0.0, ge=0, le=180, description="random rotation by up "
+                                      "to this many degrees either way (besides the dihedral "
+                                      "flips); 0 = off")
+    aug_policy: Literal["none", "randaugment", "trivialaugment"] = Field(
+        "none", description="automatic augmentation policy (torchvision) on top of the rest")
+    mixup_alpha: float = Field(0.0, ge=0, description="mixup Beta(alpha, alpha) weight, labels "
+                               "mixed alike (both tasks); 0 = off")
+    cutmix_alpha: float = Field(0.0, ge=0, description="CutMix Beta(alpha, alpha) area; with "
+                                "mixup on too, each batch uses one of them at random")
     aug_color: float = Field(0.15, ge=0, le=1, description="brightness/contrast/saturation "
                              "jitter strength (hue gets a quarter of it)")
     meta_mask_prob: float = Field(0.2, ge=0, le=1, description="per-field probability of "
@@ -76,10 +135,22 @@ class TrainSettings(Settings):
     # optimisation
     batch_size: int = Field(32, ge=1, description="batch size")
     epochs: int = Field(10, ge=1, description="max epochs")
-    lr_backbone: float = Field(3e-4, gt=0, description="AdamW learning rate, backbone")
-    lr_head: float = Field(1e-3, gt=0, description="AdamW learning rate, metadata MLP and head")
-    weight_decay: float = Field(1e-2, ge=0, description="AdamW weight decay")
+    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="optimiser")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    nesterov: bool = Field(False, description="SGD with Nesterov momentum")
+    lr_backbone: float = Field(3e-4, gt=0, description="peak learning rate, backbone")
+    lr_head: float = Field(1e-3, gt=0, description="peak learning rate, metadata MLP and head")
+    weight_decay: float = Field(1e-2, ge=0, description="weight decay (not on norms/biases)")
     warmup_epochs: float = Field(0.5, ge=0, description="linear warm-up before cosine decay")
+    warmup_start_lr: float | None = Field(None, gt=0, description="learning rate the warm-up "
+                                          "starts from (default: one warm-up step's share of "
+                                          "the peak)")
+    freeze_backbone_epochs: int = Field(0, ge=0, description="train only the head and metadata "
+                                        "MLP for this many epochs, then unfreeze the backbone "
+                                        "with its learning rate warming up")
+    ema_decay: float | None = Field(None, gt=0, lt=1, description="keep an exponential moving "
+                                    "average of the weights; validate, checkpoint and export it")
+    grad_clip: float | None = Field(None, gt=0, description="clip the gradient norm to this")
     loss: Literal["focal", "bce", "ce"] = Field(
         "focal", description="focal (binary or multi-class), bce (melanoma: BCE with "
         "pos_weight = n_neg/n_pos) or ce (diagnosis: cross-entropy)")
@@ -147,6 +218,19 @@ class TrainSettings(Settings):
             raise ValueError("use_metadata needs at least one meta_hidden width")
         self._check_task()
         return self
+
+    @classmethod
+    def from_cli(cls, argv: list[str] | None = None):  # noqa: ANN206 (returns cls instance)
+        """Settings from CLI flags > --preset > env vars > .env > defaults.
+
+        Raises:
+            SettingsError: a bad preset (see `load_preset`), or what pydantic-settings raises.
+        """
+        args = list(sys.argv[1:] if argv is None else argv)
+        name = _flag_value(args, PRESET_FLAG) or os.environ.get("MELANOMA_PRESET")
+        values = load_preset(name, cls.model_fields) if name else {}
+        # pydantic-settings ranks init values below the CLI and above the environment.
+        return cls(_cli_parse_args=args, **values)
 
     def _check_task(self) -> None:
         diagnosis = self.task == "diagnosis"

@@ -29,6 +29,7 @@ from configs.evaluation import PredictSettings
 from configs.process import ensure_fast_allocator, runtime_summary
 from data.readers import DatasetError
 from data.unlabelled import Skipped, read_unlabelled
+from eval.diagnosis import class_columns, class_probabilities, model_classes
 from eval.errors import EvalError, report_bad_input
 from eval.inference import Predictions, make_forward, predict
 from eval.inputs import decision_rule, load_models
@@ -70,7 +71,8 @@ def done_ids(out: Path) -> set[str]:
 
 def prediction_rows(rows: pd.DataFrame, preds: Predictions, bundles: list[Bundle],
                     combination: Combination, threshold: float | None) -> pd.DataFrame:
-    """The output rows of one scored chunk: id, path, metadata, probability, decision."""
+    """The output rows of one scored chunk: id, path, metadata, probability, decision (and a
+    diagnosis model's `prob_class_<CLASS>` columns)."""
     kept = rows[preds.keep].reset_index(drop=True)
     out = kept[["image_id", "image_path", "age", "sex", "site"]].copy()
     out["probability"] = combination([m.prob for m in preds.members])
@@ -82,6 +84,8 @@ def prediction_rows(rows: pd.DataFrame, preds: Predictions, bundles: list[Bundle
     if len(bundles) > 1:
         for b, m in zip(bundles, preds.members, strict=True):
             out[f"probability_{b.bundle_id}"] = m.prob
+    for name, values in class_columns(class_probabilities(preds), model_classes(bundles)).items():
+        out[name] = values  # a diagnosis model's differential (mean over views and members)
     return out
 
 

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.cam_layout import CamLayout
+
 _EPS = 1e-7  # grad-cam's scale_cam_image uses the same epsilon
 
 
@@ -101,14 +103,30 @@ def cam_map(activations: torch.Tensor, size: int) -> np.ndarray:
     return _min_max(cam).clamp_(0.0, 1.0).numpy().astype(np.float32, copy=False)
 
 
-def cam_maps(activations: Sequence[torch.Tensor], size: int) -> list[np.ndarray]:
+def feature_maps(activations: Sequence[torch.Tensor],
+                 layouts: Sequence[CamLayout] | None = None) -> list[torch.Tensor]:
+    """One image's activations per layer as (C, h, w) maps.
+
+    Args:
+        activations: per layer, one image's output, with or without its batch dimension
+            ((1, C, h, w), (1, h, w, C) or (1, T, C)).
+        layouts: per layer, how to read it (`models.cam_layout`); None = all NCHW.
+    """
+    layouts = layouts or [CamLayout()] * len(activations)
+    return [layout.to_chw(a[0] if a.dim() == layout.batched_dims else a)
+            for a, layout in zip(activations, layouts, strict=True)]
+
+
+def cam_maps(activations: Sequence[torch.Tensor], size: int,
+             layouts: Sequence[CamLayout] | None = None) -> list[np.ndarray]:
     """Heatmaps for several layers of one image.
 
     Args:
-        activations: per layer, (C, h, w) or (1, C, h, w).
+        activations: per layer, the first image's output with its batch dimension.
         size: the model's input side S.
+        layouts: per layer, how to read its output (None = NCHW maps).
 
     Returns:
         One float32 (S, S) map in [0, 1] per layer, same order.
     """
-    return [cam_map(a[0] if a.dim() == 4 else a, size) for a in activations]
+    return [cam_map(a, size) for a in feature_maps(activations, layouts)]

@@ -33,8 +33,9 @@ from PIL import Image
 from data.encoding import MetadataError
 from data.images import ImageError
 from data.sites import UNKNOWN
-from models.bundle import Bundle, load_bundle
-from models.cam import cam_maps
+from models.bundle import Bundle, BundleError, load_bundle
+from models.cam import cam_map, feature_maps
+from models.cam_layout import CamLayoutError, infer_layouts
 from models.fast import BACKENDS, configure_threads, make_runner, torch_threads
 from models.outputs import logits_to_class_probabilities, logits_to_probability
 from models.overlay import overlay
@@ -186,6 +187,12 @@ class Engine:
         self.size = bundle.preprocessing.size
         self.cam_layer_names: list[str] = list(bundle.model.cam_layer_names())
         self.uses_metadata = bundle.model.uses_metadata
+        try:
+            # Refused here, by layer name, rather than drawn wrong later.
+            self.cam_layouts = infer_layouts(bundle.model, self.cam_layer_names, self.size,
+                                             bundle.config.meta_dim if self.uses_metadata else 0)
+        except CamLayoutError as err:
+            raise BundleError(f"bundle {bundle.bundle_id}: {err}") from None
         self._runner = make_runner(
             bundle.model, self.cam_layer_names, size=self.size,
             meta_dim=bundle.config.meta_dim if self.uses_metadata else 0, backend=backend,
@@ -377,11 +384,12 @@ class Engine:
             with _timed(timings, "forward"):
                 logits, acts = self._runner(images, meta, with_activations=cam)
             with _timed(timings, "cam"), torch_threads(1):
-                maps = cam_maps(acts, self.size) if cam else []
+                grids = feature_maps(acts, self.cam_layouts) if cam else []
+                maps = [cam_map(g, self.size) for g in grids]
         probs = logits_to_probability(logits).numpy()
         differential = self._differential(logits, tta)
-        cams = [CamLayer(name, (int(a.shape[-2]), int(a.shape[-1])), m)
-                for name, a, m in zip(self.cam_layer_names, acts, maps, strict=False)]
+        cams = [CamLayer(name, (int(g.shape[-2]), int(g.shape[-1])), m)
+                for name, g, m in zip(self.cam_layer_names, grids, maps, strict=False)]
         probability = float(probs[0])
         stats: dict[str, float | None] = dict.fromkeys(("mean", "std", "min", "max"))
         views: list[dict[str, Any]] = []

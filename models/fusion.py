@@ -16,8 +16,10 @@ import torch
 from torch import nn
 
 import models  # noqa: F401  (torchvision shim before timm touches torchvision)
+import models.hybrid  # noqa: F401  (registers the hybrid backbone with timm)
 from data.diagnoses import DIAGNOSES, MELANOMA
 
+MAX_CAM_STAGES = 5  # CNNs' stage count; deeper lists (transformer blocks) are thinned
 MELANOMA_TASK = "melanoma"
 DIAGNOSIS_TASK = "diagnosis"
 TASKS = (MELANOMA_TASK, DIAGNOSIS_TASK)
@@ -63,6 +65,8 @@ class FusionConfig:
         drop_path_rate: stochastic depth in the backbone (timm).
         classes: () for the one-logit melanoma model; else the diagnosis classes of the
             softmax head (canonical names in canonical order, melanoma first).
+        backbone_kwargs: extra constructor arguments of the timm model (e.g. the hybrid's
+            `depths` and `dims`), recorded so the bundle rebuilds the same network.
     """
 
     backbone: str = "efficientnet_b0"
@@ -73,6 +77,7 @@ class FusionConfig:
     drop_path_rate: float = 0.1
     extra: dict[str, Any] = field(default_factory=dict)
     classes: tuple[str, ...] = ()
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.classes:
@@ -96,6 +101,8 @@ class FusionConfig:
             d["classes"] = list(self.classes)
         else:
             del d["classes"]
+        if not self.backbone_kwargs:  # older bundles' JSON stays as it was
+            del d["backbone_kwargs"]
         return d
 
     @classmethod
@@ -126,7 +133,8 @@ class FusionNet(nn.Module):
         super().__init__()
         self.config = config
         self.backbone = timm.create_model(config.backbone, pretrained=False, num_classes=0,
-                                          drop_path_rate=config.drop_path_rate)
+                                          drop_path_rate=config.drop_path_rate,
+                                          **config.backbone_kwargs)
         fused = self.backbone.num_features
         if config.meta_dim > 0:
             self.meta_mlp = _mlp(config.meta_dim, config.meta_hidden, config.meta_dropout)
@@ -168,6 +176,9 @@ class FusionNet(nn.Module):
             Module names relative to the whole model (e.g. "backbone.blocks.2").
         """
         stages = [info["module"] for info in self.backbone.feature_info]
+        if len(stages) > MAX_CAM_STAGES:  # e.g. a ViT's 12 blocks: 4 spread out, ending last
+            step = len(stages) / 4
+            stages = [stages[round((i + 1) * step) - 1] for i in range(4)]
         names = stages[1:] if len(stages) > 4 else stages
         if hasattr(self.backbone, "bn2") and "bn2" not in names:
             names = names + ["bn2"]

@@ -59,15 +59,23 @@ class MultiClassFocalLoss(nn.Module):
         self.register_buffer("weight", weight if weight is not None else None)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Mean loss over the batch: logits (N, K), target (N,) class indices."""
+        """Mean loss over the batch.
+
+        Args:
+            logits: (N, K).
+            target: (N,) class indices, or (N, K) class probabilities (mixup/cutmix).
+        """
         log_p = F.log_softmax(logits.float(), dim=1)
         k = logits.shape[1]
-        q = F.one_hot(target.long(), k).float() * (1.0 - self.label_smoothing)
-        q = q + self.label_smoothing / k
+        soft = target.is_floating_point() and target.ndim == 2
+        q = target.float() if soft else F.one_hot(target.long(), k).float()
+        q = q * (1.0 - self.label_smoothing) + self.label_smoothing / k
         per_class = -q * (1.0 - log_p.exp()) ** self.gamma * log_p
         if self.weight is None:
             return per_class.sum(1).mean()
         w = self.weight.to(logits.device)
+        if soft:  # as CrossEntropyLoss with probability targets: a plain mean over the batch
+            return (per_class * w[None, :]).sum(1).mean()
         # CrossEntropyLoss weighs each target class term by its class weight and divides by
         # the true classes' weights: same here, so gamma = 0 reproduces it exactly.
         return (per_class * w[None, :]).sum() / w[target.long()].sum()

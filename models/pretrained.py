@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 import models  # noqa: F401  (torchvision shim)
+from models.hybrid import HYBRID_NAME, load_conv_stages
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,14 @@ def load_backbone_weights(backbone: nn.Module, name: str, source: str,
         if path is None or not Path(path).is_file():
             raise PretrainedError(f"pretrained weights file not found: {path}")
         state = read_weights(Path(path))
+        if name == HYBRID_NAME:  # only its ConvNeXtV2 stages have pretrained counterparts
+            try:
+                n = load_conv_stages(backbone, state, str(path))
+            except ValueError as err:
+                raise PretrainedError(str(err)) from None
+            log.info("Loaded %d ConvNeXtV2 tensors (stem, stages 1-2) into %s from %s", n,
+                     name, path)
+            return []
         if any(k.startswith("_blocks.") for k in state):
             state = remap_efficientnet_pytorch_lite0(state)
     else:

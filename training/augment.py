@@ -26,17 +26,29 @@ class TrainAugment:
         scale_min: minimum area fraction for the random resized crop (1 = no crop).
         rotate: random dihedral transforms (flips and 90-degree rotations).
         color: brightness/contrast/saturation jitter strength; hue gets a quarter.
+        rotate_degrees: random rotation in [-d, d] degrees (0 = none); corners are filled black,
+            like a dermoscope's vignette.
+        policy: "none", "randaugment" or "trivialaugment" (torchvision), applied after the
+            bundle's colour step.
     """
 
     def __init__(self, preprocessing: Preprocessing, scale_min: float = 0.5, rotate: bool = True,
-                 color: float = 0.15) -> None:
+                 color: float = 0.15, rotate_degrees: float = 0.0,
+                 policy: str = "none") -> None:
         self.pre = preprocessing
         geometric: list = [v2.RandomResizedCrop(preprocessing.size, scale=(scale_min, 1.0),
                                                 ratio=_RATIO, antialias=True)]
         if rotate:
             geometric += [v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
                           v2.RandomApply([v2.RandomRotation((90, 90))], p=0.5)]
+        if rotate_degrees > 0:
+            geometric.append(v2.RandomRotation(rotate_degrees))
         self.geometric = v2.Compose(geometric)
+        policies = {"none": None, "randaugment": v2.RandAugment,
+                    "trivialaugment": v2.TrivialAugmentWide}
+        if policy not in policies:
+            raise ValueError(f"unknown augmentation policy {policy!r} (expected {list(policies)})")
+        self.policy = policies[policy]() if policies[policy] else None
         self.color = (v2.ColorJitter(brightness=color, contrast=color, saturation=color,
                                      hue=color / 4) if color > 0 else None)
 
@@ -44,6 +56,8 @@ class TrainAugment:
         """Augment one decoded RGB image."""
         arr = self.pre.finish(np.array(self.geometric(img), dtype=np.uint8))
         chw = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
+        if self.policy is not None:
+            chw = self.policy(chw)
         if self.color is not None:
             chw = self.color(chw)
         return torch.from_numpy(self.pre.normalize(chw.permute(1, 2, 0).numpy()))

@@ -31,6 +31,7 @@ from configs.base import settings_config
 from configs.process import ensure_fast_allocator
 from configs.training import TrainSettings
 from eval.metrics.bootstrap import bootstrap_ci
+from eval.metrics.multiclass import balanced_accuracy
 from eval.metrics.ranking import auroc
 from eval.metrics.thresholds import select_thresholds
 from models.bundle import META_FILE, load_bundle
@@ -41,6 +42,7 @@ from training.pl_train import run_cli, train
 log = logging.getLogger("training.cv")
 
 OOF_FILE = "oof_predictions.csv"
+CLASS_PREFIX = "prob_class_"  # a diagnosis model's class columns in val_predictions.csv
 SUMMARY_FILE = "cv_summary.json"
 ENSEMBLE_DIR = "ensemble"
 
@@ -118,16 +120,27 @@ def summarise(runs: dict[int, Path], oof: pd.DataFrame, n_boot: int = 1000) -> d
     for fold, run in runs.items():
         val = json.loads((run / "bundle" / META_FILE).read_text())["metrics"]["validation"]
         folds[fold] = {"auroc": val["auroc"], "pauc80": val["pauc80"], "n": val["n"],
-                       "n_pos": val["n_pos"]}
+                       "n_pos": val["n_pos"],
+                       **({"balanced_accuracy": val["diagnosis"]["balanced_accuracy"]}
+                          if "diagnosis" in val else {})}
     y, p, groups = oof["target"].to_numpy(), oof["prob"].to_numpy(), oof["group_id"].to_numpy()
     point, low, high = bootstrap_ci(y, p, auroc, groups=groups, n_boot=n_boot)
     summary: dict[str, Any] = {"folds": folds, "pooled_oof": {
         "auroc": point, "auroc_ci": [low, high], "n": len(oof), "n_pos": int(y.sum()),
         "n_groups": int(pd.Series(groups).nunique())}}
-    for key in ("auroc", "pauc80"):
+    keys = ["auroc", "pauc80"] + (["balanced_accuracy"] if all(
+        "balanced_accuracy" in f for f in folds.values()) else [])
+    for key in keys:
         values = [f[key] for f in folds.values()]
         summary[f"{key}_mean"] = statistics.fmean(values)
         summary[f"{key}_sd"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    columns = [c for c in oof.columns if c.startswith(CLASS_PREFIX)]
+    if "balanced_accuracy" in keys and columns:  # a diagnosis model's pooled differential
+        classes = [c[len(CLASS_PREFIX):] for c in columns]
+        labels = oof["diagnosis"].map({c: i for i, c in enumerate(classes)})
+        known = labels.notna().to_numpy()
+        summary["pooled_oof"]["balanced_accuracy"] = balanced_accuracy(
+            labels[known].astype(int).to_numpy(), oof.loc[known, columns].to_numpy())
     return summary
 
 
@@ -161,6 +174,11 @@ def print_table(summary: dict[str, Any], root: Path) -> None:
                       f"{m['pauc80']:.4f}")
     table.add_row("mean ± sd", "", "", f"{summary['auroc_mean']:.4f} ± {summary['auroc_sd']:.4f}",
                   f"{summary['pauc80_mean']:.4f} ± {summary['pauc80_sd']:.4f}")
+    if "balanced_accuracy_mean" in summary:
+        table.add_row("balanced accuracy (diagnosis)", "", "",
+                      f"{summary['balanced_accuracy_mean']:.4f} ± "
+                      f"{summary['balanced_accuracy_sd']:.4f} (pooled OOF "
+                      f"{summary['pooled_oof']['balanced_accuracy']:.4f})", "")
     pooled = summary["pooled_oof"]
     table.add_row("pooled OOF", str(pooled["n"]), str(pooled["n_pos"]),
                   f"{pooled['auroc']:.4f} [{pooled['auroc_ci'][0]:.4f}, "

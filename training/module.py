@@ -34,6 +34,8 @@ from models.fusion import FusionConfig, FusionNet
 from models.losses import build_loss
 from models.outputs import logits_to_class_probabilities, logits_to_probability
 from models.pretrained import load_backbone_weights
+from training.mixing import BatchMixer
+from training.optim import OptimConfig, build_optimizer, build_schedule
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,10 @@ class MelanomaModule(L.LightningModule):
         class_counts: a diagnosis model's training images per class (loss weights); None for
             a melanoma model.
         class_weights, label_smoothing: diagnosis loss options (models.losses).
+        optimizer, momentum, nesterov, warmup_start_lr, freeze_backbone_epochs: see
+            `training.optim.OptimConfig`.
+        mixup_alpha, cutmix_alpha: batch mixing (`training.mixing.BatchMixer`); 0 = off.
+        seed: seed of the batch mixer.
     """
 
     def __init__(self, model_config: dict[str, Any], *, lr_backbone: float = 3e-4,
@@ -111,7 +117,10 @@ class MelanomaModule(L.LightningModule):
                  n_pos: int = 1, n_neg: int = 1, sensitivity_target: float = 0.9,
                  channels_last: bool = True, pretrained: str = "none",
                  pretrained_path: str | None = None, class_counts: list[int] | None = None,
-                 class_weights: str = "none", label_smoothing: float = 0.0) -> None:
+                 class_weights: str = "none", label_smoothing: float = 0.0,
+                 optimizer: str = "adamw", momentum: float = 0.9, nesterov: bool = False,
+                 warmup_start_lr: float | None = None, freeze_backbone_epochs: int = 0,
+                 mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0, seed: int = 0) -> None:
         super().__init__()
         self.save_hyperparameters()
         config = FusionConfig.from_dict(model_config)
@@ -124,6 +133,8 @@ class MelanomaModule(L.LightningModule):
             label_smoothing=label_smoothing)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
+        self.mixer = BatchMixer(mixup_alpha, cutmix_alpha, config.num_outputs
+                                if self.diagnosis else 0, seed)
         self.val_scores = ScoreCollector()
         self.test_scores = ScoreCollector()
         self.last_val: dict[str, np.ndarray] = {}
@@ -152,8 +163,16 @@ class MelanomaModule(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._epoch_start, self._epoch_images = time.perf_counter(), 0
+        frozen = self.current_epoch < self.hparams.freeze_backbone_epochs
+        for param in self.net.backbone.parameters():
+            param.requires_grad_(not frozen)
+        if frozen:  # a frozen backbone keeps its normalisation statistics too
+            self.net.backbone.eval()
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        if self.mixer.enabled:
+            image, mixed_target, _ = self.mixer(batch[0], batch[2])
+            batch = (image, batch[1], mixed_target, batch[3])
         loss, _, _ = self.model_step(batch)
         self._epoch_images += batch[0].shape[0]
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True,
@@ -232,36 +251,14 @@ class MelanomaModule(L.LightningModule):
         return scores
 
     def configure_optimizers(self) -> dict[str, Any]:
-        backbone, rest, no_decay = [], [], []
-        for name, param in self.net.named_parameters():
-            if not param.requires_grad:
-                continue
-            if param.ndim <= 1:  # norms and biases: weight decay hurts them
-                no_decay.append((name, param))
-            elif name.startswith("backbone."):
-                backbone.append(param)
-            else:
-                rest.append(param)
         hp = self.hparams
-        groups = [
-            {"params": backbone, "lr": hp.lr_backbone, "weight_decay": hp.weight_decay},
-            {"params": rest, "lr": hp.lr_head, "weight_decay": hp.weight_decay},
-            {"params": [p for n, p in no_decay if n.startswith("backbone.")],
-             "lr": hp.lr_backbone, "weight_decay": 0.0},
-            {"params": [p for n, p in no_decay if not n.startswith("backbone.")],
-             "lr": hp.lr_head, "weight_decay": 0.0},
-        ]
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
+        config = OptimConfig(optimizer=hp.optimizer, lr_backbone=hp.lr_backbone,
+                             lr_head=hp.lr_head, weight_decay=hp.weight_decay,
+                             momentum=hp.momentum, nesterov=hp.nesterov,
+                             warmup_epochs=hp.warmup_epochs, warmup_start_lr=hp.warmup_start_lr,
+                             freeze_backbone_epochs=hp.freeze_backbone_epochs)
+        optimizer = build_optimizer(self.net, config)
         total = max(1, int(self.trainer.estimated_stepping_batches))
-        epochs = max(1, self.trainer.max_epochs or 1)
-        warmup = min(total - 1, int(total * hp.warmup_epochs / epochs))
-
-        def schedule(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / (warmup + 1)
-            progress = (step - warmup) / max(1, total - warmup)
-            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        scheduler = build_schedule(optimizer, config, total, max(1, self.trainer.max_epochs or 1))
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

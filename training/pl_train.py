@@ -18,6 +18,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import (
     EarlyStopping,
+    EMAWeightAveraging,
     LearningRateMonitor,
     ModelCheckpoint,
     RichProgressBar,
@@ -57,7 +58,7 @@ LICENSE_NOTE = ("Weights inherit the licence of the training data; HAM10000 and 
 
 
 # FusionConfig fields that shape the weights; the rest (dropouts) only act in training.
-_WEIGHT_SHAPING = ("backbone", "meta_dim", "meta_hidden", "classes")
+_WEIGHT_SHAPING = ("backbone", "meta_dim", "meta_hidden", "classes", "backbone_kwargs")
 
 
 def preprocessing(s: TrainSettings) -> Preprocessing:
@@ -105,7 +106,8 @@ def build_datamodule(s: TrainSettings, init: Bundle | None = None) -> MelanomaDa
         init: the bundle being fine-tuned, whose metadata encoder is reused unchanged.
     """
     pre = preprocessing(s)
-    augment = TrainAugment(pre, scale_min=s.aug_scale_min, rotate=s.aug_rotate, color=s.aug_color)
+    augment = TrainAugment(pre, scale_min=s.aug_scale_min, rotate=s.aug_rotate, color=s.aug_color,
+                           rotate_degrees=s.aug_rotate_degrees, policy=s.aug_policy)
     dm = MelanomaDataModule(s.data_dir, data_format=s.data_format, images_dir=s.images_dir,
                             on_bad_row=s.on_bad_row, verify=s.verify_images, fold=s.fold,
                             n_folds=s.n_folds, seed=s.seed, preprocessing=pre, augment=augment,
@@ -142,7 +144,11 @@ def build_module(s: TrainSettings, dm: MelanomaDataModule,
                           pretrained="none" if init else s.pretrained,
                           pretrained_path=str(s.pretrained_path) if s.pretrained_path else None,
                           class_counts=dm.diagnosis_counts if dm.classes else None,
-                          class_weights=s.class_weights, label_smoothing=s.label_smoothing)
+                          class_weights=s.class_weights, label_smoothing=s.label_smoothing,
+                          optimizer=s.optimizer, momentum=s.momentum, nesterov=s.nesterov,
+                          warmup_start_lr=s.warmup_start_lr,
+                          freeze_backbone_epochs=s.freeze_backbone_epochs,
+                          mixup_alpha=s.mixup_alpha, cutmix_alpha=s.cutmix_alpha, seed=s.seed)
     if init is not None:
         diff = [f"{k} {getattr(init.config, k)!r} vs {getattr(config, k)!r}"
                 for k in _WEIGHT_SHAPING if getattr(init.config, k) != getattr(config, k)]
@@ -296,12 +302,16 @@ def train(s: TrainSettings) -> Path:
                                               monitor)
     callbacks = [checkpoint, latest, RichProgressBar(),
                  LearningRateMonitor(logging_interval="epoch")]
+    if s.ema_decay:
+        # Lightning swaps the average in for validation and checkpoints it as the weights.
+        callbacks.append(EMAWeightAveraging(decay=s.ema_decay))
     if s.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, mode="max",
                                        patience=s.early_stopping_patience))
     trainer = L.Trainer(max_epochs=s.epochs, accelerator=s.accelerator, devices=s.devices,
                         strategy=s.strategy, num_nodes=s.num_nodes,
                         precision=s.precision, accumulate_grad_batches=s.accumulate_grad_batches,
+                        gradient_clip_val=s.grad_clip, gradient_clip_algorithm="norm",
                         limit_train_batches=s.limit_train_batches,
                         limit_val_batches=s.limit_val_batches, callbacks=callbacks,
                         logger=build_loggers(s, run_dir), log_every_n_steps=s.log_every_n_steps,
@@ -324,6 +334,10 @@ def train(s: TrainSettings) -> Path:
             epochs_completed = int(ckpt.get("epoch", -1)) + 1
             soup_of = ckpt.get("soup_of")
         log.info("Exporting best checkpoint %s", Path(best).name)
+    for callback in trainer.callbacks:
+        if isinstance(callback, EMAWeightAveraging):
+            # The loaded checkpoint already holds the average: validate exactly those weights.
+            callback._average_model = None  # noqa: SLF001 (no public switch in Lightning 2.6)
     trainer.validate(module, datamodule=dm, verbose=False)
     bundle_dir = run_dir / "bundle"
     if trainer.is_global_zero:  # the validation scores are gathered from every process

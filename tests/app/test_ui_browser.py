@@ -243,6 +243,16 @@ def test_report_downloads_a_pdf_and_keeps_nothing(page, live_server: LiveServer,
     assert again.status_code == 404  # served once, then gone from memory
 
 
+def _own_tab(page, url: str):
+    """A page of the module's browser (one Playwright per thread) in a session of its own,
+    for another server at `url`, with every other request blocked."""
+    tab = page.context.browser.new_page(viewport={"width": 1400, "height": 1800})
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.route("**/*", lambda route: route.continue_()
+              if route.request.url.startswith(url) else route.abort())
+    return tab
+
+
 def test_a_single_bundle_shows_no_member_picker(page, live_server: LiveServer) -> None:
     from playwright.sync_api import expect
 
@@ -266,12 +276,8 @@ def test_each_user_picks_the_ensemble_member_drawing_the_heatmaps(
     folder = save_ensemble(tmp_path / "ens", members, name="pair",
                            thresholds={"sensitivity_target": 0.45})
     server = start_server(folder, tmp_path, "--engine-cache-dir", str(engine_cache_dir))
-    # The module's browser (one Playwright per thread), in a session of its own.
-    tab = page.context.browser.new_page(viewport={"width": 1400, "height": 1800})
+    tab = _own_tab(page, server.url)
     try:
-        tab.set_default_timeout(TIMEOUT_MS)
-        tab.route("**/*", lambda route: route.continue_()
-                  if route.request.url.startswith(server.url) else route.abort())
         _fresh(tab, server.url)
         expect(tab.locator("#model-card")).to_contain_text("2 members")
         expect(tab.locator("#heatmap-member input")).to_have_value(f"1. {ids[0]}")
@@ -303,11 +309,8 @@ def test_a_diagnosis_model_shows_the_differential(page, engine_cache_dir: Path, 
 
     folder = build_tiny_bundle(tmp_path / "dx", seed=2, classes=DIAGNOSIS_CLASSES)
     server = start_server(folder, tmp_path, "--engine-cache-dir", str(engine_cache_dir))
-    tab = page.context.browser.new_page(viewport={"width": 1400, "height": 1800})
+    tab = _own_tab(page, server.url)
     try:
-        tab.set_default_timeout(TIMEOUT_MS)
-        tab.route("**/*", lambda route: route.continue_()
-                  if route.request.url.startswith(server.url) else route.abort())
         _fresh(tab, server.url)
         expect(tab.locator("#model-card")).to_contain_text("diagnosis over 8 classes")
         _upload(tab, test_image)

@@ -146,3 +146,21 @@ def test_weighted_ensemble_weights_members_by_their_validation_auroc(cv_run: Pat
     preds = pd.read_csv(out / "predictions.csv")
     expected = preds[["member0_prob", "member1_prob"]].to_numpy() @ np.asarray(ensemble.weights)
     np.testing.assert_allclose(preds["prob"], expected, atol=1e-12)
+
+
+def test_diagnosis_cv_writes_class_probabilities_and_balanced_accuracy(
+        ham_dx_dataset: Path, tmp_path: Path) -> None:
+    from eval.metrics.multiclass import balanced_accuracy
+
+    assert main(["--data-dir", str(ham_dx_dataset), "--output-dir", str(tmp_path),
+                 "--run-name", "dx", *TINY, "--task", "diagnosis"]) == 0
+    oof = pd.read_csv(tmp_path / "dx" / "oof_predictions.csv")
+    classes = ["MEL", "NV", "BCC", "BKL"]
+    table = oof[[f"prob_class_{c}" for c in classes]].to_numpy()
+    np.testing.assert_allclose(table.sum(axis=1), 1.0, atol=1e-6)
+    summary = json.loads((tmp_path / "dx" / "cv_summary.json").read_text())
+    assert set(summary["folds"]["0"]) >= {"balanced_accuracy", "auroc"}
+    labels = oof["diagnosis"].map(classes.index).to_numpy()
+    assert summary["pooled_oof"]["balanced_accuracy"] == pytest.approx(
+        balanced_accuracy(labels, table))
+    assert load_ensemble(tmp_path / "dx" / "ensemble").members[0].classes == tuple(classes)
