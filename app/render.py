@@ -174,8 +174,8 @@ def differential_markdown(result: dict[str, Any]) -> list[str]:
     names = result.get("class_names") or {}
     mean = result.get("classes_tta_mean") or {}
     ordered = sorted(result["classes"].items(), key=lambda kv: -kv[1])
-    lines = ["**Differential** (the model's class probabilities; the decision above uses the "
-             "melanoma probability only):", "",
+    lines = [("**Differential** (the model's class probabilities; the decision above uses the "
+              "melanoma probability only):"), "",
              "| class | probability | mean over the 8 TTA views |", "|---|---|---|"]
     lines += [f"| {names.get(c, c)} ({c}) | {p:.3f} | {fmt(mean.get(c))} |" for c, p in ordered]
     return lines

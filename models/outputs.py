@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
 MELANOMA_COLUMN = 0  # of a diagnosis model's outputs (checked by models.fusion.check_classes)
 
 

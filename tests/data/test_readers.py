@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from data.diagnoses import DIAGNOSES, MELANOMA, UNKNOWN_DIAGNOSIS
 from data.readers import (
     CANONICAL_COLUMNS,
     FORMATS,
@@ -21,7 +22,6 @@ from data.readers import (
     read_dataset,
     verify_images,
 )
-from data.diagnoses import DIAGNOSES, MELANOMA, UNKNOWN_DIAGNOSIS
 from data.sites import SEXES, SITES
 
 from .conftest import (

@@ -11,8 +11,8 @@ import pytest
 
 from eval.evaluate import main
 from eval.metrics.multiclass import balanced_accuracy
-from models.ensemble import CompatibilityError, check_compatibility
 from models.bundle import load_bundle
+from models.ensemble import CompatibilityError, check_compatibility
 
 from .conftest import build_bundle
 from .test_evaluate import FAST
@@ -79,8 +79,8 @@ def test_an_ensemble_of_diagnosis_bundles_averages_class_probabilities(
     outs = {}
     for name, bundles in (("a", [dx_bundle]), ("b", [second]), ("ab", [dx_bundle, second])):
         out = tmp_path / name
-        assert main([*sum((["--bundle", str(b)] for b in bundles), []), "--data",
-                     str(ham_source), "--out", str(out), *FAST]) == 0
+        flags = [arg for b in bundles for arg in ("--bundle", str(b))]
+        assert main([*flags, "--data", str(ham_source), "--out", str(out), *FAST]) == 0
         outs[name] = pd.read_csv(out / "predictions.csv")
     columns = [f"prob_class_{c}" for c in CLASSES]
     np.testing.assert_allclose(outs["ab"][columns],

@@ -13,8 +13,8 @@ from configs.training import TrainSettings
 from eval.metrics.multiclass import balanced_accuracy
 from models.bundle import load_bundle
 from models.engine import Engine
-from training.pl_train import build_datamodule, main
 from tests.training.test_pl_train import TINY
+from training.pl_train import build_datamodule, main
 
 CLASSES = ["MEL", "NV", "BCC", "BKL"]
 

@@ -14,9 +14,9 @@ import torch
 from configs.training import TrainSettings, preset_names
 from data.images import Preprocessing
 from models.bundle import load_bundle, predict_arrays
+from tests.training.test_pl_train import TINY
 from training.augment import TrainAugment
 from training.pl_train import main
-from tests.training.test_pl_train import TINY
 
 ALL_OPTIONS = ["--optimizer", "sgd", "--nesterov", "--momentum", "0.8", "--lr-backbone", "0.01",
                "--lr-head", "0.01", "--warmup-start-lr", "1e-5", "--warmup-epochs", "1",
