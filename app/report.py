@@ -70,6 +70,13 @@ def report_pdf(session: dict[str, Any], curve: OperatingCurve | None, notice: st
 
 
 def _result_text(ax: Any, result: dict[str, Any], curve: OperatingCurve | None) -> None:
+    ax.axis("off")
+    ax.text(0, 1, "\n".join(result_lines(result, curve)), fontsize=9, va="top", wrap=True,
+            linespacing=1.6)
+
+
+def result_lines(result: dict[str, Any], curve: OperatingCurve | None) -> list[str]:
+    """The report's result text, line by line (a diagnosis model adds its differential)."""
     meta = result["metadata"]
     age = "unknown" if meta.get("age") is None else f"{meta['age']:g}"
     lines = [f"Probability of melanoma: {result['probability']:.3f}",
@@ -81,11 +88,15 @@ def _result_text(ax: Any, result: dict[str, Any], curve: OperatingCurve | None) 
              f"Metadata: age {age}, sex {meta.get('sex')}, site {meta.get('site')}",
              f"Model: {result['model']} ({result.get('backend', '?')} backend)",
              f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"]
+    if result.get("classes"):
+        names = result.get("class_names") or {}
+        ranked = sorted(result["classes"].items(), key=lambda kv: -kv[1])
+        lines.insert(1, "Differential: " + ", ".join(f"{names.get(c, c)} {p:.2f}"
+                                                     for c, p in ranked))
     previous = result.get("previous")
     if previous:
         lines.append(f"Same image before: {previous['probability']:.3f}")
-    ax.axis("off")
-    ax.text(0, 1, "\n".join(lines), fontsize=9, va="top", wrap=True, linespacing=1.6)
+    return lines
 
 
 def _tta_table(ax: Any, result: dict[str, Any]) -> None:

@@ -66,3 +66,19 @@ def test_decide_recomputes_the_decision_only(threshold: float) -> None:
         "threshold", "decision", "operating_point", "threshold_name")} == {
         k: v for k, v in before.items() if k not in (
             "threshold", "decision", "operating_point", "threshold_name")}
+
+
+def test_a_diagnosis_report_lists_the_differential_most_probable_first() -> None:
+    from app.report import result_lines
+
+    session, curve = _session()
+    result = {**session["result"], "classes": {"MEL": 0.1, "NV": 0.7, "BKL": 0.2},
+              "class_names": {"MEL": "melanoma", "NV": "melanocytic naevus",
+                              "BKL": "benign keratosis"}}
+    lines = result_lines(result, curve)
+    assert lines[1] == ("Differential: melanocytic naevus 0.70, benign keratosis 0.20, "
+                        "melanoma 0.10")
+    assert not any(line.startswith("Differential") for line in result_lines(
+        session["result"], curve))
+    pdf = report_pdf({**session, "result": result}, curve, "Research use only.")
+    assert pdf.startswith(b"%PDF-")
