@@ -19,6 +19,8 @@ from typing import Any, Literal, get_args
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from data import hdf5_images
+
 DEFAULT_MAX_PIXELS = 50_000_000  # ~8k x 6k; larger is treated as a decompression bomb
 DEFAULT_MIN_SIDE = 32  # below this a dermoscopy image carries no usable detail
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -38,6 +40,8 @@ class ImageError(ValueError):
 
 
 def _name(source: ImageSource) -> str:
+    if hdf5_images.is_reference(source):
+        return hdf5_images.split_reference(source)[1]
     if isinstance(source, (str, os.PathLike)):
         return Path(source).name
     if isinstance(source, Image.Image):
@@ -69,7 +73,8 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     """Decode an image into 8-bit RGB with EXIF orientation applied.
 
     Args:
-        source: a path, raw bytes, or an already opened PIL image.
+        source: a path, an HDF5 image reference (`<file.hdf5>::<id>`, `data.hdf5_images`),
+            raw bytes, or an already opened PIL image.
         max_pixels: pixel cap checked from the header before decoding (decompression bombs).
         min_side: minimum width and height after decoding.
         draft_size: if set, JPEGs much larger than this are decoded at a reduced scale (still
@@ -87,6 +92,11 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
             img = source
         elif isinstance(source, bytes):
             img = Image.open(io.BytesIO(source))
+        elif hdf5_images.is_reference(source):
+            try:
+                img = Image.open(io.BytesIO(hdf5_images.read_bytes(source)))
+            except FileNotFoundError as err:
+                raise ImageError(f"{name}: {err}") from None
         else:
             if not os.path.exists(source):
                 raise ImageError(f"{name}: file not found ({source})")

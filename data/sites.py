@@ -129,6 +129,7 @@ SITE_MAPPINGS: Mapping[str, Mapping[str, str]] = {
 # Reader format names that carry no format-specific site vocabulary use the generic one.
 _FORMAT_ALIASES: Mapping[str, str] = {
     "csv": "generic", "isic2017": "generic", "isic2018": "generic",
+    "isic2024": "generic",  # already the canonical (ISIC general) site names
 }
 
 _SEX_VALUES: Mapping[str, str] = {"male": "male", "m": "male", "female": "female", "f": "female"}

@@ -51,3 +51,42 @@ def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str] | None 
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
+
+
+def write_isic2024(root: Path, jpegs: list[tuple[str, Path, int]], *, drop_from_hdf5: int = 0,
+                   extra_columns: bool = True) -> Path:
+    """An ISIC 2024 layout under `root`: train-metadata.csv, train-image.hdf5 (the JPEG bytes
+    per isic_id) and the same files as train-image/image/<isic_id>.jpg.
+
+    Args:
+        root: folder to fill.
+        jpegs: (isic_id, a JPEG file, target) per image.
+        drop_from_hdf5: leave the last N images out of the HDF5 file (missing images).
+        extra_columns: add tbp_lv_* and attribution columns as the real file has.
+
+    Returns:
+        `root`.
+    """
+    import shutil
+
+    import h5py
+
+    folder = root / "train-image" / "image"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with h5py.File(root / "train-image.hdf5", "w") as h5:
+        for i, (isic_id, jpeg, target) in enumerate(jpegs):
+            if i < len(jpegs) - drop_from_hdf5:
+                h5.create_dataset(isic_id, data=np.void(jpeg.read_bytes()))
+            shutil.copyfile(jpeg, folder / f"{isic_id}.jpg")
+            row = {"isic_id": isic_id, "patient_id": f"IP_{i // 3:04d}", "target": target,
+                   "age_approx": "" if i % 7 == 3 else 30 + 5 * (i % 9),
+                   "sex": ["male", "female", ""][i % 3],
+                   "anatom_site_general": ["posterior torso", "lower extremity", "head/neck",
+                                           ""][i % 4]}
+            if extra_columns:
+                row |= {"tbp_lv_areaMM2": 3.1 + i, "tbp_lv_H": 50 + i,
+                        "attribution": "test"}
+            rows.append(row)
+    write_csv(root / "train-metadata.csv", rows)
+    return root

@@ -21,8 +21,8 @@ columns in :data:`CANONICAL_COLUMNS`:
 
 Supported formats (:data:`FORMATS`): ``ham10000``, ``isic2017``, ``isic2018``, ``isic2019``,
 ``isic2019_labels`` (one integer class-index column; read only when named, never
-auto-detected), ``isic2020`` and a generic ``csv`` (see :func:`read_generic_csv` for its
-columns).
+auto-detected), ``isic2020``, ``isic2024`` (metadata CSV + images inside an HDF5 file) and a
+generic ``csv`` (see :func:`read_generic_csv` for its columns).
 
 Problems in a row (unknown label, bad age, unmapped site or diagnosis, a diagnosis that
 contradicts the label, missing image file...) are collected for the whole file. With
@@ -42,7 +42,8 @@ Package layout:
 * :mod:`~data.readers.locate`: :class:`~data.readers.locate.FormatSpec` and the generic
   format detection and file search built on it.
 * one module per format (:mod:`~data.readers.ham10000`, ``isic2017``, ``isic2018``,
-  ``isic2019``, ``isic2019_labels``, ``isic2020``, ``generic_csv``): its constants, spec and
+  ``isic2019``, ``isic2019_labels``, ``isic2020``, ``isic2024``, ``generic_csv``): its
+  constants, spec and
   ``read_<fmt>``.
 * :mod:`~data.readers.registry`: format name -> (spec, reader), in detection priority order;
   :data:`FORMATS`, :func:`detect_format` and :func:`read_dataset` derive from it. A new
@@ -75,6 +76,7 @@ from data.readers.isic2018 import read_isic2018
 from data.readers.isic2019 import read_isic2019
 from data.readers.isic2019_labels import read_isic2019_labels
 from data.readers.isic2020 import read_isic2020
+from data.readers.isic2024 import read_isic2024
 from data.readers.locate import FormatSpec
 from data.readers.registry import FORMATS, REGISTRY, detect_format, read_dataset
 from data.readers.verify import verify_images
@@ -108,5 +110,6 @@ __all__ = [
     "read_isic2019",
     "read_isic2019_labels",
     "read_isic2020",
+    "read_isic2024",
     "verify_images",
 ]

@@ -24,6 +24,7 @@ from data.readers import (
     isic2019,
     isic2019_labels,
     isic2020,
+    isic2024,
 )
 from data.readers.base import DatasetError, OnError, check_on_error
 from data.readers.locate import FormatSpec, detect, existing_root, locate
@@ -51,6 +52,7 @@ _ENTRIES: tuple[Entry, ...] = (
     Entry(isic2019.SPEC, isic2019.read_isic2019),
     Entry(isic2019_labels.SPEC, isic2019_labels.read_isic2019_labels),
     Entry(isic2020.SPEC, isic2020.read_isic2020),
+    Entry(isic2024.SPEC, isic2024.read_isic2024),
     Entry(generic_csv.SPEC, generic_csv.read_generic_csv),
 )
 

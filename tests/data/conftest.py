@@ -322,6 +322,35 @@ def build_isic2019_labels(root: Path) -> Built:
     )
 
 
+def build_isic2024(root: Path) -> Built:
+    """ISIC 2024 with its images as JPEG files (the HDF5 file: tests/data/test_isic2024.py)."""
+    sites = ["posterior torso", "anterior torso", "", "head/neck", "upper extremity",
+             "lower extremity"]
+    ages = ["45", "", "60", "30", "70", "0"]
+    sexes = ["male", "female", "", "female", "male", "male"]
+    patients = ["IP_001", "IP_001", "IP_002", "IP_003", "IP_003", "IP_004"]
+    iddx = ["Melanoma Invasive", "Nevus", "", "Melanoma in situ", "Seborrheic keratosis",
+            "Dermatofibroma"]
+    rows = [dict(isic_id=i, patient_id=p, target=str(t), age_approx=a, sex=x,
+                 anatom_site_general=s, iddx_3=d, tbp_lv_H="51.2", attribution="test")
+            for i, p, t, a, x, s, d in zip(IMAGE_IDS, patients, TARGETS, ages, sexes, sites,
+                                           iddx, strict=True)]
+    csv_path = write_csv(root / "train-metadata.csv", rows, list(rows[0]))
+    image_dir = root / "train-image" / "image"
+    _images(image_dir, IMAGE_IDS)
+    return Built(
+        "isic2024", root, csv_path, image_dir, "isic_id", "target",
+        expected=dict(
+            age=AGES, sex=SEXES,
+            site=["posterior torso", "anterior torso", "unknown", "head/neck",
+                  "upper extremity", "lower extremity"],
+            group_id=patients, group_kind=["patient"] * 6,
+            diagnosis=["MEL", "NV", "unknown", "MEL", "BKL", "DF"],
+        ),
+        rewrite=_rewriter(csv_path),
+    )
+
+
 BUILDERS: dict[str, Callable[[Path], Built]] = {
     "ham10000": build_ham10000,
     "isic2017": build_isic2017,
@@ -329,6 +358,7 @@ BUILDERS: dict[str, Callable[[Path], Built]] = {
     "isic2019": build_isic2019,
     "isic2019_labels": build_isic2019_labels,
     "isic2020": build_isic2020,
+    "isic2024": build_isic2024,
     "csv": build_csv,
 }
 

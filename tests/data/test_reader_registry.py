@@ -34,7 +34,7 @@ def test_public_readers_are_the_registered_ones() -> None:
         "ham10000": readers.read_ham10000, "isic2017": readers.read_isic2017,
         "isic2018": readers.read_isic2018, "isic2019": readers.read_isic2019,
         "isic2019_labels": readers.read_isic2019_labels, "isic2020": readers.read_isic2020,
-        "csv": readers.read_generic_csv,
+        "isic2024": readers.read_isic2024, "csv": readers.read_generic_csv,
     }
     assert {name: entry.read for name, entry in REGISTRY.items()} == public
 
