@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from data import hdf5_images
 from data.encoding import MetadataError, validate_age
 from data.readers.base import DatasetError, pick_column, read_csv
 from data.readers.generic_csv import (
@@ -57,6 +58,21 @@ def folder_images(folder: Path) -> pd.DataFrame:
         "image_id": ids, "image_path": [str(p.resolve()) for p in paths],
         "age": math.nan, "sex": UNKNOWN, "site": UNKNOWN})
     return table
+
+
+def hdf5_table(path: Path) -> pd.DataFrame:
+    """Every image stored in an HDF5 file (the ISIC 2024 layout), ids = its keys.
+
+    Raises:
+        DatasetError: not a readable HDF5 file.
+    """
+    try:
+        ids = sorted(hdf5_images.keys(path))
+    except OSError as err:
+        raise DatasetError(f"{path}: not a readable HDF5 file ({err})") from None
+    return _empty() if not ids else pd.DataFrame({
+        "image_id": ids, "image_path": [hdf5_images.reference(path, i) for i in ids],
+        "age": math.nan, "sex": UNKNOWN, "site": UNKNOWN})
 
 
 def _metadata_value(row: pd.Series, column: str | None, line: int, path: Path,
@@ -155,10 +171,10 @@ def with_metadata(table: pd.DataFrame, csv_path: Path) -> tuple[pd.DataFrame, li
         (table, images whose metadata row cannot be used: not scored).
     """
     frame = read_csv(csv_path)
-    id_col = pick_column(frame.columns, (*GENERIC_ID_COLUMNS, "image_path"))
+    id_col = pick_column(frame.columns, (*GENERIC_ID_COLUMNS, "isic_id", "image_path"))
     if id_col is None:
         raise DatasetError(f"{csv_path}: no image id column (one of "
-                           f"{[*GENERIC_ID_COLUMNS, 'image_path']}); present: "
+                           f"{[*GENERIC_ID_COLUMNS, 'isic_id', 'image_path']}); present: "
                            f"{list(frame.columns)}")
     meta, bad = _parse_metadata(frame, csv_path)
     keys = [_image_key(v) for v in frame[id_col]]
@@ -185,8 +201,11 @@ def read_unlabelled(images: str | os.PathLike[str], metadata: str | os.PathLike[
     """The images to score from a folder or a CSV, with metadata where given.
 
     Args:
-        images: a folder (every image below it) or a CSV listing images.
-        metadata: for a folder, a CSV of id + age/sex/site (optional).
+        images: a folder (every image below it), an HDF5 file of images (ISIC 2024's
+            `train-image.hdf5`: one JPEG per id) or a CSV listing images.
+        metadata: for a folder or an HDF5 file, a CSV of id + age/sex/site (optional; ISIC
+            2024's metadata CSV works as is: `isic_id`, `age_approx`, `sex`,
+            `anatom_site_general`).
 
     Returns:
         (table with :data:`COLUMNS`, inputs not scored and why).
@@ -197,8 +216,9 @@ def read_unlabelled(images: str | os.PathLike[str], metadata: str | os.PathLike[
     root = Path(images).expanduser()
     if not root.exists():
         raise DatasetError(f"{root}: does not exist")
-    if root.is_dir():
-        table, skipped = folder_images(root), []
+    if root.is_dir() or root.suffix.lower() in hdf5_images.HDF5_SUFFIXES:
+        table = folder_images(root) if root.is_dir() else hdf5_table(root)
+        skipped = []
         if metadata is not None:
             table, skipped = with_metadata(table, Path(metadata).expanduser())
     else:

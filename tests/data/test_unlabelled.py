@@ -69,3 +69,19 @@ def test_csv_list_resolves_paths_and_lists_missing_files(tmp_path: Path) -> None
 def test_unusable_inputs_raise_with_the_reason(tmp_path: Path, make, fact: str) -> None:
     with pytest.raises(DatasetError, match=fact):
         read_unlabelled(make(tmp_path))
+
+
+def test_an_hdf5_file_lists_its_images_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    from data.hdf5_images import is_reference
+    from tests.data.test_isic2024 import _jpegs
+    from tests.helpers import write_isic2024
+
+    root = write_isic2024(tmp_path / "d", _jpegs(tmp_path, False))
+    table, skipped = read_unlabelled(root / "train-image.hdf5", root / "train-metadata.csv")
+    assert skipped == [] and len(table) == 12
+    assert all(is_reference(p) for p in table["image_path"])
+    assert table["sex"].tolist()[:3] == ["male", "female", "unknown"]
+    fake = tmp_path / "fake.hdf5"
+    fake.write_bytes(b"nope")
+    with pytest.raises(DatasetError, match="fake.hdf5: not a readable HDF5 file"):
+        read_unlabelled(fake)
