@@ -175,6 +175,18 @@ def ensemble_thresholds(member_thresholds: Sequence[Mapping[str, float]],
     return out, f"{kind} of the members' stored thresholds, per name"
 
 
+def differing_outputs(bundles: Sequence[Bundle]) -> str | None:
+    """Each bundle's task (and classes) listed, if they do not all predict the same thing.
+
+    Returns:
+        "id: task [classes]; ..." when the tasks or class lists differ, else None.
+    """
+    if len({(b.task, b.classes) for b in bundles}) <= 1:
+        return None
+    return "; ".join(f"{b.bundle_id}: {b.task}" + (f" {list(b.classes)}" if b.classes else "")
+                     for b in bundles)
+
+
 def check_compatibility(bundles: Sequence[Bundle], df: pd.DataFrame) -> None:
     """Every sex and site value of the dataset must be in each bundle's vocabulary.
 
@@ -189,12 +201,10 @@ def check_compatibility(bundles: Sequence[Bundle], df: pd.DataFrame) -> None:
         CompatibilityError: naming the bundle, the column, the values and their row counts,
             or the members whose tasks or classes differ.
     """
-    kinds = {(b.task, b.classes) for b in bundles}
-    if len(kinds) > 1:
-        listed = "; ".join(f"{b.bundle_id}: {b.task}"
-                           + (f" {list(b.classes)}" if b.classes else "") for b in bundles)
+    differing = differing_outputs(bundles)
+    if differing:
         raise CompatibilityError(f"these models cannot be combined: their tasks or classes "
-                                 f"differ ({listed})")
+                                 f"differ ({differing})")
     for b in bundles:
         if not b.model.uses_metadata:
             continue  # an image-only model never sees the metadata
@@ -320,11 +330,10 @@ def check_members(members: Sequence[Bundle]) -> None:
     """
     if not members:
         raise EnsembleError("an ensemble needs at least one member")
-    tasks = {m.bundle_id: m.task + (f" {list(m.classes)}" if m.classes else "")
-             for m in members}
-    if len(set(tasks.values())) > 1:
+    differing = differing_outputs(members)
+    if differing:
         raise EnsembleError(f"members of different tasks or classes cannot be combined: "
-                            f"{tasks}")
+                            f"{differing}")
 
 
 def load_ensemble(path: str | Path) -> Ensemble:

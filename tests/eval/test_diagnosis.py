@@ -12,7 +12,7 @@ import pytest
 from eval.evaluate import main
 from eval.metrics.multiclass import balanced_accuracy
 from models.bundle import load_bundle
-from models.ensemble import CompatibilityError, check_compatibility
+from models.ensemble import CompatibilityError, EnsembleError, check_compatibility, save_ensemble
 
 from .conftest import build_bundle
 from .test_evaluate import FAST
@@ -69,8 +69,13 @@ def test_members_of_different_tasks_are_refused(dx_bundle: Path, bundle64: Path,
     other = build_bundle(tmp_path / "other", classes=("MEL", "NV"), name="other")
     df = pd.DataFrame({"sex": ["male"], "site": ["unknown"]})
     for pair in ((dx_bundle, bundle64), (dx_bundle, other)):
+        members = [load_bundle(p) for p in pair]
         with pytest.raises(CompatibilityError, match="tasks or classes differ"):
-            check_compatibility([load_bundle(p) for p in pair], df)
+            check_compatibility(members, df)
+        with pytest.raises(EnsembleError, match=r"different tasks or classes cannot be "
+                                                r"combined: .*: diagnosis \['MEL'"):
+            save_ensemble(tmp_path / "ens", members, name="mixed",
+                          thresholds={"sensitivity_target": 0.5})
 
 
 def test_an_ensemble_of_diagnosis_bundles_averages_class_probabilities(
