@@ -37,6 +37,7 @@ from data.readers.base import (
     Table,
     data_line_numbers,
     is_blank,
+    pick_column,
     read_csv,
     require_columns,
 )
@@ -333,3 +334,11 @@ def image_folders(
             "and one level up, and for any sub-folder with images; pass images_dir"
         )
     return found
+
+
+def optional_column(raw: pd.DataFrame, candidates: Sequence[str]) -> tuple[pd.Series, str]:
+    """The first present of ``candidates`` and its name, else blanks named as the first."""
+    column = pick_column(raw.columns, candidates)
+    if column is not None:
+        return raw[column], column
+    return pd.Series([""] * len(raw)), candidates[0]

@@ -31,6 +31,7 @@ from data.readers.fields import (
     find_image,
     groups,
     image_ids,
+    optional_column,
     parse_ages,
     parse_diagnoses,
     parse_sexes,
@@ -200,13 +201,6 @@ def _required_columns(csv_path: Path, raw: pd.DataFrame) -> tuple[str, str]:
     return image_col, label_col
 
 
-def _optional(raw: pd.DataFrame, candidates: Sequence[str]) -> tuple[pd.Series, str]:
-    """The first present of ``candidates`` and its name, else blanks named as the first."""
-    column = pick_column(raw.columns, candidates)
-    if column is not None:
-        return raw[column], column
-    return pd.Series([""] * len(raw)), candidates[0]
-
 
 def read_generic_csv(
     path: str | os.PathLike[str],
@@ -258,10 +252,10 @@ def read_generic_csv(
 
     ids, paths = _ids_and_paths(table, raw, image_col, extra)
     targets = _targets(table, raw, label_col)
-    age_raw, age_col = _optional(raw, GENERIC_AGE_COLUMNS)
-    sex_raw, sex_col = _optional(raw, GENERIC_SEX_COLUMNS)
-    site_raw, site_col = _optional(raw, GENERIC_SITE_COLUMNS)
-    dx_raw, table.diagnosis_column = _optional(raw, GENERIC_DIAGNOSIS_COLUMNS)
+    age_raw, age_col = optional_column(raw, GENERIC_AGE_COLUMNS)
+    sex_raw, sex_col = optional_column(raw, GENERIC_SEX_COLUMNS)
+    site_raw, site_col = optional_column(raw, GENERIC_SITE_COLUMNS)
+    dx_raw, table.diagnosis_column = optional_column(raw, GENERIC_DIAGNOSIS_COLUMNS)
     patient_col = pick_column(raw.columns, ("patient_id",))
     lesion_col = pick_column(raw.columns, ("lesion_id",))
     group_ids, kinds = groups(ids.reset_index(drop=True), [

@@ -39,6 +39,7 @@ from data.readers.fields import (
     groups,
     image_folders,
     image_ids,
+    optional_column,
     parse_ages,
     parse_diagnoses,
     parse_sexes,
@@ -77,13 +78,6 @@ SPEC = FormatSpec(
     auto=False,
 )
 
-
-def _optional(raw: pd.DataFrame, candidates: tuple[str, ...]) -> tuple[pd.Series, str]:
-    """The first present of ``candidates`` and its name, else blanks named as the first."""
-    column = pick_column(raw.columns, candidates)
-    if column is not None:
-        return raw[column], column
-    return pd.Series([""] * len(raw)), candidates[0]
 
 
 def read_isic2019_labels(
@@ -131,9 +125,9 @@ def read_isic2019_labels(
     folders = image_folders(csv_path, images_dir, ISIC2019_LABELS_IMAGE_FOLDERS)
     paths = resolve_images(table, names, folders, image_col)
     ids = names.map(lambda n: Path(n).stem if Path(n).suffix.lower() in IMAGE_EXTENSIONS else n)
-    age_raw, age_col = _optional(raw, ISIC2019_LABELS_AGE_COLUMNS)
-    sex_raw, sex_col = _optional(raw, ISIC2019_LABELS_SEX_COLUMNS)
-    site_raw, site_col = _optional(raw, ISIC2019_LABELS_SITE_COLUMNS)
+    age_raw, age_col = optional_column(raw, ISIC2019_LABELS_AGE_COLUMNS)
+    sex_raw, sex_col = optional_column(raw, ISIC2019_LABELS_SEX_COLUMNS)
+    site_raw, site_col = optional_column(raw, ISIC2019_LABELS_SITE_COLUMNS)
     levels = [(kind, raw[col] if col else None) for kind, col in (
         ("patient", pick_column(raw.columns, ("patient_id",))),
         ("lesion", pick_column(raw.columns, ("lesion_id",))))]
