@@ -24,3 +24,21 @@ a mean weighted by each member's validation AUROC (the ISIC 2024 references' har
 
 COMBINERS: tuple[str, ...] = get_args(Combiner)
 """Every accepted combiner name."""
+
+ClassWeights = Literal["none", "inverse", "sqrt-inverse"]
+"""Per-class loss weights of a diagnosis head, from the training split's class counts."""
+
+CLASS_WEIGHTS: tuple[str, ...] = get_args(ClassWeights)
+"""Every accepted class weighting (`models.losses.class_weights_from_counts`)."""
+
+Optimizer = Literal["adamw", "sgd"]
+"""Training optimiser (`training.optim.build_optimizer`)."""
+
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+"""Every accepted optimiser name."""
+
+AugPolicy = Literal["none", "randaugment", "trivialaugment"]
+"""Automatic augmentation policy of training (`training.augment.TrainAugment`)."""
+
+AUG_POLICIES: tuple[str, ...] = get_args(AugPolicy)
+"""Every accepted policy name."""

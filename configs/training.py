@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsError
 
 from configs.base import Settings, settings_config
+from configs.choices import AugPolicy, ClassWeights, Optimizer
 from data.images import ColorConstancy
 from data.readers import FORMATS, OnError
 
@@ -121,7 +122,7 @@ class TrainSettings(Settings):
     aug_rotate_degrees: float = Field(0.0, ge=0, le=180, description="random rotation by up "
                                       "to this many degrees either way (besides the dihedral "
                                       "flips); 0 = off")
-    aug_policy: Literal["none", "randaugment", "trivialaugment"] = Field(
+    aug_policy: AugPolicy = Field(
         "none", description="automatic augmentation policy (torchvision) on top of the rest")
     mixup_alpha: float = Field(0.0, ge=0, description="mixup Beta(alpha, alpha) weight, labels "
                                "mixed alike (both tasks); 0 = off")
@@ -135,7 +136,7 @@ class TrainSettings(Settings):
     # optimisation
     batch_size: int = Field(32, ge=1, description="batch size")
     epochs: int = Field(10, ge=1, description="max epochs")
-    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="optimiser")
+    optimizer: Optimizer = Field("adamw", description="optimiser")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     nesterov: bool = Field(False, description="SGD with Nesterov momentum")
     lr_backbone: float = Field(3e-4, gt=0, description="peak learning rate, backbone")
@@ -154,7 +155,7 @@ class TrainSettings(Settings):
     loss: Literal["focal", "bce", "ce"] = Field(
         "focal", description="focal (binary or multi-class), bce (melanoma: BCE with "
         "pos_weight = n_neg/n_pos) or ce (diagnosis: cross-entropy)")
-    class_weights: Literal["none", "inverse", "sqrt-inverse"] = Field(
+    class_weights: ClassWeights = Field(
         "none", description="diagnosis: per-class loss weights from the training split's "
         "class counts")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="diagnosis: label smoothing")

@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from configs.choices import CLASS_WEIGHTS
+
 
 class BinaryFocalLoss(nn.Module):
     """Focal loss (Lin et al. 2017) on logits: alpha-balanced, down-weights easy examples.
@@ -79,9 +81,6 @@ class MultiClassFocalLoss(nn.Module):
         # CrossEntropyLoss weighs each target class term by its class weight and divides by
         # the true classes' weights: same here, so gamma = 0 reproduces it exactly.
         return (per_class * w[None, :]).sum() / w[target.long()].sum()
-
-
-CLASS_WEIGHTS = ("none", "inverse", "sqrt-inverse")
 
 
 def class_weights_from_counts(counts: list[int], mode: str) -> torch.Tensor | None:

@@ -12,10 +12,13 @@ from PIL import Image
 from torchvision.transforms import v2
 
 import models  # noqa: F401  (torchvision shim)
+from configs.choices import AUG_POLICIES
 from data.encoding import MetadataEncoder
 from data.images import Preprocessing
 
 _RATIO = (3 / 4, 4 / 3)
+_POLICIES = {"none": None, "randaugment": v2.RandAugment,
+             "trivialaugment": v2.TrivialAugmentWide}  # keys: configs.choices.AUG_POLICIES
 
 
 class TrainAugment:
@@ -44,11 +47,9 @@ class TrainAugment:
         if rotate_degrees > 0:
             geometric.append(v2.RandomRotation(rotate_degrees))
         self.geometric = v2.Compose(geometric)
-        policies = {"none": None, "randaugment": v2.RandAugment,
-                    "trivialaugment": v2.TrivialAugmentWide}
-        if policy not in policies:
-            raise ValueError(f"unknown augmentation policy {policy!r} (expected {list(policies)})")
-        self.policy = policies[policy]() if policies[policy] else None
+        if policy not in AUG_POLICIES:
+            raise ValueError(f"unknown augmentation policy {policy!r} (expected {AUG_POLICIES})")
+        self.policy = _POLICIES[policy]() if _POLICIES[policy] else None
         self.color = (v2.ColorJitter(brightness=color, contrast=color, saturation=color,
                                      hue=color / 4) if color > 0 else None)
 

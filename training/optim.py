@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-OPTIMIZERS = ("adamw", "sgd")
+from configs.choices import OPTIMIZERS
 
 
 @dataclass(frozen=True)

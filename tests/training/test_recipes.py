@@ -113,3 +113,19 @@ def test_augmentation_policies_and_rotation_keep_shape(policy: str) -> None:
     img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (60, 80, 3), np.uint8))
     out = augment(img)
     assert out.shape == (3, 48, 48) and out.dtype == torch.float32
+
+
+def test_recipe_choices_are_the_ones_the_code_implements() -> None:
+    """The settings offer exactly what the library builds (configs.choices is the one list)."""
+    from configs.choices import AUG_POLICIES, CLASS_WEIGHTS, OPTIMIZERS
+    from models.fusion import FusionConfig, FusionNet
+    from models.losses import class_weights_from_counts
+    from training.augment import _POLICIES
+    from training.optim import OptimConfig, build_optimizer
+
+    assert tuple(_POLICIES) == AUG_POLICIES
+    for mode in CLASS_WEIGHTS:
+        class_weights_from_counts([3, 1], mode)
+    net = FusionNet(FusionConfig(backbone="tf_efficientnet_lite0"))
+    for name in OPTIMIZERS:
+        build_optimizer(net, OptimConfig(optimizer=name))
