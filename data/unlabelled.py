@@ -45,6 +45,12 @@ def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="float64" if c == "age" else str) for c in COLUMNS})
 
 
+def _unknown_metadata(ids: list[str], paths: list[str]) -> pd.DataFrame:
+    """The table of images whose metadata is not known (yet)."""
+    return _empty() if not ids else pd.DataFrame({
+        "image_id": ids, "image_path": paths, "age": math.nan, "sex": UNKNOWN, "site": UNKNOWN})
+
+
 def folder_images(folder: Path) -> pd.DataFrame:
     """Every image file below `folder`, ids = relative paths without the suffix (unique).
 
@@ -53,11 +59,8 @@ def folder_images(folder: Path) -> pd.DataFrame:
     """
     paths = sorted(p for p in folder.rglob("*")
                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    ids = [p.relative_to(folder).with_suffix("").as_posix() for p in paths]
-    table = _empty() if not paths else pd.DataFrame({
-        "image_id": ids, "image_path": [str(p.resolve()) for p in paths],
-        "age": math.nan, "sex": UNKNOWN, "site": UNKNOWN})
-    return table
+    return _unknown_metadata([p.relative_to(folder).with_suffix("").as_posix() for p in paths],
+                             [str(p.resolve()) for p in paths])
 
 
 def hdf5_table(path: Path) -> pd.DataFrame:
@@ -70,9 +73,7 @@ def hdf5_table(path: Path) -> pd.DataFrame:
         ids = sorted(hdf5_images.keys(path))
     except OSError as err:
         raise DatasetError(f"{path}: not a readable HDF5 file ({err})") from None
-    return _empty() if not ids else pd.DataFrame({
-        "image_id": ids, "image_path": [hdf5_images.reference(path, i) for i in ids],
-        "age": math.nan, "sex": UNKNOWN, "site": UNKNOWN})
+    return _unknown_metadata(ids, [hdf5_images.reference(path, i) for i in ids])
 
 
 def _metadata_value(row: pd.Series, column: str | None, line: int, path: Path,

@@ -34,14 +34,18 @@ DIMS = (96, 192, 384, 768)
 CONV_STAGES = 2  # stages 1-2 convolutional, the rest separable self-attention
 
 
+def _downsample(in_chs: int, out_chs: int) -> nn.Sequential:
+    """ConvNeXt's stage opening: LayerNorm, then a 2x2 stride-2 convolution."""
+    return nn.Sequential(LayerNorm2d(in_chs), nn.Conv2d(in_chs, out_chs, kernel_size=2, stride=2))
+
+
 class SeparableAttentionStage(nn.Module):
     """Downsample, then separable self-attention blocks over the stage's grid positions."""
 
     def __init__(self, in_chs: int, out_chs: int, depth: int, drop_path: Sequence[float],
                  mlp_ratio: float = 4.0) -> None:
         super().__init__()
-        self.downsample = nn.Sequential(LayerNorm2d(in_chs),
-                                        nn.Conv2d(in_chs, out_chs, kernel_size=2, stride=2))
+        self.downsample = _downsample(in_chs, out_chs)
         self.blocks = nn.ModuleList(LinearTransformerBlock(out_chs, mlp_ratio=mlp_ratio,
                                                            drop_path=dp) for dp in drop_path)
 
@@ -60,9 +64,7 @@ class ConvStage(nn.Module):
     def __init__(self, in_chs: int, out_chs: int, depth: int, drop_path: Sequence[float],
                  downsample: bool) -> None:
         super().__init__()
-        self.downsample = (nn.Sequential(LayerNorm2d(in_chs),
-                                         nn.Conv2d(in_chs, out_chs, kernel_size=2, stride=2))
-                           if downsample else nn.Identity())
+        self.downsample = _downsample(in_chs, out_chs) if downsample else nn.Identity()
         self.blocks = nn.Sequential(*(ConvNeXtBlock(out_chs, use_grn=True, ls_init_value=None,
                                                     drop_path=dp) for dp in drop_path))
 
