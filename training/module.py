@@ -48,13 +48,17 @@ class ScoreCollector(Metric):
 
     `compute` returns each row once, in row order: a distributed sampler pads the last shard
     with repeated rows, and those repeats are dropped by row index.
+
+    Args:
+        diagnosis: also keep a diagnosis model's class indices and class probabilities.
     """
 
     full_state_update = False
 
-    def __init__(self) -> None:
+    def __init__(self, diagnosis: bool = False) -> None:
         super().__init__()
-        for name in ("prob", "target", "index", "label", "class_prob"):
+        self.rows = ("prob", "target") + (("label", "class_prob") if diagnosis else ())
+        for name in (*self.rows, "index"):
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
     def update(self, prob: torch.Tensor, target: torch.Tensor, index: torch.Tensor,
@@ -66,26 +70,25 @@ class ScoreCollector(Metric):
             target: (N,) melanoma 0/1.
             index: (N,) row indices into the split's table.
             label, class_prob: a diagnosis model's (N,) class indices and (N, K) class
-                probabilities (None for a melanoma model).
+                probabilities (only kept by a collector made with `diagnosis=True`).
         """
-        n = prob.shape[0]
         self.prob.append(prob.detach().double())
         self.target.append(target.detach().long())
         self.index.append(index.detach().long())
-        self.label.append(target.detach().long() if label is None else label.detach().long())
-        self.class_prob.append(prob.new_zeros((n, 0), dtype=torch.float64) if class_prob is None
-                               else class_prob.detach().double())
+        if "label" in self.rows:
+            self.label.append(label.detach().long())
+            self.class_prob.append(class_prob.detach().double())
 
     def compute(self) -> dict[str, np.ndarray]:
-        """The scores so far: ``prob`` (float64), ``target``, ``label``, ``index`` (int64) and
-        ``class_prob`` ((N, K) float64; K = 0 for a melanoma model) arrays."""
+        """The scores so far: ``prob`` (float64), ``target``, ``index`` (int64) arrays, and for a
+        diagnosis collector ``label`` (int64) and ``class_prob`` ((N, K) float64)."""
         # A list of batches before a multi-process sync, one gathered tensor after it.
         if isinstance(self.index, list) and not self.index:
             return {}
         index = dim_zero_cat(self.index).cpu().numpy()
         index, first = np.unique(index, return_index=True)  # sorted, each row once
         return {name: dim_zero_cat(getattr(self, name)).cpu().numpy()[first]
-                for name in ("prob", "target", "label", "class_prob")} | {"index": index}
+                for name in self.rows} | {"index": index}
 
 
 class MelanomaModule(L.LightningModule):
@@ -135,8 +138,8 @@ class MelanomaModule(L.LightningModule):
             self.net = self.net.to(memory_format=torch.channels_last)
         self.mixer = BatchMixer(mixup_alpha, cutmix_alpha, config.num_outputs
                                 if self.diagnosis else 0, seed)
-        self.val_scores = ScoreCollector()
-        self.test_scores = ScoreCollector()
+        self.val_scores = ScoreCollector(self.diagnosis)
+        self.test_scores = ScoreCollector(self.diagnosis)
         self.last_val: dict[str, np.ndarray] = {}
         self._epoch_start = 0.0
         self._epoch_images = 0
