@@ -31,6 +31,6 @@ class Settings(BaseSettings):
     """Base class; subclasses add fields and call `settings_config` for their model_config."""
 
     @classmethod
-    def from_cli(cls, argv: list[str] | None = None):  # noqa: ANN206 (returns cls instance)
+    def from_cli(cls, argv: list[str] | None = None):
         """Build settings from CLI args (None = sys.argv[1:]), env, `.env` and defaults."""
         return cls(_cli_parse_args=argv if argv is not None else True)

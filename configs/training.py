@@ -6,10 +6,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import SettingsError
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsError
 
 from configs.base import Settings, settings_config
 from configs.choices import AugPolicy, ClassWeights, Optimizer
@@ -75,9 +75,25 @@ class TrainSettings(Settings):
                                + ", ".join(preset_names()) + ", or a .json file")
 
     # data
-    data_dir: Path = Field(Path("datasets/ham10000"), description="dataset folder or CSV file")
-    data_format: DataFormat = Field("auto", description="dataset format (auto-detected)")
-    images_dir: Path | None = Field(None, description="image folder, if not the format's default")
+    data_dir: Annotated[list[Path], NoDecode] = Field(
+        [Path("datasets/ham10000")], description="dataset folder or CSV file; repeat the flag "
+        "(or give a comma list) to train on several datasets at once: folds are assigned per "
+        "dataset, an image in two datasets is kept once at the higher resolution")
+    data_format: Annotated[list[DataFormat], NoDecode] = Field(
+        ["auto"], description="dataset format (auto-detected): one for all datasets or one "
+        "per --data-dir")
+    images_dir: Annotated[list[Path], NoDecode] = Field(
+        [], description="image folder, if not the format's default: one per --data-dir")
+    exclude_data_dir: Annotated[list[Path], NoDecode] = Field(
+        [], description="datasets held out of training and validation (their images, found by "
+        "ISIC id, and those images' lesions are removed): keep an external test set external "
+        "when a training dataset contains it (ISIC 2017 inside ISIC 2019)")
+    val_source: Annotated[list[str], NoDecode] = Field(
+        [], description="leave-source-out validation: validate on these sources (e.g. BCN, "
+        "HAM10000, MSK, ISIC_archive), train on the others; --fold is then not used")
+    source_weights: Annotated[dict[str, float], NoDecode] = Field(
+        {}, description="each source's share of the training draws, NAME=W,NAME=W (sources "
+        "not named get 1); empty = proportional to its size")
     on_bad_row: OnError = Field(
         "fail", description="bad rows (unknown label, missing image...): fail, or skip them "
         "with a logged count")
@@ -128,6 +144,11 @@ class TrainSettings(Settings):
                                "mixed alike (both tasks); 0 = off")
     cutmix_alpha: float = Field(0.0, ge=0, description="CutMix Beta(alpha, alpha) area; with "
                                 "mixup on too, each batch uses one of them at random")
+    aug_downscale_prob: float = Field(0.0, ge=0, le=1, description="resolution augmentation: "
+                                      "probability of first shrinking a training image to a "
+                                      "random shorter side in [--aug-downscale-min, model size]")
+    aug_downscale_min: int = Field(64, ge=8, description="smallest shorter side (px) of the "
+                                   "resolution augmentation")
     aug_color: float = Field(0.15, ge=0, le=1, description="brightness/contrast/saturation "
                              "jitter strength (hue gets a quarter of it)")
     meta_mask_prob: float = Field(0.2, ge=0, le=1, description="per-field probability of "
@@ -206,8 +227,44 @@ class TrainSettings(Settings):
         "auto", description="auto = online only when WANDB_API_KEY is set")
     log_every_n_steps: int = Field(20, ge=1, description="logging interval")
 
+    @field_validator("data_dir", "data_format", "images_dir", "exclude_data_dir", "val_source",
+                     mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, (str, Path)):
+            return [p.strip() for p in str(value).split(",") if p.strip()]
+        return value
+
+    @field_validator("source_weights", mode="before")
+    @classmethod
+    def _parse_weights(cls, value: Any) -> Any:
+        if isinstance(value, list):  # the flag repeated
+            value = ",".join(map(str, value))
+        if not isinstance(value, str):
+            return value
+        out: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            name, sep, weight = part.partition("=")
+            try:
+                number = float(weight)
+            except ValueError:
+                number = -1.0
+            if not sep or not name.strip() or not number >= 0:  # also refuses NaN
+                raise ValueError(f"source weight {part!r}: expected NAME=NUMBER >= 0, e.g. "
+                                 "BCN=0.5,HAM10000=1")
+            out[name.strip()] = number
+        return out
+
     @model_validator(mode="after")
     def _check(self) -> TrainSettings:
+        if not self.data_dir:
+            raise ValueError("give at least one --data-dir")
+        if len(self.data_format) not in (1, len(self.data_dir)):
+            raise ValueError(f"{len(self.data_format)} --data-format values for "
+                             f"{len(self.data_dir)} --data-dir: give one for all or one each")
+        if self.images_dir and len(self.images_dir) != len(self.data_dir):
+            raise ValueError(f"{len(self.images_dir)} --images-dir values for "
+                             f"{len(self.data_dir)} --data-dir: give one per dataset")
         if self.fold >= self.n_folds:
             raise ValueError(f"fold {self.fold} does not exist with n_folds={self.n_folds}")
         if self.pretrained == "file" and self.pretrained_path is None:
@@ -221,7 +278,7 @@ class TrainSettings(Settings):
         return self
 
     @classmethod
-    def from_cli(cls, argv: list[str] | None = None):  # noqa: ANN206 (returns cls instance)
+    def from_cli(cls, argv: list[str] | None = None):
         """Settings from CLI flags > --preset > env vars > .env > defaults.
 
         Raises:

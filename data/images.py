@@ -68,6 +68,23 @@ def _to_rgb8(img: Image.Image) -> Image.Image:
     return img
 
 
+def image_size(source: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding the pixels.
+
+    Raises:
+        ImageError: not a readable image.
+    """
+    name = _name(source)
+    try:
+        if hdf5_images.is_reference(source):
+            with Image.open(io.BytesIO(hdf5_images.read_bytes(source))) as img:
+                return img.size
+        with Image.open(source) as img:
+            return img.size
+    except (OSError, UnidentifiedImageError, FileNotFoundError) as err:
+        raise ImageError(f"{name}: cannot read the image header ({err})") from None
+
+
 def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                min_side: int = DEFAULT_MIN_SIDE, draft_size: int | None = None) -> Image.Image:
     """Decode an image into 8-bit RGB with EXIF orientation applied.

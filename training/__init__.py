@@ -6,4 +6,4 @@ reexec_if_entry_point()  # first: a `python -m` entry point restarts on tcmalloc
 
 # timm, grad-cam, lightning and torchmetrics import torchvision; importing `models` first applies
 # its torchvision shim (models/_compat.py), whichever module of this package is loaded first.
-import models  # noqa: E402, F401
+import models  # noqa: F401

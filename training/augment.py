@@ -33,12 +33,19 @@ class TrainAugment:
             like a dermoscope's vignette.
         policy: "none", "randaugment" or "trivialaugment" (torchvision), applied after the
             bundle's colour step.
+        downscale_prob: probability of the resolution augmentation: the image is first shrunk
+            so that its shorter side is uniform in [downscale_min, min(its side, model size)],
+            then resized up again by the crop, as a low-resolution camera (or an 84 px
+            dataset) would give it.
+        downscale_min: the smallest shorter side (px) the resolution augmentation shrinks to.
     """
 
     def __init__(self, preprocessing: Preprocessing, scale_min: float = 0.5, rotate: bool = True,
                  color: float = 0.15, rotate_degrees: float = 0.0,
-                 policy: str = "none") -> None:
+                 policy: str = "none", downscale_prob: float = 0.0,
+                 downscale_min: int = 64) -> None:
         self.pre = preprocessing
+        self.downscale = RandomDownscale(downscale_prob, downscale_min, preprocessing.size)
         geometric: list = [v2.RandomResizedCrop(preprocessing.size, scale=(scale_min, 1.0),
                                                 ratio=_RATIO, antialias=True)]
         if rotate:
@@ -55,13 +62,43 @@ class TrainAugment:
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
         """Augment one decoded RGB image."""
-        arr = self.pre.finish(np.array(self.geometric(img), dtype=np.uint8))
+        arr = self.pre.finish(np.array(self.geometric(self.downscale(img)), dtype=np.uint8))
         chw = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
         if self.policy is not None:
             chw = self.policy(chw)
         if self.color is not None:
             chw = self.color(chw)
         return torch.from_numpy(self.pre.normalize(chw.permute(1, 2, 0).numpy()))
+
+
+class RandomDownscale:
+    """With probability `prob`, shrink a PIL image to a random shorter side in [low, high].
+
+    `high` is the smaller of the image's own shorter side and `cap` (the model size): shrinking
+    below the model size is what loses detail; an image already smaller is left alone.
+    """
+
+    def __init__(self, prob: float, low: int, cap: int) -> None:
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"downscale probability {prob} is outside [0, 1]")
+        if low < 1:
+            raise ValueError(f"downscale minimum side {low} must be at least 1 px")
+        self.prob, self.low, self.cap = prob, low, cap
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        """The image, maybe shrunk (aspect kept, antialiased)."""
+        if self.prob <= 0 or torch.rand(()) >= self.prob:
+            return img
+        short = min(img.size)
+        high = min(short, self.cap)
+        if high <= self.low:
+            return img
+        side = int(torch.randint(self.low, high + 1, ()).item())
+        if side >= short:
+            return img
+        scale = side / short
+        size = (max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale)))
+        return img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
 class MetadataMasking:

@@ -7,8 +7,9 @@ is unknown cannot teach a class and are left out with a logged count.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,10 @@ from data.diagnoses import DIAGNOSES, MELANOMA, UNKNOWN_DIAGNOSIS
 from data.encoding import MetadataEncoder
 from data.folds import assign_folds, split
 from data.images import Preprocessing
-from data.readers import DatasetError, read_dataset, verify_images
+from data.multisource import DatasetSpec, read_sources, source_split
+from data.readers import DatasetError, verify_images
 from training.augment import MetadataMasking
+from training.sampling import sample_weights
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +103,19 @@ def subsample(df: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
 
 
 class MelanomaDataModule(L.LightningDataModule):
-    """Reads one dataset, splits one grouped fold, fits the metadata encoder on train only.
+    """Reads the datasets, splits one grouped fold, fits the metadata encoder on train only.
 
     Args:
-        data_dir: dataset folder or CSV.
-        data_format: reader format or "auto".
-        images_dir: image folder override.
+        data: a dataset folder or CSV, or several datasets (`data.multisource`: folds are
+            assigned per dataset, duplicates kept once at the higher resolution).
+        data_format: reader format or "auto" (when `data` is a single path).
+        images_dir: image folder override (when `data` is a single path).
+        exclude: datasets whose images (and their groups) are left out of training and
+            validation, e.g. an external test set also contained in a training dataset.
+        val_sources: leave these sources out: validate on them, train on the others (the
+            folds are then not used).
+        source_weights: each source's share of the training draws (see
+            `training.sampling.sample_weights`); empty = proportional to its size.
         on_bad_row: "fail" or "skip".
         verify: open every image header first.
         fold, n_folds, seed: the grouped stratified split.
@@ -122,8 +132,11 @@ class MelanomaDataModule(L.LightningDataModule):
             melanoma task) comes equally often; "none" shuffles.
     """
 
-    def __init__(self, data_dir: Path, *, data_format: str = "auto",
-                 images_dir: Path | None = None, on_bad_row: str = "fail", verify: bool = False,
+    def __init__(self, data: Path | Sequence[DatasetSpec], *, data_format: str = "auto",
+                 images_dir: Path | None = None, exclude: Sequence[DatasetSpec] = (),
+                 val_sources: Sequence[str] = (),
+                 source_weights: Mapping[str, float] | None = None,
+                 on_bad_row: str = "fail", verify: bool = False,
                  fold: int = 0, n_folds: int = 5, seed: int = 42,
                  preprocessing: Preprocessing, augment: Callable[[Any], torch.Tensor] | None,
                  meta_mask_prob: float = 0.0, batch_size: int = 32, num_workers: int = 2,
@@ -133,7 +146,10 @@ class MelanomaDataModule(L.LightningDataModule):
         super().__init__()
         self.task, self.stratify_by, self.sampler = task, stratify_by, sampler
         self.classes: tuple[str, ...] = ()
-        self.data_dir, self.data_format, self.images_dir = data_dir, data_format, images_dir
+        self.datasets = (list(data) if isinstance(data, Sequence) and not isinstance(data, str)
+                         else [DatasetSpec(Path(data), data_format, images_dir)])
+        self.exclude, self.val_sources = list(exclude), list(val_sources)
+        self.source_weights = dict(source_weights or {})
         self.on_bad_row, self.verify = on_bad_row, verify
         self.fold, self.n_folds, self.seed = fold, n_folds, seed
         self.preprocessing, self.augment = preprocessing, augment
@@ -149,18 +165,12 @@ class MelanomaDataModule(L.LightningDataModule):
         """Read, validate and split the data (idempotent; also called by `setup`)."""
         if self.table is not None:
             return
-        df = read_dataset(self.data_dir, fmt=self.data_format, images_dir=self.images_dir,
-                          on_error=self.on_bad_row)
-        if self.verify:
-            df = verify_images(df, on_error=self.on_bad_row)
-        if self.task == "diagnosis":
-            df = self._known_diagnoses(df)
-        if self.max_images:
-            df = subsample(df, self.max_images, self.seed).reset_index(drop=True)
-        df = assign_folds(df, n_folds=self.n_folds, seed=self.seed,
-                          stratify_by=self.stratify_by)
+        df = read_sources(self.datasets, on_error=self.on_bad_row, exclude=self.exclude,
+                          assign=functools.partial(self._per_dataset,
+                                                   folds=not self.val_sources))
         self.table = df
-        self.train_df, self.val_df = split(df, self.fold)
+        self.train_df, self.val_df = (source_split(df, self.val_sources) if self.val_sources
+                                      else split(df, self.fold))
         if self.task == "diagnosis":
             self.classes = present_classes(self.train_df)
             unseen = ~self.val_df["diagnosis"].isin(self.classes)
@@ -177,6 +187,19 @@ class MelanomaDataModule(L.LightningDataModule):
             n_pos = int(part["target"].sum())
             log.info("%s split: %d images, %d positive, %d negative, %d groups", name, len(part),
                      n_pos, len(part) - n_pos, part["group_id"].nunique())
+
+    def _per_dataset(self, df: pd.DataFrame, folds: bool) -> pd.DataFrame:
+        """One dataset's table, checked, filtered, maybe subsampled, with its own folds."""
+        if self.verify:
+            df = verify_images(df, on_error=self.on_bad_row)
+        if self.task == "diagnosis":
+            df = self._known_diagnoses(df)
+        if self.max_images:
+            df = subsample(df, self.max_images, self.seed).reset_index(drop=True)
+        if not folds:
+            return df
+        return assign_folds(df, n_folds=self.n_folds, seed=self.seed,
+                            stratify_by=self.stratify_by)
 
     @staticmethod
     def _known_diagnoses(df: pd.DataFrame) -> pd.DataFrame:
@@ -215,7 +238,13 @@ class MelanomaDataModule(L.LightningDataModule):
         self.prepare()
         df = self.table
         return {
-            "source": str(self.data_dir), "format": str(df["source"].iloc[0]),
+            "source": ", ".join(str(d.path) for d in self.datasets),
+            "format": str(df.attrs.get("format", df["source"].iloc[0])),
+            "datasets": df.attrs.get("datasets", []),
+            "n_per_source": {k: int(v) for k, v in df["source"].value_counts().items()},
+            **({"excluded": [str(d.path) for d in self.exclude]} if self.exclude else {}),
+            **({"val_sources": self.val_sources} if self.val_sources else {}),
+            **({"source_weights": self.source_weights} if self.source_weights else {}),
             "n_images": len(df), "n_positive": int(df["target"].sum()),
             "n_groups": int(df["group_id"].nunique()), "group_kind": str(df["group_kind"].iloc[0]),
             "fold": self.fold, "n_folds": self.n_folds, "seed": self.seed,
@@ -237,13 +266,16 @@ class MelanomaDataModule(L.LightningDataModule):
                           generator=torch.Generator().manual_seed(self.seed))
 
     def balanced_sampler(self) -> WeightedRandomSampler:
-        """Draws (with replacement, one epoch's worth) every class equally often in expectation.
+        """Draws (with replacement, one epoch's worth) by `training.sampling.sample_weights`.
 
-        Classes are the diagnoses for a diagnosis model, melanoma/other for a melanoma model.
+        With `sampler="weighted"` every class comes equally often in expectation (the
+        diagnoses for a diagnosis model, melanoma/other for a melanoma model); with
+        `source_weights` each source gets its share of the draws.
         """
         labels = self.train_set.targets.long().numpy()
-        counts = np.bincount(labels)
-        weights = 1.0 / counts[labels]
+        weights = sample_weights(labels, self.train_df["source"].to_numpy(),
+                                 balance_classes=self.sampler == "weighted",
+                                 source_weights=self.source_weights)
         return WeightedRandomSampler(torch.from_numpy(weights), num_samples=len(labels),
                                      replacement=True,
                                      generator=torch.Generator().manual_seed(self.seed))
@@ -251,7 +283,8 @@ class MelanomaDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         # Under DDP Lightning wraps a custom sampler (DistributedSamplerWrapper): each process
         # takes its share of the weighted draws.
-        sampler = self.balanced_sampler() if self.sampler == "weighted" else None
+        sampler = (self.balanced_sampler()
+                   if self.sampler == "weighted" or self.source_weights else None)
         return self._loader(self.train_set, shuffle=True, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:

@@ -35,6 +35,7 @@ from configs.process import ensure_fast_allocator, runtime_summary
 from configs.training import TrainSettings
 from data.folds import FoldError
 from data.images import Preprocessing
+from data.multisource import dataset_specs
 from data.readers import DatasetError
 from eval.metrics.checks import MetricError
 from eval.metrics.multiclass import multiclass_summary
@@ -107,8 +108,12 @@ def build_datamodule(s: TrainSettings, init: Bundle | None = None) -> MelanomaDa
     """
     pre = preprocessing(s)
     augment = TrainAugment(pre, scale_min=s.aug_scale_min, rotate=s.aug_rotate, color=s.aug_color,
-                           rotate_degrees=s.aug_rotate_degrees, policy=s.aug_policy)
-    dm = MelanomaDataModule(s.data_dir, data_format=s.data_format, images_dir=s.images_dir,
+                           rotate_degrees=s.aug_rotate_degrees, policy=s.aug_policy,
+                           downscale_prob=s.aug_downscale_prob,
+                           downscale_min=s.aug_downscale_min)
+    dm = MelanomaDataModule(dataset_specs(s.data_dir, s.data_format, s.images_dir),
+                            exclude=dataset_specs(s.exclude_data_dir) if s.exclude_data_dir
+                            else (), val_sources=s.val_source, source_weights=s.source_weights,
                             on_bad_row=s.on_bad_row, verify=s.verify_images, fold=s.fold,
                             n_folds=s.n_folds, seed=s.seed, preprocessing=pre, augment=augment,
                             meta_mask_prob=s.meta_mask_prob if s.use_metadata else 0.0,
@@ -195,7 +200,7 @@ def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModu
     metrics = summarize(y, p, stored, groups=groups)
     metrics["sensitivity_target_value"] = s.sensitivity_target
     preds = dm.val_df.iloc[val["index"]][["image_id", "image_path", "target", "diagnosis",
-                                          "age", "sex", "site", "group_id"]].copy()
+                                          "age", "sex", "site", "group_id", "source"]].copy()
     preds["prob"] = p
     if dm.classes:
         metrics["diagnosis"] = multiclass_summary(val["label"], val["class_prob"],
@@ -337,7 +342,7 @@ def train(s: TrainSettings) -> Path:
     for callback in trainer.callbacks:
         if isinstance(callback, EMAWeightAveraging):
             # The loaded checkpoint already holds the average: validate exactly those weights.
-            callback._average_model = None  # noqa: SLF001 (no public switch in Lightning 2.6)
+            callback._average_model = None
     trainer.validate(module, datamodule=dm, verbose=False)
     bundle_dir = run_dir / "bundle"
     if trainer.is_global_zero:  # the validation scores are gathered from every process

@@ -16,7 +16,9 @@ columns in :data:`CANONICAL_COLUMNS`:
 ``diagnosis``   canonical diagnosis (:data:`data.diagnoses.DIAGNOSES`: ``"MEL"``, ``"NV"``...),
                 ``"unknown"`` if not recorded; ``diagnosis == "MEL"`` exactly where
                 ``target == 1``
-``source``      str, the format name the row was read as
+``source``      str, the collection the image comes from (:mod:`data.sources`: ``HAM10000``,
+                ``BCN``, ``MSK``, ``ISIC_archive``, ``ISIC2017``), else the format name;
+                ``df.attrs["format"]`` always names the format
 ==============  ============================================================================
 
 Supported formats (:data:`FORMATS`): ``ham10000``, ``isic2017``, ``isic2018``, ``isic2019``,

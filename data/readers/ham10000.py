@@ -7,6 +7,7 @@ import os
 
 import pandas as pd
 
+from data import sources
 from data.diagnoses import MELANOMA
 from data.readers.base import OnError, finish
 from data.readers.fields import (
@@ -83,6 +84,6 @@ def read_ham10000(
         "group_id": group_ids,
         "group_kind": kinds,
         "diagnosis": diagnoses,
-        "source": pd.Series([SPEC.name] * len(raw), dtype=str),
+        "source": pd.Series([sources.HAM10000] * len(raw), dtype=str),
     }
     return finish(table, on_error)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from data import sources
 from data.diagnoses import to_canonical_diagnosis
 from data.readers.base import (
     REASON_LABEL,
@@ -117,6 +118,6 @@ def read_isic2017(
         "group_id": ids,
         "group_kind": pd.Series(["image"] * n, dtype=str),
         "diagnosis": pd.Series(diagnoses, dtype=str),
-        "source": pd.Series([SPEC.name] * n, dtype=str),
+        "source": pd.Series([sources.ISIC2017] * n, dtype=str),
     }
     return finish(table, on_error)

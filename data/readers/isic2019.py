@@ -7,6 +7,7 @@ import os
 
 import pandas as pd
 
+from data import sources
 from data.readers.base import OnError, finish
 from data.readers.fields import (
     groups,
@@ -91,6 +92,7 @@ def read_isic2019(
         "group_id": group_ids,
         "group_kind": kinds,
         "diagnosis": diagnoses,
-        "source": pd.Series([SPEC.name] * n, dtype=str),
+        "source": pd.Series([sources.source_from_lesion_id(v) for v in
+                             (lesion_ids if lesion_ids is not None else [None] * n)], dtype=str),
     }
     return finish(table, on_error)

@@ -37,8 +37,9 @@ def test_defaults():
     assert s.pretrained == "auto"
     assert s.use_metadata is True
     assert s.meta_hidden == (64, 32)
-    assert s.data_dir == Path("datasets/ham10000")
-    assert s.images_dir is None
+    assert s.data_dir == [Path("datasets/ham10000")]
+    assert s.images_dir == [] and s.exclude_data_dir == [] and s.val_source == []
+    assert s.source_weights == {} and s.aug_downscale_prob == 0.0
     assert s.wandb is False
 
 
@@ -97,7 +98,15 @@ def test_dotenv_is_read_from_the_working_directory(monkeypatch, tmp_path):
     (["--no-use-metadata"], "use_metadata", False),
     (["--verify-images"], "verify_images", True),
     (["--meta-hidden", "[16,8]"], "meta_hidden", (16, 8)),
-    (["--data-dir", "some/where"], "data_dir", Path("some/where")),
+    (["--data-dir", "some/where"], "data_dir", [Path("some/where")]),
+    (["--data-dir", "a", "--data-dir", "b"], "data_dir", [Path("a"), Path("b")]),
+    (["--data-dir", "a,b"], "data_dir", [Path("a"), Path("b")]),
+    (["--data-dir", "a", "--data-dir", "b", "--data-format", "ham10000", "--data-format",
+      "isic2019"], "data_format", ["ham10000", "isic2019"]),
+    (["--val-source", "MSK,ISIC_archive"], "val_source", ["MSK", "ISIC_archive"]),
+    (["--exclude-data-dir", "x"], "exclude_data_dir", [Path("x")]),
+    (["--source-weights", "BCN=0.5,HAM10000=1"], "source_weights", {"BCN": 0.5, "HAM10000": 1}),
+    (["--aug-downscale-prob", "0.5"], "aug_downscale_prob", 0.5),
     (["--fold", "2", "--n-folds", "3"], "fold", 2),
     (["--max-images", "100"], "max_images", 100),
     (["--pretrained", "file", "--pretrained-path", "w.pth"], "pretrained_path", Path("w.pth")),
@@ -180,3 +189,21 @@ def test_metadata_needs_hidden_widths():
         TrainSettings.from_cli(["--meta-hidden", "[]"])
     s = TrainSettings.from_cli(["--meta-hidden", "[]", "--no-use-metadata"])
     assert s.meta_hidden == () and not s.use_metadata
+
+
+def test_data_dir_env_var_comma_list(monkeypatch):
+    monkeypatch.setenv("MELANOMA_DATA_DIR", "a,b")
+    assert TrainSettings.from_cli([]).data_dir == [Path("a"), Path("b")]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--source-weights", "BCN"], "expected NAME=NUMBER"),
+    (["--source-weights", "BCN=x"], "expected NAME=NUMBER"),
+    (["--source-weights", "BCN=-1"], "expected NAME=NUMBER"),
+    (["--data-dir", "a", "--data-dir", "b", "--data-format", "ham10000", "--data-format",
+      "isic2019", "--data-format", "isic2017"], "3 --data-format values for 2"),
+    (["--data-dir", "a", "--data-dir", "b", "--images-dir", "i"], "1 --images-dir values"),
+])
+def test_bad_multi_source_settings(argv, message):
+    with pytest.raises((ValueError, SystemExit), match=message):
+        TrainSettings.from_cli(argv)

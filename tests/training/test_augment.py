@@ -10,7 +10,7 @@ from PIL import Image
 
 from data.encoding import MetadataEncoder
 from data.images import Preprocessing
-from training.augment import MetadataMasking, TrainAugment
+from training.augment import MetadataMasking, RandomDownscale, TrainAugment
 
 
 @pytest.fixture
@@ -71,3 +71,36 @@ def test_masking_blanks_whole_fields_independently_at_the_given_rate(enc, record
 def test_masking_rejects_bad_probability(enc, prob: float) -> None:
     with pytest.raises(ValueError, match="masking probability"):
         MetadataMasking(enc, prob)
+
+
+@pytest.mark.parametrize(("size", "low", "cap"), [((400, 300), 64, 224), ((200, 150), 84, 224),
+                                                  ((100, 100), 32, 64)])
+def test_random_downscale_sides_stay_in_range(size, low, cap):
+    torch.manual_seed(0)
+    shrink = RandomDownscale(1.0, low, cap)
+    img = Image.new("RGB", size, (120, 80, 60))
+    sides = {min(shrink(img).size) for _ in range(60)}
+    upper = min(min(size), cap)
+    assert min(sides) >= low and max(sides) <= upper
+    assert len(sides) > 5  # really random
+    out = shrink(img)
+    assert abs(out.size[0] / out.size[1] - size[0] / size[1]) < 0.05  # aspect kept
+
+
+def test_random_downscale_leaves_small_images_and_prob_zero_alone():
+    img = Image.new("RGB", (60, 60))
+    assert RandomDownscale(1.0, 64, 224)(img) is img
+    big = Image.new("RGB", (300, 300))
+    assert RandomDownscale(0.0, 64, 224)(big) is big
+
+
+def test_augment_output_size_with_downscale():
+    pre = Preprocessing(size=64)
+    out = TrainAugment(pre, downscale_prob=1.0, downscale_min=16)(Image.new("RGB", (200, 150)))
+    assert tuple(out.shape) == (3, 64, 64)
+
+
+@pytest.mark.parametrize(("prob", "low"), [(-0.1, 64), (1.5, 64), (0.5, 0)])
+def test_random_downscale_refuses_bad_settings(prob, low):
+    with pytest.raises(ValueError):
+        RandomDownscale(prob, low, 224)

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from configs.training import TrainSettings
 from data.images import Preprocessing
 from models.bundle import load_bundle, predict_arrays
+from tests.training.conftest import N_LESIONS
 from training.pl_train import (
     build_datamodule,
     build_module,
@@ -274,3 +275,17 @@ def test_soup_of_a_bundle_and_its_checkpoint(ham_run: Path, ham_dataset: Path) -
     ours = json.loads((exported / "bundle" / "bundle.json").read_text())
     original = json.loads((ham_run / "bundle" / "bundle.json").read_text())
     assert ours["weights_sha256"] == original["weights_sha256"]
+
+
+def test_multi_source_leave_source_out(ham_dataset: Path, isic2020_dataset: Path,
+                                       tmp_path: Path) -> None:
+    """Two datasets, one held out as the validation source, source weights and downscaling."""
+    run = _train(ham_dataset, tmp_path, "loso", "--data-dir", str(isic2020_dataset),
+                 "--val-source", "isic2020", "--source-weights", "HAM10000=1",
+                 "--aug-downscale-prob", "0.5", "--aug-downscale-min", "16")
+    preds = pd.read_csv(run / "val_predictions.csv")
+    assert set(preds["source"]) == {"isic2020"} and len(preds) == N_LESIONS * 2
+    data = json.loads((run / "bundle" / "bundle.json").read_text())["training_data"]
+    assert data["val_sources"] == ["isic2020"] and data["source_weights"] == {"HAM10000": 1.0}
+    assert data["n_per_source"] == {"isic2020": N_LESIONS * 2, "HAM10000": N_LESIONS * 2}
+    assert data["n_train"] == N_LESIONS * 2 and len(data["datasets"]) == 2
