@@ -196,6 +196,12 @@ def check_held_out_fold(bundles: Sequence[Bundle], fold: int, n_folds: int, seed
                 f"bundle {b.bundle_id} was validated on fold {td['fold']} of {td['n_folds']} "
                 f"(seed {td['seed']}), but --fold {fold} --n-folds {n_folds} --seed {seed} was "
                 "asked: that fold contains its training images")
+        if td.get("val_sources"):
+            raise EvalError(f"bundle {b.bundle_id} validated on held-out sources "
+                            f"{td['val_sources']}, not on a fold: --fold does not apply")
+        datasets = td.get("datasets") or []
+        if len(datasets) > 1:  # multi-source: folds were assigned per dataset
+            td = _matching_dataset(b.bundle_id, datasets, n_total)
         checks = (("n_images", n_total, "images in the whole dataset"),
                   ("n_val", n_sel, "images in the fold"),
                   ("n_val_positive", n_sel_pos, "melanomas in the fold"))
@@ -206,6 +212,18 @@ def check_held_out_fold(bundles: Sequence[Bundle], fold: int, n_folds: int, seed
                     f"(data {td.get('source', '?')}): fold {fold} here is not its held-out fold "
                     "(different data, subset, or reader options)")
     return warnings
+
+
+def _matching_dataset(bundle_id: str, datasets: Sequence[dict[str, Any]],
+                      n_total: int) -> dict[str, Any]:
+    """The training dataset this evaluation set is (same row count), as fold-check figures."""
+    for info in datasets:
+        if int(info.get("n_read", -1)) == n_total:
+            return {"n_images": n_total,
+                    **{k: info[k] for k in ("n_val", "n_val_positive") if k in info}}
+    listed = "; ".join(f"{d.get('path')}: {d.get('n_read')} images" for d in datasets)
+    raise EvalError(f"bundle {bundle_id} was trained on several datasets ({listed}); none has "
+                    f"the {n_total} images read here, so its fold cannot be matched")
 
 
 def compatibility_notes(bundles: Sequence[Bundle], df: pd.DataFrame, metadata: str) -> list[str]:

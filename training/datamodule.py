@@ -23,7 +23,7 @@ from data.diagnoses import DIAGNOSES, MELANOMA, UNKNOWN_DIAGNOSIS
 from data.encoding import MetadataEncoder
 from data.folds import assign_folds, split
 from data.images import Preprocessing
-from data.multisource import DatasetSpec, read_sources, source_split
+from data.multisource import DATASET_COLUMN, DatasetSpec, read_sources, source_split
 from data.readers import DatasetError, verify_images
 from training.augment import MetadataMasking
 from training.sampling import sample_weights
@@ -240,7 +240,7 @@ class MelanomaDataModule(L.LightningDataModule):
         return {
             "source": ", ".join(str(d.path) for d in self.datasets),
             "format": str(df.attrs.get("format", df["source"].iloc[0])),
-            "datasets": df.attrs.get("datasets", []),
+            "datasets": self._dataset_summaries(),
             "n_per_source": {k: int(v) for k, v in df["source"].value_counts().items()},
             **({"excluded": [str(d.path) for d in self.exclude]} if self.exclude else {}),
             **({"val_sources": self.val_sources} if self.val_sources else {}),
@@ -255,6 +255,14 @@ class MelanomaDataModule(L.LightningDataModule):
                 "n_train_per_class": dict(zip(self.classes, self.diagnosis_counts, strict=True))}
                if self.classes else {}),
         }
+
+    def _dataset_summaries(self) -> list[dict[str, Any]]:
+        """Each input dataset's path, format, counts, and its share of the validation split."""
+        out = []
+        for i, info in enumerate(self.table.attrs.get("datasets", [])):
+            val = self.val_df[self.val_df[DATASET_COLUMN] == i]
+            out.append({**info, "n_val": len(val), "n_val_positive": int(val["target"].sum())})
+        return out
 
     def _loader(self, dataset: Dataset, shuffle: bool,
                 sampler: WeightedRandomSampler | None = None) -> DataLoader:

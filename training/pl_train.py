@@ -29,7 +29,7 @@ from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
 
-from configs.base import ENV_PREFIX
+from configs.base import ENV_PREFIX, Settings
 from configs.errors import settings_error_message
 from configs.process import ensure_fast_allocator, runtime_summary
 from configs.training import TrainSettings
@@ -352,7 +352,7 @@ def train(s: TrainSettings) -> Path:
     return bundle_dir
 
 
-def run_cli(settings_cls: type[TrainSettings], action: Callable[[Any], object],
+def run_cli(settings_cls: type[Settings], action: Callable[[Any], object],
             argv: list[str] | None = None) -> int:
     """A training CLI: parse the settings, run `action` on them, report bad input on one line.
 

@@ -259,6 +259,45 @@ def test_held_out_fold_only(ham_source, make_bundle, tmp_path, capsys):
     assert len(err) == 1 and "validated on fold 1 of 3" in err[0]
 
 
+def _multi_source_summary(ham_source: Path, **changes) -> dict:
+    """A multi-source bundle's training data: the HAM dataset's own folds, plus another set."""
+    one = _fold_summary(ham_source, fold=1, n_folds=3, seed=7)
+    ham = {"path": str(ham_source), "format": "ham10000", "n_read": one["n_images"],
+           "n_used": one["n_images"], "n_val": one["n_val"],
+           "n_val_positive": one["n_val_positive"], **changes}
+    other = {"path": "isic2019", "format": "isic2019", "n_read": 999, "n_used": 500,
+             "n_val": 100, "n_val_positive": 20}
+    return {**one, "n_images": 1499, "n_val": one["n_val"] + 100,
+            "n_val_positive": one["n_val_positive"] + 20, "datasets": [ham, other]}
+
+
+@pytest.mark.parametrize(("changes", "says"), [
+    ({}, None),
+    ({"n_val_positive": 0}, "melanomas in the fold"),
+    ({"n_read": 7}, "none has the 24 images read here"),
+])
+def test_held_out_fold_of_a_multi_source_bundle(ham_source, make_bundle, tmp_path, capsys,
+                                                changes, says):
+    """Folds were assigned per dataset: the fold is checked against that dataset's figures."""
+    bundle = make_bundle(training_data=_multi_source_summary(ham_source, **changes))
+    code = main(["--bundle", str(bundle), "--data", str(ham_source), "--out",
+                 str(tmp_path / "out"), "--fold", "1", "--n-folds", "3", "--seed", "7", *FAST])
+    err = capsys.readouterr().err
+    if says is None:
+        assert code == 0
+    else:
+        assert code == 2 and says in err
+
+
+def test_fold_of_a_leave_source_out_bundle_is_refused(ham_source, make_bundle, tmp_path, capsys):
+    summary = {**_fold_summary(ham_source, fold=1, n_folds=3, seed=7), "val_sources": ["BCN"]}
+    bundle = make_bundle(training_data=summary)
+    assert main(["--bundle", str(bundle), "--data", str(ham_source), "--out",
+                 str(tmp_path / "out"), "--fold", "1", "--n-folds", "3", "--seed", "7",
+                 *FAST]) == 2
+    assert "held-out sources ['BCN']" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------- bad input
 
 

@@ -1,0 +1,13 @@
+"""HAM10000 copies whose images are shrunk to a shorter side of N px (same table, same folds)."""
+import sys, os
+from pathlib import Path
+from PIL import Image
+src = Path("/work/shared/data/ham10000")
+for n in map(int, sys.argv[1:]):
+    dst = Path(f"/tmp/ham{n}")
+    (dst / "images").mkdir(parents=True, exist_ok=True)
+    if not (dst / "HAM10000_metadata.csv").exists():
+        os.symlink(src / "HAM10000_metadata.csv", dst / "HAM10000_metadata.csv")
+    for p in (src / "images").glob("*.jpg"):
+        img = Image.open(p); s = n / min(img.size)
+        img.resize((round(img.size[0] * s), round(img.size[1] * s)), Image.Resampling.BILINEAR, reducing_gap=2.0).save(dst / "images" / p.name, quality=95)
