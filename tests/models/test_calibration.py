@@ -22,7 +22,7 @@ def test_identity_and_monotone():
 
 def test_fit_recovers_the_temperature_of_overconfident_scores():
     rng = np.random.default_rng(0)
-    z = rng.normal(0, 2, 20000)
+    z = rng.normal(0, 1, 20000)  # 3z stays inside the clip range: no ties from saturation
     y = (rng.random(20000) < 1 / (1 + np.exp(-z))).astype(int)  # calibrated at T = 1
     overconfident = 1 / (1 + np.exp(-3 * z))  # the model's log-odds are 3x too large
     t = fit_temperature(y, overconfident)
