@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.decision import DECISION_KEY, DecisionRule
 from models.engine import ABOVE, BELOW, Analysis, overlay
 from models.operating import OperatingCurve
 
@@ -88,6 +89,12 @@ def model_card_markdown(info: dict[str, Any], thresholds: dict[str, float],
                     + (" (used for the decision)" if name == default_threshold else "")
                     for name, value in thresholds.items())
     lines.append(f"**Thresholds:** {thr}")
+    if not info.get("members"):
+        rule = DecisionRule.from_dict(info.get(DECISION_KEY))
+        source = info.get("operating_curve_source")
+        lines.append(f"**Decides on:** {rule.describe()}")
+        if source:
+            lines.append(f"**Thresholds from:** {source}")
     if info.get("members"):
         lines.append(f"**Ensemble:** {len(info['members'])} members combined by "
                      f"{info.get('combiner', 'mean')} ({', '.join(info['members'])}); heatmaps "
@@ -101,6 +108,21 @@ def model_card_markdown(info: dict[str, Any], thresholds: dict[str, float],
     if info.get("intended_use"):
         lines.append(f"**Intended use:** {info['intended_use']}")
     return "\n\n".join(lines)
+
+
+def decided_probability(result: dict[str, Any]) -> float:
+    """The probability the decision compares with the threshold (older results: `probability`)."""
+    value = result.get("decision_probability")
+    return float(result["probability"] if value is None else value)
+
+
+def rule_text(result: dict[str, Any]) -> str:
+    """What the decision probability is, in words (the bundle's decision rule)."""
+    score = ("the mean of the 8 flipped/rotated views" if result.get("decision_score") ==
+             "tta_mean" else "the image as uploaded (one view)")
+    method = result.get("calibration")
+    return (f"{score}, {method}-calibrated" if method
+            else f"{score}, the model's uncalibrated output")
 
 
 def decide(result: dict[str, Any], threshold: float, name: str,
@@ -120,7 +142,7 @@ def decide(result: dict[str, Any], threshold: float, name: str,
     """
     out = dict(result)
     out["threshold"], out["threshold_name"] = float(threshold), name
-    out["decision"] = ABOVE if out["probability"] >= threshold else BELOW
+    out["decision"] = ABOVE if decided_probability(out) >= threshold else BELOW
     out["operating_point"] = (None if curve is None else
                               {**curve.at(threshold), "n": curve.n, "n_pos": curve.n_pos})
     return out
@@ -146,11 +168,12 @@ def _metadata_text(metadata: dict[str, Any]) -> str:
 
 def summary_markdown(result: dict[str, Any], curve: OperatingCurve | None = None) -> str:
     """The result panel: probability, decision, operating point, TTA stability, comparison."""
-    p, thr = result["probability"], result["threshold"]
+    p, thr = decided_probability(result), result["threshold"]
     side = "at or above" if p >= thr else "below"
     decision = (f"**Decision:** {result['decision']} — the probability is {side} the decision "
                 f"threshold **{thr:.3f}** (`{result['threshold_name']}`).")
     lines = [f"### Probability of melanoma: {p:.3f}", decision, "",
+             f"The probability is {rule_text(result)} (the model's decision rule).", "",
              operating_point_markdown(thr, curve), ""]
     previous = result.get("previous")
     if previous:
@@ -186,7 +209,7 @@ def label_confidences(result: dict[str, Any]) -> dict[str, float]:
     if result.get("classes"):
         names = result.get("class_names") or {}
         return {names.get(c, c): p for c, p in result["classes"].items()}
-    p = result["probability"]
+    p = decided_probability(result)
     return {"melanoma": p, "not melanoma": 1.0 - p}
 
 

@@ -16,7 +16,13 @@ from typing import Any
 from matplotlib.backends.backend_pdf import FigureCanvasPdf
 from matplotlib.figure import Figure
 
-from app.render import operating_point_markdown, render_overlays, tta_frame
+from app.render import (
+    decided_probability,
+    operating_point_markdown,
+    render_overlays,
+    rule_text,
+    tta_frame,
+)
 from models.operating import OperatingCurve
 
 PAGE_INCHES = (8.27, 11.69)  # A4 portrait
@@ -79,7 +85,7 @@ def result_lines(result: dict[str, Any], curve: OperatingCurve | None) -> list[s
     """The report's result text, line by line (a diagnosis model adds its differential)."""
     meta = result["metadata"]
     age = "unknown" if meta.get("age") is None else f"{meta['age']:g}"
-    lines = [f"Probability of melanoma: {result['probability']:.3f}",
+    lines = [f"Probability of melanoma: {decided_probability(result):.3f} ({rule_text(result)})",
              (f"Decision: {result['decision']} (threshold {result['threshold']:.3f}, "
               f"{result['threshold_name']})"),
              _plain(operating_point_markdown(result["threshold"], curve)),

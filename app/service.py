@@ -26,6 +26,7 @@ from app.render import (
     DEFAULT_OPACITY,
     analysis_json,
     decide,
+    decided_probability,
     label_confidences,
     operating_point_markdown,
     pack_cams,
@@ -183,7 +184,7 @@ class AnalysisService:
         result["heatmap_member"] = member
         if session and session.get("source") == source:
             before = session["result"]
-            result["previous"] = {"probability": before["probability"],
+            result["previous"] = {"probability": decided_probability(before),
                                   "metadata": before["metadata"]}
         state = {**pack_cams(analysis), "source": source, "result": result}
         layers = [ALL_LAYERS] + [layer for layer, _, _ in state["cams"]]

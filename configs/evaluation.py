@@ -11,7 +11,7 @@ from pydantic_settings import NoDecode
 
 from configs.base import DEFAULT_BUNDLE_DIR, Settings, settings_config
 from configs.choices import Backend, Combiner
-from configs.training import DataFormat
+from configs.datasets import DataFormat
 from data.readers import OnError
 
 

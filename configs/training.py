@@ -11,13 +11,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsError
 
-from configs.base import Settings, settings_config
+from configs.base import settings_config
 from configs.choices import AugPolicy, ClassWeights, Optimizer
+from configs.datasets import DatasetSettings
 from data.images import ColorConstancy
-from data.readers import FORMATS, OnError
-
-# The formats come from the reader registry, so a new format needs no edit here.
-DataFormat = Literal[("auto", *FORMATS)]  # type: ignore[valid-type]
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 PRESET_FLAG = "--preset"
@@ -62,7 +59,7 @@ def _flag_value(args: list[str], flag: str) -> str | None:
     return None
 
 
-class TrainSettings(Settings):
+class TrainSettings(DatasetSettings):
     """Settings for training one fold and exporting a model bundle.
 
     Each field is also the env var MELANOMA_<FIELD> and the CLI flag --<field-with-dashes>.
@@ -74,29 +71,12 @@ class TrainSettings(Settings):
                                "flags override it; it overrides env vars and .env): "
                                + ", ".join(preset_names()) + ", or a .json file")
 
-    # data
-    data_dir: Annotated[list[Path], NoDecode] = Field(
-        [Path("datasets/ham10000")], description="dataset folder or CSV file; repeat the flag "
-        "(or give a comma list) to train on several datasets at once: folds are assigned per "
-        "dataset, an image in two datasets is kept once at the higher resolution")
-    data_format: Annotated[list[DataFormat], NoDecode] = Field(
-        ["auto"], description="dataset format (auto-detected): one for all datasets or one "
-        "per --data-dir")
-    images_dir: Annotated[list[Path], NoDecode] = Field(
-        [], description="image folder, if not the format's default: one per --data-dir")
-    exclude_data_dir: Annotated[list[Path], NoDecode] = Field(
-        [], description="datasets held out of training and validation (their images, found by "
-        "ISIC id, and those images' lesions are removed): keep an external test set external "
-        "when a training dataset contains it (ISIC 2017 inside ISIC 2019)")
     val_source: Annotated[list[str], NoDecode] = Field(
         [], description="leave-source-out validation: validate on these sources (e.g. BCN, "
         "HAM10000, MSK, ISIC_archive), train on the others; --fold is then not used")
     source_weights: Annotated[dict[str, float], NoDecode] = Field(
         {}, description="each source's share of the training draws, NAME=W,NAME=W (sources "
         "not named get 1); empty = proportional to its size")
-    on_bad_row: OnError = Field(
-        "fail", description="bad rows (unknown label, missing image...): fail, or skip them "
-        "with a logged count")
     verify_images: bool = Field(False, description="open every image header before training")
     max_images: int | None = Field(None, ge=10, description="use a stratified random subset "
                                    "of this many images (quick runs)")
@@ -227,10 +207,9 @@ class TrainSettings(Settings):
         "auto", description="auto = online only when WANDB_API_KEY is set")
     log_every_n_steps: int = Field(20, ge=1, description="logging interval")
 
-    @field_validator("data_dir", "data_format", "images_dir", "exclude_data_dir", "val_source",
-                     mode="before")
+    @field_validator("val_source", mode="before")
     @classmethod
-    def _split_list(cls, value: Any) -> Any:
+    def _split_sources(cls, value: Any) -> Any:
         if isinstance(value, (str, Path)):
             return [p.strip() for p in str(value).split(",") if p.strip()]
         return value
@@ -257,14 +236,6 @@ class TrainSettings(Settings):
 
     @model_validator(mode="after")
     def _check(self) -> TrainSettings:
-        if not self.data_dir:
-            raise ValueError("give at least one --data-dir")
-        if len(self.data_format) not in (1, len(self.data_dir)):
-            raise ValueError(f"{len(self.data_format)} --data-format values for "
-                             f"{len(self.data_dir)} --data-dir: give one for all or one each")
-        if self.images_dir and len(self.images_dir) != len(self.data_dir):
-            raise ValueError(f"{len(self.images_dir)} --images-dir values for "
-                             f"{len(self.data_dir)} --data-dir: give one per dataset")
         if self.fold >= self.n_folds:
             raise ValueError(f"fold {self.fold} does not exist with n_folds={self.n_folds}")
         if self.pretrained == "file" and self.pretrained_path is None:

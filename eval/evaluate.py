@@ -41,6 +41,7 @@ from eval.inputs import (
     load_models,
     read_eval_dataset,
     select_fold,
+    tta_for,
 )
 from eval.metrics import DEFAULT_THRESHOLD, MetricError
 from eval.outputs import (
@@ -81,7 +82,8 @@ def bundle_summary(b: Bundle) -> dict[str, Any]:
     return {"bundle_id": b.bundle_id, "path": str(b.path), "backbone": b.config.backbone,
             "image_size": b.preprocessing.size, "preprocessing": b.preprocessing.to_dict(),
             "uses_metadata": b.model.uses_metadata, "thresholds": dict(b.thresholds),
-            "default_threshold": b.default_threshold_name, "training_data": td,
+            "default_threshold": b.default_threshold_name,
+            "decision_rule": b.decision.to_dict(), "training_data": td,
             "trained_on": trained_on,
             "validation_auroc": (b.info.get("metrics") or {}).get("validation", {}).get("auroc")}
 
@@ -163,6 +165,8 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
         torch.set_num_threads(s.num_threads)
     log.info("runtime: %s", runtime_summary(torch.get_num_threads()))
     bundles, ensemble, df, n_total, warnings, notes = _checked_inputs(s)
+    tta, tta_notes = tta_for(bundles, s.tta)
+    s, notes = s.model_copy(update={"tta": tta}), notes + tta_notes
     preds = predict(bundles, df, tta=s.tta, metadata=s.metadata, batch_size=s.batch_size,
                     num_workers=s.num_workers, on_bad_row=s.on_bad_row, progress=s.progress,
                     backend=s.backend)

@@ -27,13 +27,13 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from configs.choices import BACKENDS
-from data.encoding import MetadataEncoder
-from data.images import ImageError, Preprocessing
 from eval.errors import EvalError
+from models.batch_inputs import ImageTable, metadata_matrix
 from models.bundle import Bundle
+from models.decision import DecisionRule
 from models.outputs import MELANOMA_COLUMN, logits_to_class_probabilities, logits_to_probability
 from models.tta import VIEW_NAMES, dihedral_views, view_probabilities
 
@@ -41,53 +41,6 @@ log = logging.getLogger(__name__)
 
 
 Forward = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
-
-
-def metadata_matrix(encoder: MetadataEncoder, df: pd.DataFrame, mode: str = "auto") -> np.ndarray:
-    """Encode every row's metadata with the bundle's encoder, as the app encodes one request.
-
-    Args:
-        encoder: the bundle's encoder.
-        df: canonical table (age NaN / sex, site "unknown" where not recorded).
-        mode: "auto" encodes each row's values; "ignore" gives every row the encoder's
-            all-unknown encoding (what the app feeds when nothing is entered).
-
-    Returns:
-        float32 (N, encoder.dim).
-
-    Raises:
-        MetadataError: a value outside the encoder's vocabulary.
-    """
-    if mode == "ignore":
-        return np.tile(encoder.encode(None, None, None), (len(df), 1))
-    if mode != "auto":
-        raise ValueError(f"metadata mode must be 'auto' or 'ignore', got {mode!r}")
-    rows = [encoder.encode(age, sex, site)
-            for age, sex, site in zip(df["age"], df["sex"], df["site"], strict=True)]
-    return np.stack(rows).astype(np.float32) if rows else np.zeros((0, encoder.dim), np.float32)
-
-
-class ImageTable(Dataset):
-    """Image paths -> preprocessed float32 CHW tensors; a bad image yields its error message.
-
-    Errors travel as data (not exceptions) so that a worker process does not turn one bad file
-    into a multi-line traceback, and skip mode can drop exactly the bad rows.
-    """
-
-    def __init__(self, paths: Sequence[str], preprocessing: Preprocessing) -> None:
-        self.paths = list(paths)
-        self.pre = preprocessing
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, str]:
-        try:
-            x = self.pre.normalize(self.pre.model_view(self.pre.load(self.paths[i])))
-            return torch.from_numpy(x), i, ""
-        except ImageError as err:
-            size = self.pre.size
-            return torch.zeros(3, size, size), i, str(err)
 
 
 @dataclass
@@ -104,6 +57,7 @@ class MemberPredictions:
     bundle_id: str
     views: np.ndarray
     class_views: np.ndarray | None = None
+    rule: DecisionRule = field(default_factory=DecisionRule)
 
     @property
     def class_prob(self) -> np.ndarray | None:
@@ -112,13 +66,23 @@ class MemberPredictions:
 
     @property
     def prob(self) -> np.ndarray:
-        """The member's score: mean over the views (= the plain view without TTA)."""
-        return self.views.mean(axis=1)
+        """The member's score: mean over the views (= the plain view without TTA), through
+        the bundle's calibration map (after averaging, so the ranking is the raw mean's)."""
+        return self.rule.calibrate(self.views.mean(axis=1))
 
     @property
     def plain(self) -> np.ndarray:
-        """Probability of the un-augmented image."""
-        return self.views[:, 0]
+        """Probability of the un-augmented image (calibrated)."""
+        return self.rule.calibrate(self.views[:, 0])
+
+    @property
+    def raw_prob(self) -> np.ndarray:
+        """`prob` before calibration (what a calibration map is fitted on)."""
+        return self.views.mean(axis=1)
+
+    def view(self, v: int) -> np.ndarray:
+        """Probability of view `v` (calibrated)."""
+        return self.rule.calibrate(self.views[:, v])
 
 
 @dataclass
@@ -252,6 +216,14 @@ def _shared_passes(bundles: Sequence[Bundle]) -> dict[str, list[int]]:
     return passes
 
 
+def _members(bundles: Sequence[Bundle], views: list[np.ndarray],
+             class_views: list[np.ndarray | None], keep: np.ndarray) -> list[MemberPredictions]:
+    """Each bundle's kept rows, with its decision rule (calibration map)."""
+    return [MemberPredictions(b.bundle_id, v[keep], None if c is None else c[keep],
+                              rule=b.decision)
+            for b, v, c in zip(bundles, views, class_views, strict=True)]
+
+
 def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
             metadata: str = "auto", batch_size: int = 16, num_workers: int = 2,
             on_bad_row: str = "fail", progress: bool = True,
@@ -324,9 +296,8 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
     seconds = time.perf_counter() - start
 
     keep = _kept_rows(n, failures)
-    members_out = [MemberPredictions(b.bundle_id, v[keep], None if c is None else c[keep])
-                   for b, v, c in zip(bundles, views, class_views, strict=True)]
-    result = Predictions(members=members_out, keep=keep, failures=list(failures.values()),
+    result = Predictions(members=_members(bundles, views, class_views, keep), keep=keep,
+                         failures=list(failures.values()),
                          tta=tta, seconds=seconds, n_forward=n_forward,
                          backend=",".join(sorted({f.backend for f in forwards})))
     log.info("scored %d images in %.1f s (%.1f images/s, %d forward passes of one image)",

@@ -111,6 +111,21 @@ def decision_rule(bundles: Sequence[Bundle], ensemble: Ensemble | None,
     return combination, thresholds, rule, bundles[0].default_threshold_name
 
 
+def tta_for(bundles: Sequence[Bundle], requested: bool) -> tuple[bool, list[str]]:
+    """Whether to run TTA: as requested, or on when a bundle decides on the TTA mean.
+
+    Returns:
+        (tta, notes): notes say when TTA was turned on for a bundle's decision rule.
+    """
+    needing = [b.bundle_id for b in bundles if b.decision.needs_tta]
+    if needing and not requested:
+        note = (f"TTA turned on: {', '.join(needing)} decide(s) on the mean of the 8 views "
+                "(the bundle's decision rule)")
+        log.info(note)
+        return True, [note]
+    return requested, []
+
+
 def load_bundles(paths: Sequence[Path]) -> list[Bundle]:
     """Load every bundle (BundleError names the first unusable one)."""
     bundles = [load_bundle(path) for path in resolve_bundle_paths(paths)]

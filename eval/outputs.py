@@ -24,7 +24,8 @@ def predictions_frame(df: pd.DataFrame, preds: Predictions,
                       classes: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
     """One row per scored image.
 
-    Columns: image_id, label, prob (the final score); with TTA prob_no_tta and one
+    Columns: image_id, label, prob (the final score, calibrated by the bundle's map);
+    prob_uncalibrated when a map applies; with TTA prob_no_tta and one
     prob_<view> per dihedral view; for ensembles member<i>_prob (and member<i>_prob_no_tta
     with TTA), i in the order of metrics.json's `bundles`; for diagnosis models diagnosis and
     one prob_class_<CLASS> per class (`classes`, from `eval.diagnosis.class_columns`); then
@@ -37,6 +38,8 @@ def predictions_frame(df: pd.DataFrame, preds: Predictions,
         out["prob_no_tta"] = scores["plain"]
         for name in preds.view_names:
             out[f"prob_{name}"] = scores[f"view:{name}"]
+    if "raw" in scores:
+        out["prob_uncalibrated"] = scores["raw"]
     if len(preds.members) > 1:
         for i, m in enumerate(preds.members):
             out[f"member{i}_prob"] = m.prob

@@ -32,7 +32,7 @@ from data.unlabelled import Skipped, read_unlabelled
 from eval.diagnosis import class_columns, class_probabilities, model_classes
 from eval.errors import EvalError, report_bad_input
 from eval.inference import Predictions, make_forward, predict
-from eval.inputs import decision_rule, load_models
+from eval.inputs import decision_rule, load_models, tta_for
 from models.bundle import Bundle, BundleError
 from models.engine import ABOVE, BELOW
 from models.ensemble import (
@@ -118,6 +118,7 @@ def run(s: PredictSettings) -> dict[str, int]:
     check_compatibility(bundles, table)
     combination, thresholds, _, default = decision_rule(bundles, ensemble, s.ensemble)
     threshold = thresholds.get(default)
+    s = s.model_copy(update={"tta": tta_for(bundles, s.tta)[0]})
     done = done_ids(s.out)
     mine = table["image_id"].map(lambda i: in_shard(i, s.shard_index) and i not in done)
     todo = table[mine.astype(bool)].reset_index(drop=True)

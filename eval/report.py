@@ -118,6 +118,12 @@ def _operating_section(m: Mapping[str, Any]) -> list[str]:
     rule = (f"Decision rule: melanoma if score >= threshold. Thresholds: "
             f"{m['thresholds_rule']}; `0.5` is always shown. The app decides with "
             f"`{m['default_threshold']}`.")
+    decided = [b.get("decision_rule") for b in m.get("bundles", []) if b.get("decision_rule")]
+    if len(m.get("bundles", [])) == 1 and decided:
+        rule += (f" The score is the bundle's decision rule: {decided[0]['score']}"
+                 + (f", {decided[0]['calibration']['method']}-calibrated (ECE before the map: "
+                    f"{_num(m.get('uncalibrated', {}).get('ece'), 3)})"
+                    if decided[0].get("calibration") else ", uncalibrated") + ".")
     lines = ["## Operating points", "", rule, "", *_table(_OP_HEADER, _operating_points(m))]
     if m["tta"]:
         lines += ["Without TTA:", ""] + _table(_OP_HEADER, _operating_points(m["without_tta"]))

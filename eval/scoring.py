@@ -83,7 +83,9 @@ def final_scores(preds: Predictions, combination: Combination) -> dict[str, np.n
            "plain": combination([m.plain for m in preds.members])}
     if preds.tta:
         for v, name in enumerate(preds.view_names):
-            out[f"view:{name}"] = combination([m.views[:, v] for m in preds.members])
+            out[f"view:{name}"] = combination([m.view(v) for m in preds.members])
+    if any(m.rule.calibration for m in preds.members):
+        out["raw"] = combination([m.raw_prob for m in preds.members])
     return out
 
 
@@ -125,7 +127,12 @@ def evaluate_predictions(df: pd.DataFrame, preds: Predictions, bundles: Sequence
             if preds.tta:
                 entry["without_tta"] = score(y, m.plain, b.thresholds, **kw)
                 entry["per_view_auroc"] = per_view_auroc(y, m.views, preds.view_names)
+            entry["decision_rule"] = m.rule.describe()
             members.append(entry)
         result["members"] = members
+    if "raw" in scores:  # ECE and Brier before the calibration map (ranking unchanged)
+        raw = score(y, scores["raw"], {}, groups=groups, n_boot=0, min_tpr=min_tpr,
+                    probabilistic=probabilistic)
+        result["uncalibrated"] = {k: raw[k] for k in ("ece", "brier", "auroc") if k in raw}
     result["subgroups"] = subgroups(df, scores["final"])
     return result

@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from data.diagnoses import diagnosis_name
 from data.encoding import MetadataEncoder
 from data.images import Preprocessing
+from models.decision import DECISION_KEY, DecisionRule
 from models.fusion import FusionConfig, FusionNet
 from models.operating import OperatingCurve
 from models.outputs import logits_to_probability
@@ -33,7 +34,8 @@ from models.outputs import logits_to_probability
 log = logging.getLogger(__name__)
 
 BUNDLE_FORMAT = "melanoma-bundle"
-BUNDLE_SCHEMA_VERSION = 1
+BUNDLE_SCHEMA_VERSION = 2  # 2 added the optional "decision" rule (score + calibration)
+READABLE_SCHEMA_VERSIONS = (1, 2)
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "bundle.json"
 REQUIRED_KEYS = ("format", "schema_version", "bundle_id", "model", "preprocessing",
@@ -110,6 +112,11 @@ class Bundle:
         return self.thresholds[self.default_threshold_name]
 
     @property
+    def decision(self) -> DecisionRule:
+        """The score decided on and its calibration (single view, uncalibrated if absent)."""
+        return DecisionRule.from_dict(self.info.get(DECISION_KEY))
+
+    @property
     def operating_curve(self) -> OperatingCurve | None:
         """The stored validation curve of the decision score (None in older bundles)."""
         stored = self.info.get(OPERATING_CURVE_KEY)
@@ -125,7 +132,8 @@ def save_bundle(out_dir: str | Path, model: FusionNet, *, preprocessing: Preproc
                 metrics: dict[str, Any] | None = None, data_summary: dict[str, Any] | None = None,
                 training: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
                 default_threshold: str = THRESHOLD_NAMES[0],
-                operating_curve: OperatingCurve | None = None) -> Path:
+                operating_curve: OperatingCurve | None = None,
+                decision: DecisionRule | None = None) -> Path:
     """Write a bundle folder.
 
     Args:
@@ -142,6 +150,8 @@ def save_bundle(out_dir: str | Path, model: FusionNet, *, preprocessing: Preproc
         default_threshold: the threshold name used for the app's decision.
         operating_curve: the validation curve of the decision score (lets the app and API
             move the threshold and report what it does).
+        decision: the decision rule (score and calibration); thresholds and the operating
+            curve must be on its calibrated scale. None: single view, uncalibrated.
 
     Returns:
         The bundle folder.
@@ -176,6 +186,7 @@ def save_bundle(out_dir: str | Path, model: FusionNet, *, preprocessing: Preproc
         "metadata_encoder": encoder.to_dict(),
         "thresholds": {k: float(v) for k, v in thresholds.items()},
         "default_threshold": default_threshold,
+        DECISION_KEY: (decision or DecisionRule()).to_dict(),
         **({OPERATING_CURVE_KEY: operating_curve.to_dict()} if operating_curve else {}),
         "metrics": metrics or {},
         "training_data": data_summary or {},
@@ -208,9 +219,10 @@ def read_bundle_info(path: str | Path) -> dict[str, Any]:
         raise BundleError(f"{meta}: not valid JSON ({err})") from None
     if not isinstance(info, dict) or info.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"{meta}: not a {BUNDLE_FORMAT} file")
-    if info.get("schema_version") != BUNDLE_SCHEMA_VERSION:
-        raise BundleError(f"{meta}: schema version {info.get('schema_version')!r} is not "
-                          f"supported (this code reads {BUNDLE_SCHEMA_VERSION})")
+    version = info.get("schema_version")
+    if type(version) is not int or version not in READABLE_SCHEMA_VERSIONS:
+        raise BundleError(f"{meta}: schema version {version!r} is not supported (this code "
+                          f"reads {', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
     missing = [k for k in REQUIRED_KEYS if k not in info]
     if missing:
         raise BundleError(f"{meta}: missing keys {missing}")
@@ -244,6 +256,7 @@ def load_bundle(path: str | Path, *, verify_hash: bool = True) -> Bundle:
         encoder = MetadataEncoder.from_dict(info["metadata_encoder"])
         if info.get(OPERATING_CURVE_KEY):
             OperatingCurve.from_dict(info[OPERATING_CURVE_KEY])  # validated here, read lazily
+        DecisionRule.from_dict(info.get(DECISION_KEY))  # DecisionRuleError is a ValueError
     except (TypeError, ValueError, KeyError) as err:  # OperatingPointError is a ValueError
         raise BundleError(f"{folder / META_FILE}: invalid content ({err})") from None
     if config.meta_dim not in (0, encoder.dim):

@@ -73,16 +73,23 @@ class Analysis:
     """Everything `Engine.analyze` computes for one image.
 
     Attributes:
-        probability: melanoma probability of the un-augmented (identity) view; when TTA is on
-            it comes from the identity row of the TTA batch (equal to `Engine.predict` up to
-            float rounding).
-        threshold: the bundle's default decision threshold.
+        probability: melanoma probability of the un-augmented (identity) view, through the
+            bundle's calibration map; when TTA is on it comes from the identity row of the TTA
+            batch.
+        threshold: the bundle's default decision threshold (on the decision probability's
+            calibrated scale).
         threshold_name: its name (e.g. "sensitivity_target").
-        decision: ABOVE ("above threshold", probability >= threshold) or BELOW.
-        tta: [{"view": name, "probability": p}] for the 8 dihedral views (`VIEW_NAMES` order);
-            [] when TTA is off.
+        decision: ABOVE ("above threshold", decision_probability >= threshold) or BELOW.
+        tta: [{"view": name, "probability": p}] for the 8 dihedral views (`VIEW_NAMES` order),
+            each through the calibration map; [] when TTA is off.
         tta_mean, tta_std, tta_min, tta_max: statistics over the 8 views (std: population,
-            ddof=0); None when TTA is off.
+            ddof=0); None when TTA is off. `tta_mean` is the calibrated mean of the views'
+            model probabilities (the TTA decision score; with a calibration map it can differ
+            slightly from the average of the listed calibrated views).
+        decision_probability: the probability decided on (`Engine.predict` returns it): the
+            bundle's decision score (`models.decision`), calibrated.
+        decision_score: "single" or "tta_mean".
+        calibration: the calibration method ("platt", "temperature") or None.
         cams: per CAM layer, early -> late; [] when CAM is off.
         model_view: (S, S, 3) uint8, the exact image the model saw.
         metadata: the validated metadata fed to the model: age (float or None when missing),
@@ -114,6 +121,13 @@ class Analysis:
     backend: str = ""
     classes: dict[str, float] | None = None
     classes_tta_mean: dict[str, float] | None = None
+    decision_probability: float | None = None
+    decision_score: str = "single"
+    calibration: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.decision_probability is None:
+            self.decision_probability = self.probability
 
     @property
     def cam_layer_names(self) -> list[str]:
@@ -131,6 +145,9 @@ class Analysis:
             "threshold": self.threshold,
             "threshold_name": self.threshold_name,
             "decision": self.decision,
+            "decision_probability": self.decision_probability,
+            "decision_score": self.decision_score,
+            "calibration": self.calibration,
             "tta": [dict(v) for v in self.tta],
             "tta_mean": self.tta_mean,
             "tta_std": self.tta_std,
@@ -303,7 +320,8 @@ class Engine:
     # -- inference ---------------------------------------------------------------------------
 
     def predict(self, image: Any, age: Any = None, sex: Any = None, site: Any = None) -> float:
-        """Melanoma probability for one image (no TTA, no CAM).
+        """The decision probability for one image (no CAM): the bundle's decision score
+        (single view, or the mean of the 8 views), calibrated.
 
         Args:
             image: a path, the file's bytes, a PIL image or a uint8 array.
@@ -315,10 +333,13 @@ class Engine:
             InputError: bad image or metadata.
         """
         p = self.prepare(image, age, sex, site)
-        meta = None if p.meta is None else p.meta[None]
+        rule = self.bundle.decision
+        batch = torch.from_numpy(p.image[None])
+        images = (dihedral_views(batch) if rule.needs_tta else batch).numpy()
+        meta = None if p.meta is None else np.repeat(p.meta[None], len(images), axis=0)
         with self._lock:
-            logits, _ = self._runner(p.image[None], meta, with_activations=False)
-        return float(logits_to_probability(logits)[0])
+            logits, _ = self._runner(images, meta, with_activations=False)
+        return float(rule.decide(logits_to_probability(logits).numpy()[None])[0])
 
     def predict_batch(self, images: np.ndarray, meta: np.ndarray | None, *,
                       classes: bool = False) -> np.ndarray:
@@ -374,6 +395,8 @@ class Engine:
         """
         timings: dict[str, float] = {}
         start = time.perf_counter()
+        rule = self.bundle.decision
+        tta = tta or rule.needs_tta  # the decision needs every view
         p = self.prepare(image, age, sex, site, timings, model_view=model_view)
         batch = torch.from_numpy(p.image[None])
         if tta:
@@ -390,22 +413,26 @@ class Engine:
         differential = self._differential(logits, tta)
         cams = [CamLayer(name, (int(g.shape[-2]), int(g.shape[-1])), m)
                 for name, g, m in zip(self.cam_layer_names, grids, maps, strict=False)]
-        probability = float(probs[0])
+        shown = rule.calibrate(probs)
         stats: dict[str, float | None] = dict.fromkeys(("mean", "std", "min", "max"))
         views: list[dict[str, Any]] = []
         if tta:
-            views = [{"view": v, "probability": float(q)} for v, q in zip(VIEW_NAMES, probs,
+            views = [{"view": v, "probability": float(q)} for v, q in zip(VIEW_NAMES, shown,
                                                                            strict=True)]
-            stats = {"mean": float(probs.mean()), "std": float(probs.std()),
-                     "min": float(probs.min()), "max": float(probs.max())}
+            stats = {"mean": float(rule.calibrate(probs.mean())), "std": float(shown.std()),
+                     "min": float(shown.min()), "max": float(shown.max())}
+        decided = float(rule.decide(probs[None])[0])
         timings["total"] = (time.perf_counter() - start) * 1000.0
         threshold = self.threshold
         return Analysis(
-            probability=probability, threshold=threshold, threshold_name=self.threshold_name,
-            decision=ABOVE if probability >= threshold else BELOW, tta=views,
+            probability=float(shown[0]), threshold=threshold,
+            threshold_name=self.threshold_name,
+            decision=ABOVE if decided >= threshold else BELOW, tta=views,
             tta_mean=stats["mean"], tta_std=stats["std"], tta_min=stats["min"],
             tta_max=stats["max"], cams=cams, model_view=p.model_view, metadata=p.metadata,
-            timings_ms=timings, model=self.bundle_id, backend=self.backend, **differential)
+            timings_ms=timings, model=self.bundle_id, backend=self.backend,
+            decision_probability=decided, decision_score=rule.score,
+            calibration=rule.method, **differential)
 
     def _differential(self, logits: np.ndarray, tta: bool) -> dict[str, Any]:
         """A diagnosis model's class probabilities: identity view and TTA mean (else {})."""

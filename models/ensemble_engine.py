@@ -2,7 +2,8 @@
 
 `EnsembleEngine` has the interface the app uses of `models.engine.Engine` (`bundle`,
 `analyze`, `backend`, `num_threads`). Probability and the 8 TTA views come from every member,
-combined by the ensemble's combiner and decided at the ensemble's own threshold; the EigenCAM
+combined by the ensemble's combiner and decided at the ensemble's own threshold (on the combined
+single view; members contribute their calibrated probabilities); the EigenCAM
 heatmaps come from one member (per call `analyze(cam_member=...)`, by default the engine's
 `cam_member`, the first unless set), so the latency grows with the members' forward passes only.
 """
@@ -150,6 +151,7 @@ class EnsembleEngine:
             decision=ABOVE if probability >= threshold else BELOW, tta=views,
             tta_mean=stats["mean"], tta_std=stats["std"], tta_min=stats["min"],
             tta_max=stats["max"], timings_ms=timings, model=self.bundle_id, backend=self.backend,
+            decision_probability=probability, decision_score="single", calibration=None,
             **differential)
 
     def _combined_classes(self, tables: list[dict[str, float] | None]) -> dict[str, float] | None:

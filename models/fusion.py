@@ -158,13 +158,26 @@ class FusionNet(nn.Module):
         Returns:
             (N,) melanoma logits, or (N, K) class logits for a diagnosis model.
         """
-        feats = self.backbone(image)
+        return self.forward_with_embedding(image, meta)[0]
+
+    def forward_with_embedding(self, image: torch.Tensor, meta: torch.Tensor | None = None
+                               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the image embedding (the backbone's pooled features) of one pass.
+
+        Args:
+            image, meta: as `forward`.
+
+        Returns:
+            (logits as `forward`, (N, backbone.num_features) pooled image features).
+        """
+        embedding = self.backbone(image)
+        feats = embedding
         if self.meta_mlp is not None:
             if meta is None:
                 raise ValueError("this model uses metadata: pass the encoded metadata tensor")
             feats = torch.cat([feats, self.meta_mlp(meta)], dim=1)
         logits = self.head(feats)
-        return logits if self.config.classes else logits.squeeze(1)
+        return (logits if self.config.classes else logits.squeeze(1)), embedding
 
     def cam_layer_names(self) -> list[str]:
         """Named layers for CAM, from early (fine detail) to late (semantics).

@@ -82,3 +82,33 @@ def test_a_diagnosis_report_lists_the_differential_most_probable_first() -> None
         session["result"], curve))
     pdf = report_pdf({**session, "result": result}, curve, "Research use only.")
     assert pdf.startswith(b"%PDF-")
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.45, 0.6])
+def test_the_decision_probability_decides_and_heads_every_panel(threshold: float) -> None:
+    from app.render import label_confidences, summary_markdown
+    from app.report import result_lines
+
+    session, curve = _session()
+    # A calibrated TTA-mean rule: the decided probability differs from the single view's.
+    result = {**session["result"], "probability": 0.9, "decision_probability": 0.4,
+              "decision_score": "tta_mean", "calibration": "platt"}
+    after = decide(result, threshold, "custom", curve)
+    assert after["decision"] == ("above threshold" if 0.4 >= threshold else "below threshold")
+    summary = summary_markdown(after, curve)
+    assert "### Probability of melanoma: 0.400" in summary
+    assert "mean of the 8 flipped/rotated views, platt-calibrated" in summary
+    assert label_confidences(after) == {"melanoma": 0.4, "not melanoma": pytest.approx(0.6)}
+    assert result_lines(after, curve)[0] == ("Probability of melanoma: 0.400 (the mean of the "
+                                             "8 flipped/rotated views, platt-calibrated)")
+
+
+def test_results_without_a_rule_decide_on_the_single_view() -> None:
+    from app.render import rule_text, summary_markdown
+
+    session, curve = _session()
+    result = session["result"]
+    assert rule_text(result) == ("the image as uploaded (one view), the model's uncalibrated "
+                                 "output")
+    assert f"### Probability of melanoma: {result['probability']:.3f}" in summary_markdown(
+        result, curve)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import data.readers as readers
-from configs.training import DataFormat
+from configs.datasets import DataFormat
 from data.readers import registry
 from data.readers.registry import REGISTRY, Entry
 

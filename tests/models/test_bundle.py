@@ -34,6 +34,7 @@ from models.bundle import (
     save_bundle,
     sha256_file,
 )
+from models.decision import DecisionRule
 from models.fusion import FusionConfig, FusionNet
 from tests.helpers import randomise
 
@@ -253,11 +254,36 @@ def test_wrong_format(copy, content):
     assert f"not a {BUNDLE_FORMAT} file" in _bundle_error(copy)
 
 
-@pytest.mark.parametrize("version", [0, 2, "1", None])
+@pytest.mark.parametrize("version", [0, 3, "1", None, True])
 def test_wrong_schema_version(copy, version):
     _edit_json(copy, schema_version=version)
     msg = _bundle_error(copy)
     assert "schema version" in msg and repr(version) in msg
+
+
+def test_new_bundles_record_the_default_decision_rule(saved):
+    info = json.loads((saved / META_FILE).read_text())
+    assert info["schema_version"] == 2
+    assert info["decision"] == {"score": "single", "calibration": None}
+    assert load_bundle(saved).decision == DecisionRule()
+
+
+def test_schema_1_bundle_without_a_rule_loads_as_before(copy, saved, inputs):
+    _edit_json(copy, schema_version=1, decision=_DELETE)
+    old, new = load_bundle(copy), load_bundle(saved)
+    assert old.decision == DecisionRule() and old.thresholds == new.thresholds
+    np.testing.assert_array_equal(predict_arrays(old, *inputs), predict_arrays(new, *inputs))
+
+
+@pytest.mark.parametrize(("decision", "fact"), [
+    ({"score": "mode"}, "decision score"),
+    ({"score": "single", "calibration": {"method": "platt", "slope": 0.0, "intercept": 0}},
+     "slope"),
+])
+def test_invalid_decision_rule_is_refused(copy, decision, fact):
+    _edit_json(copy, decision=decision)
+    msg = _bundle_error(copy)
+    assert "invalid content" in msg and fact in msg
 
 
 @pytest.mark.parametrize("key", ["model", "weights_sha256", "thresholds", "metadata_encoder"])

@@ -42,7 +42,7 @@ def example_predictions() -> dict[str, float]:
 def test_bundle_schema_and_size() -> None:
     info = json.loads((DEFAULT_BUNDLE_DIR / "bundle.json").read_text())
     assert set(REQUIRED_KEYS) <= set(info)
-    assert info["format"] == "melanoma-bundle" and info["schema_version"] == 1
+    assert info["format"] == "melanoma-bundle" and info["schema_version"] == 2
     assert set(info["thresholds"]) == {"sensitivity_target", "closest_to_corner"}
     assert info["default_threshold"] in info["thresholds"]
     assert "unknown" in info["metadata_encoder"]["sites"]
@@ -79,8 +79,22 @@ if __name__ == "__main__" and "--record" in sys.argv:
 def test_operating_curve_matches_the_model_card() -> None:
     """The app's operating-point figures at the shipped threshold are the validated ones."""
     bundle = load_bundle(DEFAULT_BUNDLE_DIR)
-    val = bundle.info["metrics"]["validation"]["thresholds"]
+    # The thresholds and the curve were chosen on the decision rule's fitting set.
+    val = bundle.info["decision_fit"]["at_thresholds"]
     for name, t in bundle.thresholds.items():
         op = bundle.operating_curve.at(t)
         assert op["sensitivity"] == pytest.approx(val[name]["sensitivity"], abs=1e-6)
         assert op["specificity"] == pytest.approx(val[name]["specificity"], abs=1e-6)
+
+
+def test_decision_rule_is_the_calibrated_tta_mean() -> None:
+    """Issue 16: decide on the 8-view mean, temperature-calibrated on unseen clinics' images,
+    at a threshold reaching 80 % sensitivity there."""
+    bundle = load_bundle(DEFAULT_BUNDLE_DIR)
+    rule = bundle.decision
+    assert rule.score == "tta_mean" and rule.method == "temperature"
+    assert rule.calibration["n"] == 3899 and rule.calibration["n_pos"] == 777
+    assert rule.calibration["ece_after"] < rule.calibration["ece_before"]
+    fit = bundle.info["decision_fit"]["at_thresholds"]["sensitivity_target"]
+    assert fit["sensitivity"] >= 0.8
+    assert bundle.info["decision_fit"]["sensitivity_target"] == 0.8

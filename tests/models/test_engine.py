@@ -371,3 +371,48 @@ def test_engine_is_safe_to_share_between_threads(eager_engine, lesion_jpeg):
         assert a.probability == pytest.approx(ref.probability, abs=1e-6)
         for c, r in zip(a.cams, ref.cams, strict=True):
             np.testing.assert_allclose(c.heatmap, r.heatmap, atol=1e-5)
+
+
+# --- decision rule (score + calibration map) --------------------------------------------------
+
+PLATT = {"method": "platt", "slope": 1.7, "intercept": -0.4}
+
+
+@pytest.fixture(scope="module")
+def calibrated_engine(tiny_bundle_dir, tmp_path_factory) -> Engine:
+    """The tiny bundle's weights deciding on the Platt-calibrated TTA mean."""
+    folder = tmp_path_factory.mktemp("calibrated")
+    for name in ("model.safetensors", "bundle.json"):
+        (folder / name).write_bytes((tiny_bundle_dir / name).read_bytes())
+    info = json.loads((folder / "bundle.json").read_text())
+    info["decision"] = {"score": "tta_mean", "calibration": PLATT}
+    (folder / "bundle.json").write_text(json.dumps(info))
+    return Engine.from_path(folder, num_threads=1, backend="eager")
+
+
+def test_calibrated_tta_mean_decides(calibrated_engine, eager_engine, lesion_jpeg):
+    raw = eager_engine.analyze(lesion_jpeg, *META, cam=False)
+    cal = calibrated_engine.analyze(lesion_jpeg, *META, cam=False)
+    rule = calibrated_engine.bundle.decision
+    raw_views = np.array([v["probability"] for v in raw.tta])
+    assert raw.decision_probability == raw.probability  # uncalibrated single view: as before
+    assert raw.decision_score == "single" and raw.calibration is None
+    expected = float(rule.calibrate(raw_views.mean()))
+    assert cal.decision_probability == pytest.approx(expected, abs=1e-6)
+    assert cal.tta_mean == pytest.approx(expected, abs=1e-6)
+    assert cal.probability == pytest.approx(float(rule.calibrate(raw.probability)), abs=1e-6)
+    np.testing.assert_allclose([v["probability"] for v in cal.tta], rule.calibrate(raw_views),
+                               atol=1e-6)
+    assert cal.decision == (ABOVE if expected >= cal.threshold else BELOW)
+    out = cal.to_json()
+    assert out["decision_score"] == "tta_mean" and out["calibration"] == "platt"
+    assert out["decision_probability"] == cal.decision_probability
+
+
+def test_tta_mean_rule_runs_the_views_even_when_tta_is_off(calibrated_engine, lesion_jpeg):
+    full = calibrated_engine.analyze(lesion_jpeg, *META, cam=False)
+    off = calibrated_engine.analyze(lesion_jpeg, *META, tta=False, cam=False)
+    assert len(off.tta) == 8
+    assert off.decision_probability == pytest.approx(full.decision_probability, abs=1e-6)
+    assert calibrated_engine.predict(lesion_jpeg, *META) == pytest.approx(
+        full.decision_probability, abs=1e-5)

@@ -1,0 +1,81 @@
+"""Typed configuration of the second stage: `training.embed` and `training.stack`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from configs.base import DEFAULT_BUNDLE_DIR, Settings, settings_config
+from configs.datasets import DatasetSettings
+
+TreeLibrary = Literal["lightgbm", "xgboost", "catboost"]
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, (str, Path)):
+        return [p.strip() for p in str(value).split(",") if p.strip()]
+    if isinstance(value, list):
+        return [p.strip() for item in value for p in str(item).split(",") if p.strip()]
+    return value
+
+
+class EmbedSettings(DatasetSettings):
+    """Settings of `python -m training.embed` (image embeddings and probabilities per image).
+
+    Each field is also the env var MELANOMA_<FIELD> and the CLI flag --<field-with-dashes>.
+    """
+
+    model_config = settings_config("python -m training.embed")
+
+    bundle: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [DEFAULT_BUNDLE_DIR],
+        description="model bundle(s); repeat for an ensemble (e.g. the folds of training.cv)")
+    unseen: bool = Field(False, description="none of these images trained any bundle (an "
+                         "external set): every probability counts as out-of-fold")
+    out: Path = Field(Path("outputs/embeddings.parquet"), description="Parquet file to write "
+                      "(<out>.parts/ holds finished chunks until the end: a rerun resumes)")
+    batch_size: int = Field(32, ge=1, description="images per forward pass")
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    chunk_size: int = Field(512, ge=1, description="images per saved chunk (what a resumed "
+                            "run can lose at most)")
+    progress: bool = Field(True, description="show a progress bar")
+
+    @field_validator("bundle", mode="before")
+    @classmethod
+    def _split_bundles(cls, value: Any) -> Any:
+        return _split(value)
+
+
+class StackSettings(Settings):
+    """Settings of `python -m training.stack` (gradient-boosted trees on embedded features).
+
+    Each field is also the env var MELANOMA_<FIELD> and the CLI flag --<field-with-dashes>.
+    """
+
+    model_config = settings_config("python -m training.stack")
+
+    embeddings: Path = Field(description="training.embed's Parquet file")
+    model: Annotated[list[TreeLibrary], NoDecode] = Field(
+        ["lightgbm"], description="tree libraries; several are combined by rank averaging")
+    n_folds: int = Field(5, ge=2, description="folds of the trees' cross-validation (grouped "
+                         "and stratified; the CNN's own folds when the embeddings record them)")
+    seed: int = Field(42, description="fold and tree seed")
+    embedding_dims: int = Field(16, ge=0, description="principal components of the image "
+                                "embedding used as features (fitted inside each training fold)")
+    image_stats: bool = Field(True, description="colour/shape statistics computed from the "
+                              "images (lesion-to-skin contrast, asymmetry, border)")
+    n_estimators: int = Field(2000, ge=1, description="most boosting rounds (early stopping "
+                              "on the validation fold's pAUC above 80% TPR)")
+    learning_rate: float = Field(0.03, gt=0)
+    early_stopping_rounds: int = Field(100, ge=1)
+    out: Path = Field(Path("outputs/stack"), description="folder: oof_predictions.csv, "
+                      "stack_summary.json, the tree models (text/JSON) and features.json")
+    progress: bool = Field(True, description="show a progress bar")
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _split_models(cls, value: Any) -> Any:
+        return _split(value)

@@ -1,0 +1,7 @@
+#!/bin/bash
+# Default bundle on the out-of-source set (ISIC 2019 BCN subsample + MSK + archive, ISIC 2017 out), TTA.
+while pgrep -f run3.sh > /dev/null; do sleep 10; done
+cd /tmp/run16; PY=/work/main/.venv/bin/python; OUT=/work/runs16
+s=$(date +%s); echo "START eval-oos-default $(date -u +%T)" >> $OUT/times.log
+$PY -m eval.evaluate --bundle /work/main/models/default --data $OUT/oos --tta --backend onnxruntime --out $OUT/eval-oos-default > $OUT/eval-oos-default.log 2>&1
+echo "END eval-oos-default rc=$? $(( $(date +%s) - s )) s" >> $OUT/times.log

@@ -1,0 +1,192 @@
+"""Fit a bundle's decision rule (score + calibration map + thresholds) on unseen predictions.
+
+`python -m eval.calibrate --bundle B --predictions runs/eval-x/predictions.csv --out B2`
+reads `eval.evaluate` predictions of bundle B on data it never trained on (pooled over every
+`--predictions`), and writes bundle B2: the same weights, plus a decision rule
+(`models.decision`: the single view or the TTA mean, through a Platt or temperature map fitted
+on those predictions), with the thresholds and the operating curve re-chosen on the calibrated
+scale. The maps are monotone, so the ranking of the decision score does not change; the
+thresholds are chosen on the pooled predictions (e.g. other clinics' images), not on the
+training fold.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from configs.calibration import CalibrateSettings
+from configs.errors import settings_error_message
+from eval.errors import EvalError, report_bad_input
+from eval.metrics.calibration import brier_score, expected_calibration_error
+from eval.metrics.thresholds import binary_metrics_at, select_thresholds
+from models.bundle import (
+    META_FILE,
+    OPERATING_CURVE_KEY,
+    WEIGHTS_FILE,
+    BundleError,
+    load_bundle,
+    read_bundle_info,
+)
+from models.calibration import fit_platt, fit_temperature
+from models.decision import DECISION_KEY, DecisionRule
+from models.operating import OperatingCurve
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+
+
+def raw_scores(path: Path, bundle_id: str, score: str) -> pd.DataFrame:
+    """Labels and raw (uncalibrated) decision scores of one predictions file.
+
+    Args:
+        path: an `eval.evaluate` predictions.csv (its metrics.json beside it).
+        bundle_id: the bundle the predictions must come from.
+        score: "single" or "tta_mean".
+
+    Returns:
+        A frame with ``label``, ``score`` and ``group_id`` (if present).
+
+    Raises:
+        EvalError: no metrics.json, another bundle or an ensemble, a calibrated bundle, no
+            TTA where the score needs it, or missing columns.
+    """
+    metrics_path = path.with_name(METRICS_FILE)
+    if not metrics_path.is_file():
+        raise EvalError(f"{path}: no {METRICS_FILE} beside it (use eval.evaluate's output "
+                        "folder, so the predictions are known to come from the bundle)")
+    metrics = json.loads(metrics_path.read_text())
+    ids = [b.get("bundle_id") for b in metrics.get("bundles", [])]
+    if ids != [bundle_id]:
+        raise EvalError(f"{path}: made by {ids}, not by the bundle {bundle_id} alone")
+    if (metrics["bundles"][0].get("decision_rule") or {}).get("calibration"):
+        raise EvalError(f"{path}: made with a calibrated bundle; evaluate the uncalibrated one")
+    tta = bool(metrics.get("tta"))
+    if score == "tta_mean" and not tta:
+        raise EvalError(f"{path}: made without --tta, but the score is the TTA mean")
+    column = "prob" if score == "tta_mean" or not tta else "prob_no_tta"
+    df = pd.read_csv(path)
+    missing = [c for c in ("label", column) if c not in df.columns]
+    if missing:
+        raise EvalError(f"{path}: missing columns {missing}")
+    out = pd.DataFrame({"label": df["label"].astype(int), "score": df[column].astype(float)})
+    if "group_id" in df.columns:
+        out["group_id"] = df["group_id"].astype(str)
+    return out
+
+
+def fit_rule(y: np.ndarray, raw: np.ndarray, score: str, method: str,
+             fitted_on: str) -> DecisionRule:
+    """The decision rule with its map fitted on `raw` against `y` (no map for "none")."""
+    if method == "none":
+        return DecisionRule(score=score)
+    if method == "platt":
+        slope, intercept = fit_platt(y, raw)
+        params: dict[str, Any] = {"slope": slope, "intercept": intercept}
+    else:
+        params = {"temperature": fit_temperature(y, raw)}
+    return DecisionRule(score=score, calibration={
+        "method": method, **params, "fitted_on": fitted_on, "n": len(y),
+        "n_pos": int(y.sum()), "ece_before": expected_calibration_error(y, raw)})
+
+
+def calibrated_info(info: dict[str, Any], y: np.ndarray, raw: np.ndarray,
+                    rule: DecisionRule, sensitivity_target: float,
+                    sources: list[str]) -> dict[str, Any]:
+    """The bundle JSON with the rule, thresholds and operating curve of the calibrated score."""
+    p = rule.calibrate(raw)
+    chosen = select_thresholds(y, p, sensitivity_target=sensitivity_target)
+    thresholds = {k: float(v) for k, v in chosen.items() if k != "sensitivity_target_value"}
+    out = {k: v for k, v in info.items() if k != "_folder"}
+    out["schema_version"] = 2
+    out[DECISION_KEY] = rule.to_dict()
+    if rule.calibration is not None:
+        out[DECISION_KEY]["calibration"]["ece_after"] = expected_calibration_error(y, p)
+    out["thresholds"] = thresholds
+    out[OPERATING_CURVE_KEY] = OperatingCurve.from_scores(
+        y, p, include=thresholds.values()).to_dict()
+    out["operating_curve_source"] = (
+        f"{', '.join(sources)}: {rule.describe()}; thresholds and curve chosen on these "
+        f"predictions (n={len(y)}, melanomas={int(y.sum())}), sensitivity target "
+        f"{sensitivity_target:g}")
+    out["decision_fit"] = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "predictions": sources, "sensitivity_target": sensitivity_target,
+        "brier_before": brier_score(y, raw), "brier_after": brier_score(y, p),
+        "at_thresholds": {k: binary_metrics_at(y, p, t) for k, t in thresholds.items()},
+        "previous_thresholds": info.get("thresholds")}
+    return out
+
+
+def run(s: CalibrateSettings) -> dict[str, Any]:
+    """Fit and write the calibrated bundle; returns its bundle.json content.
+
+    Raises:
+        BundleError, EvalError: unusable bundle or predictions (message says which and why).
+    """
+    info = read_bundle_info(s.bundle)
+    bundle = load_bundle(s.bundle)  # verifies the weights' checksum
+    if bundle.decision.calibration is not None:
+        raise EvalError(f"{s.bundle}: already calibrated; fit from the uncalibrated bundle")
+    if bundle.classes:
+        log.info("diagnosis bundle: the rule applies to its melanoma probability P(MEL)")
+    table = pd.concat([raw_scores(p, bundle.bundle_id, s.score) for p in s.predictions],
+                      ignore_index=True)
+    y, raw = table["label"].to_numpy(), table["score"].to_numpy()
+    if len(np.unique(y)) != 2:
+        raise EvalError("the pooled predictions need melanomas and other lesions")
+    rule = fit_rule(y, raw, s.score, s.method, s.fitted_on or
+                    ", ".join(map(str, s.predictions)))
+    new = calibrated_info(info, y, raw, rule, s.sensitivity_target,
+                          [str(p) for p in s.predictions])
+    out = Path(s.out)
+    if out.resolve() == Path(info["_folder"]).resolve():
+        raise EvalError(f"{out}: write the calibrated bundle to a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(info["_folder"]) / info.get("weights_file", WEIGHTS_FILE),
+                    out / WEIGHTS_FILE)
+    (out / WEIGHTS_FILE).chmod(0o644)
+    (out / META_FILE).write_text(json.dumps(new, indent=2, default=str) + "\n")
+    load_bundle(out)  # what was written must load
+    log.info("wrote %s: %s", out, rule.describe())
+    return new
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the process exit code (0 ok, 2 bad input)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        settings = CalibrateSettings.from_cli(argv)
+    except (ValidationError, SettingsError) as err:
+        return report_bad_input(settings_error_message(err))
+    try:
+        new = run(settings)
+    except (BundleError, EvalError, OSError, ValueError) as err:
+        return report_bad_input(err)
+    cal = new[DECISION_KEY]["calibration"] or {}
+    fit = new["decision_fit"]
+    print(f"{settings.out}: {DecisionRule.from_dict(new[DECISION_KEY]).describe()}")
+    if cal:
+        print(f"ECE {cal['ece_before']:.4f} -> {cal['ece_after']:.4f}, Brier "
+              f"{fit['brier_before']:.4f} -> {fit['brier_after']:.4f} (on the fitting set)")
+    for name, t in new["thresholds"].items():
+        m = fit["at_thresholds"][name]
+        print(f"{name}: {t:.4f} (sensitivity {m['sensitivity']:.3f}, specificity "
+              f"{m['specificity']:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""eval.calibrate: a decision rule fitted on predictions, and evaluation/prediction reading it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eval import calibrate, evaluate, predict
+from eval.metrics import auroc, expected_calibration_error
+from models.bundle import load_bundle
+from models.calibration import apply_platt, nll
+
+N_BOOT = 20
+FAST = ["--n-boot", str(N_BOOT), "--no-progress", "--num-workers", "0", "--batch-size", "6",
+        "--backend", "eager"]
+
+
+def _eval(bundle: Path, data: Path, out: Path, *extra: str) -> tuple[dict, pd.DataFrame]:
+    assert evaluate.main(["--bundle", str(bundle), "--data", str(data), "--out", str(out),
+                          *FAST, *extra]) == 0
+    return (json.loads((out / "metrics.json").read_text()),
+            pd.read_csv(out / "predictions.csv"))
+
+
+@pytest.fixture(scope="module")
+def raw_run(ham_source, bundle64, tmp_path_factory) -> Path:
+    """TTA predictions of the uncalibrated bundle (the fitting set)."""
+    out = tmp_path_factory.mktemp("raw") / "eval"
+    _eval(bundle64, ham_source, out, "--tta")
+    return out
+
+
+@pytest.fixture(scope="module")
+def calibrated(raw_run, bundle64, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cal") / "bundle"
+    assert calibrate.main(["--bundle", str(bundle64), "--predictions",
+                           str(raw_run / "predictions.csv"), "--score", "tta_mean",
+                           "--sensitivity-target", "0.75", "--fitted-on", "unit test",
+                           "--out", str(out)]) == 0
+    return out
+
+
+def test_written_bundle_records_the_rule_and_its_thresholds(calibrated, raw_run, bundle64):
+    new, old = load_bundle(calibrated), load_bundle(bundle64)
+    assert new.bundle_id == old.bundle_id  # same weights
+    rule = new.decision
+    assert rule.score == "tta_mean" and rule.method == "platt"
+    cal = rule.calibration
+    assert cal["fitted_on"] == "unit test" and cal["n"] == 24 and cal["n_pos"] == 8
+    preds = pd.read_csv(raw_run / "predictions.csv")
+    y, raw = preds["label"].to_numpy(), preds["prob"].to_numpy()
+    p = rule.calibrate(raw)
+    np.testing.assert_allclose(p, apply_platt(raw, cal["slope"], cal["intercept"]))
+    # Platt minimises the NLL; the identity map is one of its candidates.
+    assert nll(y, p) <= nll(y, raw) + 1e-9
+    assert cal["ece_before"] == pytest.approx(expected_calibration_error(y, raw))
+    assert cal["ece_after"] == pytest.approx(expected_calibration_error(y, p))
+    # The screening threshold reaches the target on the calibrated fitting scores.
+    t = new.thresholds["sensitivity_target"]
+    assert (p[y == 1] >= t).mean() >= 0.75
+    assert new.operating_curve.n == 24
+    assert new.operating_curve.at(t)["sensitivity"] == pytest.approx((p[y == 1] >= t).mean())
+
+
+def test_evaluation_decides_on_the_calibrated_tta_mean(calibrated, raw_run, ham_source,
+                                                       tmp_path):
+    # No --tta: the bundle's rule turns it on.
+    metrics, preds = _eval(calibrated, ham_source, tmp_path / "out")
+    raw_metrics = json.loads((raw_run / "metrics.json").read_text())
+    raw = pd.read_csv(raw_run / "predictions.csv")
+    assert metrics["tta"] is True
+    assert any("TTA turned on" in n for n in metrics["notes"])
+    rule = load_bundle(calibrated).decision
+    np.testing.assert_allclose(preds["prob"], rule.calibrate(raw["prob"]), atol=1e-9)
+    np.testing.assert_allclose(preds["prob_uncalibrated"], raw["prob"], atol=1e-12)
+    assert metrics["auroc"] == pytest.approx(raw_metrics["auroc"], abs=1e-12)  # same ranking
+    assert metrics["auroc"] == pytest.approx(auroc(preds["label"], preds["prob"]))
+    assert metrics["uncalibrated"]["ece"] == pytest.approx(raw_metrics["ece"])
+    assert metrics["ece"] == pytest.approx(expected_calibration_error(preds["label"],
+                                                                      preds["prob"]))
+    assert metrics["bundles"][0]["decision_rule"]["score"] == "tta_mean"
+
+
+def test_prediction_uses_the_rule(calibrated, raw_run, ham_source, tmp_path):
+    out = tmp_path / "pred.csv"
+    assert predict.main(["--bundle", str(calibrated), "--images", str(ham_source / "images"),
+                         "--out", str(out), "--no-progress", "--num-workers", "0",
+                         "--backend", "eager"]) == 0
+    got = pd.read_csv(out).set_index("image_id")
+    raw = pd.read_csv(raw_run / "predictions.csv").set_index("image_id")
+    bundle = load_bundle(calibrated)
+    # The folder has no metadata: every row is scored with "unknown" age/sex/site, so only
+    # the rule's structure is compared: the TTA views were run and the threshold applied.
+    assert "probability_no_tta" in got.columns
+    decided = got["probability"] >= bundle.threshold
+    assert (got["decision"] == np.where(decided, "above threshold", "below threshold")).all()
+    assert len(got) == len(raw)
+
+
+@pytest.mark.parametrize(("case", "fact"), [
+    ("no_metrics", "no metrics.json"),
+    ("no_tta", "without --tta"),
+    ("other_bundle", "not by the bundle"),
+    ("already_calibrated", "already calibrated"),
+    ("same_folder", "new folder"),
+])
+def test_bad_inputs_say_why(case, fact, raw_run, bundle64, calibrated, make_bundle,
+                            ham_source, tmp_path, capsys):
+    bundle, preds, out = bundle64, raw_run / "predictions.csv", tmp_path / "new"
+    if case == "no_metrics":
+        shutil.copy(preds, tmp_path / "predictions.csv")
+        preds = tmp_path / "predictions.csv"
+    elif case == "no_tta":
+        _eval(bundle64, ham_source, tmp_path / "plain")
+        preds = tmp_path / "plain" / "predictions.csv"
+    elif case == "other_bundle":
+        bundle = make_bundle(seed=9)
+    elif case == "already_calibrated":
+        bundle = calibrated
+    else:
+        out = bundle64
+    assert calibrate.main(["--bundle", str(bundle), "--predictions", str(preds),
+                           "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert fact in err and len(err.strip().splitlines()) == 1

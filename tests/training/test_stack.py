@@ -1,0 +1,119 @@
+"""training.stack: out-of-fold trees without leakage, saved as text/JSON, refused if tampered."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.stack_bundle import load_stack
+from models.trees import TreeError, TreeModel
+from tests.eval.conftest import build_bundle
+from training import embed, stack
+
+FAST = ["--n-folds", "3", "--embedding-dims", "2", "--n-estimators", "60",
+        "--early-stopping-rounds", "20", "--learning-rate", "0.1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def embeddings(ham_dataset, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("stack")
+    bundle = build_bundle(root / "bundle", size=48)
+    out = root / "emb.parquet"
+    assert embed.main(["--bundle", str(bundle), "--data-dir", str(ham_dataset), "--unseen",
+                       "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def lightgbm_run(embeddings, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("lgb") / "stack"
+    assert stack.main(["--embeddings", str(embeddings), "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_outputs_and_reloaded_trees_agree(lightgbm_run, embeddings):
+    oof = pd.read_csv(lightgbm_run / "oof_predictions.csv")
+    summary = json.loads((lightgbm_run / "stack_summary.json").read_text())
+    assert len(oof) == summary["n"] == 48 and summary["n_pos"] == 12
+    assert oof["stack_prob"].between(0, 1).all() and oof["lightgbm_prob"].notna().all()
+    # Groups never straddle folds.
+    assert (oof.groupby("group_id")["fold"].nunique() == 1).all()
+    # No patient ids in this dataset: no patient features, said so by their absence.
+    assert not any(c.endswith("_pz") for c in summary["features"])
+    loaded = load_stack(lightgbm_run)
+    df = pd.read_parquet(embeddings)
+    base = stack.base_features(df, with_image_stats=True)
+    emb = df.filter(like="m0_emb_").to_numpy(np.float32)
+    pred = loaded.predict(base, emb)
+    assert pred.shape == (48,) and np.isfinite(pred).all() and pred.std() > 0
+    spec = json.loads((lightgbm_run / "features.json").read_text())
+    assert spec["trees"][0]["file"].endswith(".txt")  # LightGBM's own text format
+
+
+def test_each_fold_is_predicted_by_trees_that_never_saw_it(embeddings, tmp_path, monkeypatch):
+    seen: list[tuple[int, set]] = []
+    real_fit = TreeModel.fit.__func__
+
+    def spy(cls, library, x, y, **kw):
+        seen.append((len(x), {tuple(np.round(r, 6)) for r in x}))
+        return real_fit(cls, library, x, y, **kw)
+
+    monkeypatch.setattr(TreeModel, "fit", classmethod(spy))
+    settings = stack.StackSettings.from_cli(["--embeddings", str(embeddings),
+                                             "--out", str(tmp_path / "s"), *FAST])
+    df, emb = stack.load_embeddings(embeddings)
+    folds = stack.stack_folds(df, 3, settings.seed)
+    features = stack.base_features(df, with_image_stats=False)
+    y = df["target"].to_numpy()
+    for outer in range(3):
+        seen.clear()
+        stack.fit_fold(settings, "lightgbm", features, emb, y, folds, outer)
+        (n_fit, fitted), = seen
+        stop = (outer + 1) % 3
+        assert n_fit == int((~np.isin(folds, [outer, stop])).sum())
+        pca = stack._pca(emb[~np.isin(folds, [outer, stop])], 2)
+        x = stack.design(features, emb, pca).to_numpy(np.float32)
+        for row in x[(folds == outer) | (folds == stop)]:
+            assert tuple(np.round(row, 6)) not in fitted
+
+
+@pytest.mark.parametrize("library", ["xgboost", "catboost"])
+def test_other_libraries_save_json_and_reload(library, embeddings, tmp_path):
+    out = tmp_path / library
+    assert stack.main(["--embeddings", str(embeddings), "--out", str(out), "--model", library,
+                       "--no-image-stats", *FAST]) == 0
+    spec = json.loads((out / "features.json").read_text())
+    assert spec["trees"][0]["file"].endswith(".json")
+    json.loads((out / spec["trees"][0]["file"]).read_text())  # plain JSON, not a pickle
+    oof = pd.read_csv(out / "oof_predictions.csv")
+    df = pd.read_parquet(embeddings)
+    stacked = load_stack(out)
+    pred = stacked.predict(stack.base_features(df, with_image_stats=False),
+                           df.filter(like="m0_emb_").to_numpy(np.float32))
+    assert np.isfinite(pred).all() and len(oof) == len(pred)
+
+
+def test_several_libraries_are_rank_averaged(embeddings, tmp_path):
+    out = tmp_path / "both"
+    assert stack.main(["--embeddings", str(embeddings), "--out", str(out), "--model",
+                       "lightgbm,xgboost", "--no-image-stats", *FAST]) == 0
+    oof = pd.read_csv(out / "oof_predictions.csv")
+    ranks = [oof[c].rank().to_numpy() / len(oof) for c in ("lightgbm_prob", "xgboost_prob")]
+    np.testing.assert_allclose(oof["stack_prob"], np.mean(ranks, axis=0))
+
+
+def test_tampered_tree_file_is_refused(lightgbm_run, tmp_path):
+    import shutil
+
+    copy = Path(shutil.copytree(lightgbm_run, tmp_path / "copy"))
+    trees = copy / json.loads((copy / "features.json").read_text())["trees"][0]["file"]
+    trees.write_text(trees.read_text().replace("Tree=0", "Tree=0\n", 1))
+    with pytest.raises(TreeError, match="SHA-256 does not match"):
+        load_stack(copy)
+    trees.unlink()
+    with pytest.raises(TreeError, match="missing"):
+        load_stack(copy)

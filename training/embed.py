@@ -1,0 +1,200 @@
+"""Image embeddings for the second stage: `python -m training.embed --bundle B --data-dir D`.
+
+Per image: id, group, label, metadata, source, the fold, and for each bundle (member ``m<i>``)
+its probability, whether that probability is out-of-fold (the bundle never trained on the
+image) and its pooled backbone features (``m<i>_emb_<j>``), from the bundle's own
+preprocessing and metadata encoding. ``prob`` is the mean of the out-of-fold members'
+probabilities (NaN where every member trained on the image): the only CNN score the trees may
+use as a feature without leaking labels.
+
+Folds are those the bundles were trained with (their recorded n_folds, seed and
+stratification, assigned to the table exactly as `pl_train` assigns them), so the trees can
+reuse them. With ``--unseen`` (an external set no bundle trained on) every probability is
+out-of-fold and folds are assigned afresh. Finished chunks are kept in ``<out>.parts/``: a
+rerun resumes there; the Parquet file is written at the end.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+from rich.progress import Progress
+from torch.utils.data import DataLoader
+
+from configs.errors import settings_error_message
+from configs.second_stage import EmbedSettings
+from data.folds import FoldError, assign_folds
+from data.multisource import DatasetSpec, dataset_specs, read_sources
+from data.readers import DatasetError
+from models.batch_inputs import ImageTable, metadata_matrix
+from models.bundle import Bundle, BundleError, load_bundle
+from models.outputs import logits_to_probability
+
+log = logging.getLogger(__name__)
+
+KEEP_COLUMNS = ("image_id", "image_path", "group_id", "group_kind", "target", "diagnosis",
+                "age", "sex", "site", "source")
+EXIT_BAD_INPUT = 2
+
+
+class EmbedError(ValueError):
+    """Embedding cannot proceed as asked; the message says why."""
+
+
+def fold_plan(bundles: list[Bundle], unseen: bool) -> dict[str, Any]:
+    """The folds the bundles were trained with, checked to agree across members.
+
+    Returns:
+        {"n_folds", "seed", "stratify_by", "member_folds"} (member_folds: each member's
+        validation fold, None with `unseen`).
+
+    Raises:
+        EmbedError: members without recorded folds (and not `unseen`), or disagreeing.
+    """
+    if unseen:
+        return {"n_folds": 5, "seed": 42, "stratify_by": "target",
+                "member_folds": [None] * len(bundles)}
+    plans = set()
+    for b in bundles:
+        td = b.info.get("training_data") or {}
+        if td.get("val_sources") or not {"fold", "n_folds", "seed"} <= set(td):
+            raise EmbedError(f"bundle {b.bundle_id} records no training fold: pass --unseen "
+                             "if none of these images trained it")
+        plans.add((td["n_folds"], td["seed"], td.get("stratified_by", "target")))
+    if len(plans) > 1:
+        raise EmbedError(f"the bundles were trained on different fold plans {sorted(plans)}")
+    n_folds, seed, stratify_by = plans.pop()
+    return {"n_folds": n_folds, "seed": seed, "stratify_by": stratify_by,
+            "member_folds": [int(b.info["training_data"]["fold"]) for b in bundles]}
+
+
+def read_table(s: EmbedSettings, plan: dict[str, Any], bundles: list[Bundle]) -> pd.DataFrame:
+    """The canonical table with folds assigned as in training (checked against its size)."""
+    specs = dataset_specs(s.data_dir, s.data_format, s.images_dir)
+    exclude = [DatasetSpec(p) for p in s.exclude_data_dir]
+    assign = functools.partial(assign_folds, n_folds=plan["n_folds"], seed=plan["seed"],
+                               stratify_by=plan["stratify_by"])
+    df = read_sources(specs, on_error=s.on_bad_row, exclude=exclude, assign=assign)
+    if not s.unseen:
+        for b in bundles:
+            n = (b.info.get("training_data") or {}).get("n_images")
+            if n is not None and n != len(df):
+                raise EmbedError(f"bundle {b.bundle_id} was trained on {n} images, this data "
+                                 f"has {len(df)}: not its training data (pass --unseen for an "
+                                 "external set)")
+    return df
+
+
+def _member_columns(bundle: Bundle, i: int, rows: pd.DataFrame, batch_size: int,
+                    num_workers: int) -> dict[str, np.ndarray]:
+    """One member's probability and embedding of every row (errors raise, naming the file)."""
+    meta = (torch.from_numpy(metadata_matrix(bundle.encoder, rows))
+            if bundle.model.uses_metadata else None)
+    loader = DataLoader(ImageTable(rows["image_path"].tolist(), bundle.preprocessing),
+                        batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    probs, embs = [], []
+    with torch.inference_mode():
+        for x, idx, errors in loader:
+            bad = [e for e in errors if e]
+            if bad:
+                raise EmbedError(bad[0])
+            logits, emb = bundle.model.forward_with_embedding(
+                x, None if meta is None else meta[idx])
+            probs.append(logits_to_probability(logits).numpy())
+            embs.append(emb.float().numpy())
+    emb = np.concatenate(embs)
+    out = {f"m{i}_prob": np.concatenate(probs)}
+    out.update({f"m{i}_emb_{j:04d}": emb[:, j] for j in range(emb.shape[1])})
+    return out
+
+
+def embed_chunk(bundles: list[Bundle], rows: pd.DataFrame, plan: dict[str, Any],
+                batch_size: int, num_workers: int) -> pd.DataFrame:
+    """Every member's columns for one chunk of rows, plus the out-of-fold `prob`."""
+    out = rows[[c for c in (*KEEP_COLUMNS, "fold") if c in rows.columns]].reset_index(drop=True)
+    columns: dict[str, np.ndarray] = {}
+    oof_probs = []
+    for i, (b, fold) in enumerate(zip(bundles, plan["member_folds"], strict=True)):
+        columns.update(_member_columns(b, i, rows, batch_size, num_workers))
+        oof = (np.ones(len(rows), bool) if fold is None
+               else rows["fold"].to_numpy() == fold)
+        columns[f"m{i}_oof"] = oof
+        oof_probs.append(np.where(oof, columns[f"m{i}_prob"], np.nan))
+    stacked = np.vstack(oof_probs)
+    known = ~np.isnan(stacked)
+    total = np.where(known, stacked, 0.0).sum(axis=0)
+    count = known.sum(axis=0)
+    prob = np.divide(total, count, out=np.full(len(rows), np.nan), where=count > 0)
+    return pd.concat([out, pd.DataFrame({"prob": prob, **columns})], axis=1)
+
+
+def run(s: EmbedSettings) -> Path:
+    """Embed every row (resuming finished chunks) and write the Parquet file.
+
+    Raises:
+        EmbedError, BundleError, DatasetError, FoldError: bad input (message says why).
+    """
+    bundles = [load_bundle(p) for p in s.bundle]
+    for b in bundles:
+        b.model.eval()
+    plan = fold_plan(bundles, s.unseen)
+    df = read_table(s, plan, bundles)
+    parts = s.out.with_name(s.out.name + ".parts")
+    parts.mkdir(parents=True, exist_ok=True)
+    starts = range(0, len(df), s.chunk_size)
+    with Progress(disable=not s.progress) as bar:
+        task = bar.add_task("embedding", total=len(df))
+        for k, start in enumerate(starts):
+            part = parts / f"part-{k:05d}.parquet"
+            rows = df.iloc[start:start + s.chunk_size].reset_index(drop=True)
+            if not part.exists():
+                chunk = embed_chunk(bundles, rows, plan, s.batch_size, s.num_workers)
+                tmp = part.with_suffix(".tmp")
+                chunk.to_parquet(tmp, index=False)
+                tmp.replace(part)  # a chunk is either whole or absent
+            bar.update(task, advance=len(rows))
+    table = pd.concat([pd.read_parquet(parts / f"part-{k:05d}.parquet")
+                       for k in range(len(starts))], ignore_index=True)
+    meta = {"bundles": [b.bundle_id for b in bundles], "unseen": s.unseen,
+            **{k: v for k, v in plan.items() if k != "member_folds"},
+            "member_folds": plan["member_folds"],
+            "embedding_dims": [int(b.model.backbone.num_features) for b in bundles]}
+    table.attrs["embed"] = meta
+    table.to_parquet(s.out, index=False)
+    s.out.with_name(s.out.name + ".json").write_text(json.dumps(meta, indent=2) + "\n")
+    for part in parts.iterdir():
+        part.unlink()
+    parts.rmdir()
+    log.info("wrote %s: %d images, %d out-of-fold", s.out, len(table),
+             int(table["prob"].notna().sum()))
+    return s.out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the process exit code (0 ok, 2 bad input)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        settings = EmbedSettings.from_cli(argv)
+        run(settings)
+    except (ValidationError, SettingsError) as err:
+        sys.stderr.write(f"error: {settings_error_message(err)}\n")
+        return EXIT_BAD_INPUT
+    except (EmbedError, BundleError, DatasetError, FoldError, OSError) as err:
+        sys.stderr.write(f"error: {' '.join(str(err).split())}\n")
+        return EXIT_BAD_INPUT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""Second stage: gradient-boosted trees on the CNN's out-of-fold score, image embedding and
+tabular features. `python -m training.stack --embeddings E.parquet --model lightgbm`.
+
+Only rows whose CNN probability is out-of-fold (`training.embed`'s ``prob``) are used, so the
+score the trees learn from never saw the row's label. Folds: the CNN's own folds when the
+out-of-fold rows span every fold (a k-fold CNN run), otherwise fresh grouped, stratified folds
+over those rows. Each outer fold's trees are fitted on the other folds, with early stopping on
+one more held-out fold (log-loss, then the round with the best pAUC above 80 % TPR there), and
+predict the outer fold: the out-of-fold predictions are honest estimates. Several libraries
+are combined by averaging their normalised ranks. The final trees, fitted on every row with the
+median best round, are saved in each library's own text/JSON format with `features.json`
+(feature list, PCA of the embedding, versions, SHA-256 of every tree file).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+from rich.progress import Progress
+
+from configs.errors import settings_error_message
+from configs.second_stage import StackSettings
+from data.folds import FoldError, assign_folds
+from data.images import Preprocessing
+from eval.metrics import DEFAULT_MIN_TPR, auroc, pauc_above_tpr
+from models.bundle import sha256_file
+from models.stack_bundle import FEATURES_FILE, rank_mean
+from models.tabular import IMAGE_STAT_COLUMNS, image_stats, metadata_features, patient_features
+from models.trees import PACKAGES, TreeError, TreeModel
+
+log = logging.getLogger(__name__)
+
+MIN_TPR = DEFAULT_MIN_TPR
+CHECK_EVERY = 25  # rounds between pAUC checks on the stopping fold
+EXIT_BAD_INPUT = 2
+
+
+class StackError(ValueError):
+    """Stacking cannot proceed as asked; the message says why."""
+
+
+def load_embeddings(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """Out-of-fold rows of an embeddings file and member 0's embedding matrix.
+
+    Raises:
+        StackError: no out-of-fold rows, or a single class among them.
+    """
+    df = pd.read_parquet(path)
+    n = len(df)
+    df = df[df["prob"].notna()].reset_index(drop=True)
+    log.info("%s: %d images, %d with an out-of-fold CNN score (the others are left out)",
+             path, n, len(df))
+    if df.empty or df["target"].nunique() < 2:
+        raise StackError(f"{path}: the out-of-fold rows need melanomas and other lesions")
+    emb_cols = sorted(c for c in df.columns if c.startswith("m0_emb_"))
+    return df, df[emb_cols].to_numpy(np.float32)
+
+
+def stack_folds(df: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
+    """The CNN's folds if the rows span `n_folds` of them, else fresh grouped folds."""
+    if "fold" in df.columns and df["fold"].nunique() >= n_folds:
+        log.info("trees reuse the CNN's %d folds", df["fold"].nunique())
+        return df["fold"].to_numpy()
+    log.info("out-of-fold rows lie in %d CNN fold(s): %d fresh grouped folds over them",
+             df["fold"].nunique() if "fold" in df.columns else 0, n_folds)
+    return assign_folds(df.drop(columns=["fold"], errors="ignore"), n_folds=n_folds,
+                        seed=seed)["fold"].to_numpy()
+
+
+def base_features(df: pd.DataFrame, with_image_stats: bool) -> pd.DataFrame:
+    """CNN score, metadata, image statistics and (with patient ids) patient context."""
+    logit = np.log(np.clip(df["prob"], 1e-6, 1 - 1e-6) / np.clip(1 - df["prob"], 1e-6, 1))
+    parts = [pd.DataFrame({"cnn_prob": df["prob"], "cnn_logit": logit}), metadata_features(df)]
+    if with_image_stats:
+        pre = Preprocessing()
+        with Progress(disable=not sys.stderr.isatty()) as bar:
+            rows = [image_stats(pre.load(p)) for p in bar.track(
+                df["image_path"], description="image statistics")]
+        parts.append(pd.DataFrame(rows, columns=list(IMAGE_STAT_COLUMNS)))
+    features = pd.concat(parts, axis=1)
+    if (df["group_kind"] == "patient").all():
+        context = ["cnn_prob", *([c for c in IMAGE_STAT_COLUMNS] if with_image_stats else [])]
+        features = pd.concat([features, patient_features(
+            features.assign(patient_id=df["group_id"]), context)], axis=1)
+    else:
+        log.info("no patient ids (groups are %s): patient-normalised features omitted",
+                 ", ".join(sorted(df["group_kind"].unique())))
+    return features
+
+
+def _pca(train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and top-k principal axes of `train` (k x D)."""
+    mean = train.mean(axis=0)
+    _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
+    return mean, vt[:k]
+
+
+def design(features: pd.DataFrame, emb: np.ndarray, pca: tuple[np.ndarray, np.ndarray] | None
+           ) -> pd.DataFrame:
+    """Features plus the embedding's principal components."""
+    if pca is None:
+        return features
+    mean, axes = pca
+    comps = (emb - mean) @ axes.T
+    return pd.concat([features, pd.DataFrame(
+        comps, columns=[f"emb_pc{i}" for i in range(axes.shape[0])])], axis=1)
+
+
+def _best_round(model: TreeModel, x: np.ndarray, y: np.ndarray) -> int:
+    """The round (checked every CHECK_EVERY) with the best pAUC on the stopping fold."""
+    rounds = sorted({*range(CHECK_EVERY, model.n_iter + 1, CHECK_EVERY), model.n_iter})
+    scores = [pauc_above_tpr(y, model.predict(x, at=r), min_tpr=MIN_TPR) for r in rounds]
+    return rounds[int(np.argmax(scores))]
+
+
+def fit_fold(s: StackSettings, library: str, features: pd.DataFrame, emb: np.ndarray,
+             y: np.ndarray, folds: np.ndarray, outer: int) -> tuple[np.ndarray, int]:
+    """Trees fitted without fold `outer` (early stopping on the next fold); its predictions."""
+    ordered = sorted(set(folds))
+    stop = ordered[(ordered.index(outer) + 1) % len(ordered)]
+    fit, stopping, test = (~np.isin(folds, [outer, stop])), folds == stop, folds == outer
+    pca = _pca(emb[fit], s.embedding_dims) if s.embedding_dims else None
+    x = design(features, emb, pca).to_numpy(np.float32)
+    model = TreeModel.fit(library, x[fit], y[fit], n_estimators=s.n_estimators,
+                          learning_rate=s.learning_rate, seed=s.seed, x_stop=x[stopping],
+                          y_stop=y[stopping], stop_rounds=s.early_stopping_rounds)
+    best = _best_round(model, x[stopping], y[stopping])
+    return model.predict(x[test], at=best), best
+
+
+def _version(library: str) -> str:
+    try:
+        return importlib_metadata.version(PACKAGES[library])
+    except importlib_metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def fit_final(s: StackSettings, library: str, features: pd.DataFrame, emb: np.ndarray,
+              y: np.ndarray, rounds: int) -> dict[str, Any]:
+    """Trees on every row with `rounds` rounds, saved; their entry in features.json."""
+    pca = _pca(emb, s.embedding_dims) if s.embedding_dims else None
+    x = design(features, emb, pca)
+    model = TreeModel.fit(library, x.to_numpy(np.float32), y, n_estimators=rounds,
+                          learning_rate=s.learning_rate, seed=s.seed)
+    path = model.save(s.out)
+    entry = {"library": library, "version": _version(library), "file": path.name,
+             "sha256": sha256_file(path), "n_iter": model.n_iter}
+    if pca is not None:
+        entry["pca_mean"], entry["pca_axes"] = pca[0].tolist(), pca[1].tolist()
+    entry["columns"] = list(x.columns)
+    return entry
+
+
+def run(s: StackSettings) -> dict[str, Any]:
+    """Cross-validate, write the out-of-fold predictions, fit and save the final trees."""
+    df, emb = load_embeddings(s.embeddings)
+    y = df["target"].to_numpy()
+    folds = stack_folds(df, s.n_folds, s.seed)
+    features = base_features(df, s.image_stats)
+    s.out.mkdir(parents=True, exist_ok=True)
+    oof = pd.DataFrame({"image_id": df["image_id"], "group_id": df["group_id"], "label": y,
+                        "fold": folds, "cnn_prob": df["prob"]})
+    summary: dict[str, Any] = {"n": len(df), "n_pos": int(y.sum()), "models": {},
+                               "features": list(features.columns)}
+    entries = []
+    for library in s.model:
+        preds, bests = np.full(len(df), np.nan), []
+        for outer in sorted(set(folds)):
+            preds[folds == outer], best = fit_fold(s, library, features, emb, y, folds, outer)
+            bests.append(best)
+        oof[f"{library}_prob"] = preds
+        summary["models"][library] = {"auroc": auroc(y, preds),
+                                      "pauc80": pauc_above_tpr(y, preds, min_tpr=MIN_TPR),
+                                      "best_rounds": bests}
+        entries.append(fit_final(s, library, features, emb, y, int(np.median(bests))))
+    oof["stack_prob"] = (oof[f"{s.model[0]}_prob"] if len(s.model) == 1
+                         else rank_mean([oof[f"{m}_prob"].to_numpy() for m in s.model]))
+    summary["cnn"] = {"auroc": auroc(y, df["prob"]),
+                      "pauc80": pauc_above_tpr(y, df["prob"], min_tpr=MIN_TPR)}
+    summary["stack"] = {"auroc": auroc(y, oof["stack_prob"]),
+                        "pauc80": pauc_above_tpr(y, oof["stack_prob"], min_tpr=MIN_TPR)}
+    oof.to_csv(s.out / "oof_predictions.csv", index=False)
+    spec = {"combiner": "rank_mean" if len(entries) > 1 else "single", "trees": entries,
+            "base_features": list(features.columns), "image_stats": s.image_stats,
+            "embeddings": str(s.embeddings)}
+    (s.out / FEATURES_FILE).write_text(json.dumps(spec, indent=1) + "\n")
+    (s.out / "stack_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the process exit code (0 ok, 2 bad input)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        settings = StackSettings.from_cli(argv)
+        summary = run(settings)
+    except (ValidationError, SettingsError) as err:
+        sys.stderr.write(f"error: {settings_error_message(err)}\n")
+        return EXIT_BAD_INPUT
+    except (StackError, TreeError, FoldError, OSError) as err:
+        sys.stderr.write(f"error: {' '.join(str(err).split())}\n")
+        return EXIT_BAD_INPUT
+    print(f"{'model':<10} {'AUROC':>7} {'pAUC80':>7}   (out-of-fold, {summary['n']} images)")
+    for name, m in [("cnn", summary["cnn"]), *summary["models"].items(),
+                    ("stack", summary["stack"])]:
+        print(f"{name:<10} {m['auroc']:>7.4f} {m['pauc80']:>7.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
