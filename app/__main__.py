@@ -113,6 +113,8 @@ def _serve(settings: AppSettings, private_dir: Path) -> int:
     from models.engine import Engine
     from models.ensemble import EnsembleError, is_ensemble, load_ensemble
     from models.ensemble_engine import EnsembleEngine
+    from models.stack_bundle import check_stack_for, load_stack
+    from models.trees import TreeError
 
     options = {"num_threads": settings.num_threads, "backend": settings.backend,
                "cache_dir": settings.engine_cache_dir}
@@ -122,7 +124,13 @@ def _serve(settings: AppSettings, private_dir: Path) -> int:
                                     cam_member=settings.cam_member, **options)
         else:
             engine = Engine.from_path(settings.bundle, **options)
-    except (BundleError, EnsembleError) as err:
+        stack = None
+        if settings.stack is not None:
+            if isinstance(engine, EnsembleEngine):
+                raise TreeError("--stack serves a single bundle's second stage, not an ensemble")
+            stack = load_stack(settings.stack)
+            check_stack_for(stack, engine.bundle)
+    except (BundleError, EnsembleError, TreeError) as err:
         log.error("cannot start: %s", one_line(err))
         return EXIT_CONFIG
     log.info("loaded bundle %s (backend %s); %s", engine.bundle.bundle_id, engine.backend,
@@ -133,7 +141,7 @@ def _serve(settings: AppSettings, private_dir: Path) -> int:
     app = create_app(engine, max_concurrency=settings.max_concurrency,
                      max_queue=settings.max_queue, max_upload_mb=settings.max_upload_mb,
                      root_path=settings.root_path, output_ttl_s=settings.output_ttl_s,
-                     upload_dir=private_dir)
+                     upload_dir=private_dir, stack=stack)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None,
                             access_log=settings.access_log,
                             timeout_graceful_shutdown=settings.shutdown_timeout_s,

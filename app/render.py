@@ -186,10 +186,23 @@ def summary_markdown(result: dict[str, Any], curve: OperatingCurve | None = None
                  f"{result['tta_min']:.3f}–{result['tta_max']:.3f}. A wide range means the "
                  "answer depends on orientation: treat it with more caution.")
     lines += [stability, ""]
+    if result.get("second_stage"):
+        lines += second_stage_markdown(result["second_stage"]) + [""]
     if result.get("classes"):
         lines += differential_markdown(result) + [""]
     lines += ["*Research use only — not a diagnosis.*"]
     return "\n".join(lines)
+
+
+def second_stage_markdown(second: dict[str, Any]) -> list[str]:
+    """The second stage's score, with what it could and could not use."""
+    kind = ("probability" if second.get("combiner") == "single"
+            else "mean percentile among its cross-validated scores")
+    return [(f"**Second stage** ({' + '.join(second['libraries'])} trees on the CNN score, "
+             f"metadata, image colour/shape statistics and the image embedding): "
+             f"**{second['score']:.3f}** ({kind}). Image-level features only: a single image has "
+             "no patient context, so the trees see it as a patient's only lesion. Not used for "
+             "the decision above.")]
 
 
 def differential_markdown(result: dict[str, Any]) -> list[str]:

@@ -26,6 +26,7 @@ from app.ui import build_ui
 from app.uploads import UploadStore
 from configs.base import REPO_ROOT
 from models.engine import Engine
+from models.stack_bundle import Stack
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +54,22 @@ def gradio_upload_dir() -> Path:
     return Path(get_upload_folder())
 
 
-def health_record(engine: Engine) -> dict[str, Any]:
+def health_record(engine: Engine, stack: Stack | None = None) -> dict[str, Any]:
     """What `/healthz` answers: status, the loaded model (and an ensemble's members)."""
     health = {"status": "ok", "model_loaded": True, "bundle_id": engine.bundle.bundle_id,
               "version": app_version(), "backend": engine.backend}
     if getattr(engine, "members", None):  # an ensemble: which bundles score
         health["members"] = list(engine.members)
+    if stack is not None:
+        health["second_stage"] = {"folder": str(stack.folder),
+                                  "libraries": [m.model.library for m in stack.members]}
     return health
 
 
 def create_app(engine: Engine, *, max_concurrency: int = 1, max_queue: int = 32,
                max_upload_mb: float = 20.0, root_path: str = "", output_ttl_s: float = 300.0,
-               upload_dir: str | os.PathLike | None = None) -> FastAPI:
+               upload_dir: str | os.PathLike | None = None,
+               stack: Stack | None = None) -> FastAPI:
     """Build the ASGI app serving one engine.
 
     Args:
@@ -76,6 +81,7 @@ def create_app(engine: Engine, *, max_concurrency: int = 1, max_queue: int = 32,
         output_ttl_s: age after which rendered overlays and never-analysed uploads are swept.
         upload_dir: Gradio's upload folder; must equal GRADIO_TEMP_DIR when given (Gradio reads
             its folder only from that variable, so the entry point sets it before startup).
+        stack: the second stage (trees) whose score is shown beside the CNN's, or None.
 
     Returns:
         The FastAPI app (run it with uvicorn).
@@ -84,9 +90,8 @@ def create_app(engine: Engine, *, max_concurrency: int = 1, max_queue: int = 32,
     if upload_dir is not None and Path(upload_dir).resolve() != current.resolve():
         raise ValueError(f"upload_dir {upload_dir} differs from GRADIO_TEMP_DIR ({current}); "
                          "set the environment variable before creating the app")
-    uploads = UploadStore(current)
-    reports = ReportStore()
-    blocks = build_ui(engine, uploads, reports=reports)
+    uploads, reports = UploadStore(current), ReportStore()
+    blocks = build_ui(engine, uploads, reports=reports, stack=stack)
     # Example images were copied into the upload folder while the UI was built.
     protected = uploads.protect_existing()
     log.debug("protected %d example file(s) in the upload folder", protected)
@@ -114,7 +119,7 @@ def create_app(engine: Engine, *, max_concurrency: int = 1, max_queue: int = 32,
 
     fastapi_app = FastAPI(title="Melanoma risk (research use only)", lifespan=lifespan,
                           docs_url=None, redoc_url=None, openapi_url=None)
-    health = health_record(engine)
+    health = health_record(engine, stack)
 
     # Registered before Gradio's catch-all mount at "/" so that they are matched first.
     @fastapi_app.get("/healthz")

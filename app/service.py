@@ -40,6 +40,7 @@ from app.uploads import UploadMissingError, UploadStore
 from configs.errors import one_line
 from models.engine import Analysis, Engine, InputError
 from models.operating import OperatingPointError, choose_threshold
+from models.stack_bundle import Stack, score_view
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ class AnalysisService:
     """The event handlers, bound to one engine, the upload folder and the report store."""
 
     def __init__(self, engine: Engine, uploads: UploadStore,
-                 reports: ReportStore | None = None, notice: str = "") -> None:
+                 reports: ReportStore | None = None, notice: str = "",
+                 stack: Stack | None = None) -> None:
         """Bind the handlers.
 
         Args:
@@ -70,8 +72,10 @@ class AnalysisService:
             uploads: the server's upload folder (uploads are taken out of it).
             reports: where prepared reports wait to be downloaded (in memory).
             notice: the research-use notice printed on reports.
+            stack: the second stage (gradient-boosted trees) shown beside the CNN, or None.
         """
         self.engine = engine
+        self.stack = stack
         self.uploads = uploads
         self.reports = reports if reports is not None else ReportStore()
         self.notice = notice
@@ -139,6 +143,13 @@ class AnalysisService:
         return self.engine.analyze(data, age, sex, site, tta=True, cam=True, model_view=view,
                                    **extra)
 
+    def _second_stage(self, analysis: Analysis) -> dict[str, Any] | None:
+        """The trees' score of the analysed image (None without a stack)."""
+        if self.stack is None:
+            return None
+        return score_view(self.stack, self.engine.bundle, analysis.model_view,
+                          analysis.metadata)
+
     async def analyze(self, image: Any, age: Any, sex: Any, site: Any, threshold: Any = None,
                       target_sensitivity: Any = None, heatmap_member: Any = None,
                       session: dict[str, Any] | None = None,
@@ -173,6 +184,7 @@ class AnalysisService:
         try:
             analysis = await anyio.to_thread.run_sync(self._run_engine, data, view, age, sex,
                                                       site, member)
+            second = await anyio.to_thread.run_sync(self._second_stage, analysis)
         except InputError as err:
             raise user_error(str(err)) from None
         except Exception as err:  # noqa: BLE001 (turned into a readable error, logged safely)
@@ -182,6 +194,8 @@ class AnalysisService:
         result = decide(with_class_names(analysis_json(analysis, self.bundle_id),
                                          self.class_names), t, name, self.curve)
         result["heatmap_member"] = member
+        if second is not None:
+            result["second_stage"] = second
         if session and session.get("source") == source:
             before = session["result"]
             result["previous"] = {"probability": decided_probability(before),

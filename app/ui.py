@@ -28,6 +28,7 @@ from app.report import ReportStore
 from app.service import THRESHOLD_STEP, AnalysisService
 from app.uploads import UploadStore
 from models.engine import UNKNOWN, Engine
+from models.stack_bundle import Stack
 from models.tta import VIEW_NAMES
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -107,7 +108,7 @@ def _rerender_if_changed(state: dict[str, Any] | None, layer: str | None,
 
 def build_ui(engine: Engine, uploads: UploadStore,
              examples: Sequence[Example] | None = None,
-             reports: ReportStore | None = None) -> gr.Blocks:
+             reports: ReportStore | None = None, stack: Stack | None = None) -> gr.Blocks:
     """Build the Blocks app.
 
     Args:
@@ -115,12 +116,13 @@ def build_ui(engine: Engine, uploads: UploadStore,
         uploads: the server's upload folder (uploads are taken out of it by the handler).
         examples: example cases (default: `load_examples()`).
         reports: where prepared PDF reports wait for their one download (in memory).
+        stack: the second stage shown beside the CNN's result, or None.
 
     Returns:
         The (not yet queued or mounted) gr.Blocks.
     """
     bundle = engine.bundle
-    service = AnalysisService(engine, uploads, reports, notice=NOTICE)
+    service = AnalysisService(engine, uploads, reports, notice=NOTICE, stack=stack)
     examples = load_examples() if examples is None else list(examples)
     card = model_card_markdown(bundle.info, bundle.thresholds, bundle.default_threshold_name)
 

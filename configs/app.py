@@ -21,6 +21,9 @@ class AppSettings(Settings):
 
     bundle: Path = Field(DEFAULT_BUNDLE_DIR, description="model bundle folder to serve (the "
                          "server refuses to start without a valid one)")
+    stack: Path | None = Field(None, description="a training.stack folder trained on this "
+                               "bundle's embeddings: also show the second stage's score "
+                               "(image-level features: one image has no patient context)")
     host: str = Field("0.0.0.0", description="interface to listen on")
     port: int = Field(7860, ge=1, le=65535, description="TCP port")
     root_path: str = Field("", description="public URL prefix when served behind a reverse "

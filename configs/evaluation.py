@@ -77,6 +77,9 @@ class EvalSettings(ScoringSettings):
     metadata: Literal["auto", "ignore"] = Field(
         "auto", description="auto: feed the dataset's age/sex/site; ignore: feed 'unknown' for "
         "all (measures what the metadata branch contributes)")
+    stack: Path | None = Field(None, description="a training.stack folder trained on the "
+                               "bundle's embeddings: also score the second stage "
+                               "(prob_second_stage, metrics second_stage)")
 
     @model_validator(mode="after")
     def _check(self) -> EvalSettings:

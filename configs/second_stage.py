@@ -59,9 +59,11 @@ class StackSettings(Settings):
 
     embeddings: Path = Field(description="training.embed's Parquet file")
     model: Annotated[list[TreeLibrary], NoDecode] = Field(
-        ["lightgbm"], description="tree libraries; several are combined by rank averaging")
-    n_folds: int = Field(5, ge=2, description="folds of the trees' cross-validation (grouped "
-                         "and stratified; the CNN's own folds when the embeddings record them)")
+        ["lightgbm"], description="tree libraries; several are combined by averaging their "
+        "percentiles among their out-of-fold scores")
+    n_folds: int = Field(5, ge=3, description="folds of the trees' cross-validation (grouped, "
+                         "stratified; at least 3: one predicts, one stops early, the rest "
+                         "fit; the CNN's own folds when the embeddings cover them)")
     seed: int = Field(42, description="fold and tree seed")
     embedding_dims: int = Field(16, ge=0, description="principal components of the image "
                                 "embedding used as features (fitted inside each training fold)")

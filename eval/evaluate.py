@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from pydantic import ValidationError
@@ -38,7 +39,6 @@ from eval.inputs import (
     dataset_summary,
     decision_rule,
     fold_stratification,
-    load_models,
     read_eval_dataset,
     select_fold,
     tta_for,
@@ -54,20 +54,25 @@ from eval.outputs import (
 )
 from eval.plots import make_plots, plot_confusion_matrix
 from eval.report import write_report
-from eval.scoring import bootstrap_groups, evaluate_predictions, final_scores
+from eval.scoring import bootstrap_groups, evaluate_predictions, final_scores, score
 from models.bundle import Bundle, BundleError
+from models.embedding import EmbeddingError
 from models.ensemble import (
     CompatibilityError,
     Ensemble,
     EnsembleError,
     check_compatibility,
 )
+from models.loading import load_models
 from models.machine import machine_info
+from models.stack_bundle import check_stack_for, load_stack
+from models.trees import TreeError
 
 log = logging.getLogger("eval")
 SCHEMA = "melanoma-eval/1"
 # Errors caused by the input (files, flags, data): one line and exit code 2, no traceback.
 BAD_INPUT_ERRORS = (DatasetError, BundleError, CompatibilityError, EnsembleError, MetricError,
+                    TreeError, EmbeddingError,
                     MetadataError, ImageError, EvalError)
 
 
@@ -178,6 +183,7 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     results = evaluate_predictions(df, preds, bundles, combination=combination,
                                    thresholds=thresholds,
                                    n_boot=s.n_boot, min_tpr=s.min_tpr)
+    second = second_stage(s, bundles, df, results)
 
     out = s.out
     out.mkdir(parents=True, exist_ok=True)
@@ -186,8 +192,10 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     (out / METRICS_FILE).unlink(missing_ok=True)
     scores = final_scores(preds, combination)
     classes, class_probs = model_classes(bundles), class_probabilities(preds)
-    write_predictions(out / PREDICTIONS_FILE, predictions_frame(
-        df, preds, scores, class_columns(class_probs, classes)))
+    frame = predictions_frame(df, preds, scores, class_columns(class_probs, classes))
+    if second is not None:
+        frame.insert(3, "prob_second_stage", second)
+    write_predictions(out / PREDICTIONS_FILE, frame)
 
     plots = _plots(s, df, preds, scores, results, n_members=len(bundles),
                    probabilistic=combination.probabilistic)
@@ -225,6 +233,29 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     return metrics
 
 
+def second_stage(s: EvalSettings, bundles: list[Bundle], df: pd.DataFrame,
+                 results: dict[str, Any]) -> np.ndarray | None:
+    """The `--stack` trees' scores of the scored rows (None without --stack); their metrics
+    go into `results["second_stage"]`.
+
+    Raises:
+        EvalError: --stack with several bundles; TreeError: a stack of another bundle.
+    """
+    if s.stack is None:
+        return None
+    if len(bundles) != 1:
+        raise EvalError("--stack scores one bundle's second stage: give one --bundle")
+    stack = load_stack(s.stack)
+    check_stack_for(stack, bundles[0])
+    log.info("second stage %s: %s", s.stack, ", ".join(m.model.library for m in stack.members))
+    scores = stack.score_table(bundles[0], df.reset_index(drop=True), batch_size=s.batch_size,
+                               num_workers=s.num_workers)
+    results["second_stage"] = score(df["target"].to_numpy(), scores, {},
+                                    groups=bootstrap_groups(df), n_boot=s.n_boot,
+                                    min_tpr=s.min_tpr)
+    return scores
+
+
 def print_summary(metrics: dict[str, Any], out: Path) -> None:
     """CLI result table (stdout)."""
     pauc_key = f"pauc{round(metrics['min_tpr'] * 100)}"
@@ -238,6 +269,9 @@ def print_summary(metrics: dict[str, Any], out: Path) -> None:
     if metrics["tta"]:
         table.add_row("AUROC without TTA", f"{metrics['without_tta']['auroc']:.4f}")
     table.add_row(pauc_key, f"{metrics[pauc_key]:.4f}")
+    if metrics.get("second_stage"):
+        table.add_row("AUROC second stage (--stack)",
+                      f"{metrics['second_stage']['auroc']:.4f}")
     table.add_row("Average precision", f"{metrics['average_precision']:.4f}")
     for name, t in metrics["thresholds"].items():
         table.add_row(f"sens / spec @ {name} ({t['threshold']:.3f})",

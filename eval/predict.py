@@ -32,7 +32,7 @@ from data.unlabelled import Skipped, read_unlabelled
 from eval.diagnosis import class_columns, class_probabilities, model_classes
 from eval.errors import EvalError, report_bad_input
 from eval.inference import Predictions, make_forward, predict
-from eval.inputs import decision_rule, load_models, tta_for
+from eval.inputs import decision_rule, tta_for
 from models.bundle import Bundle, BundleError
 from models.engine import ABOVE, BELOW
 from models.ensemble import (
@@ -41,6 +41,7 @@ from models.ensemble import (
     EnsembleError,
     check_compatibility,
 )
+from models.loading import load_models
 
 log = logging.getLogger("eval.predict")
 

@@ -158,7 +158,7 @@ class FusionNet(nn.Module):
         Returns:
             (N,) melanoma logits, or (N, K) class logits for a diagnosis model.
         """
-        return self.forward_with_embedding(image, meta)[0]
+        return self._head(self.backbone(image), meta)
 
     def forward_with_embedding(self, image: torch.Tensor, meta: torch.Tensor | None = None
                                ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,13 +171,18 @@ class FusionNet(nn.Module):
             (logits as `forward`, (N, backbone.num_features) pooled image features).
         """
         embedding = self.backbone(image)
+        return self._head(embedding, meta), embedding
+
+    def _head(self, embedding: torch.Tensor, meta: torch.Tensor | None) -> torch.Tensor:
+        # Kept out of `forward_with_embedding`: `forward` must export (ONNX, TorchScript) to
+        # the same graph as before, without a second output (measured: +12 ms per analysis).
         feats = embedding
         if self.meta_mlp is not None:
             if meta is None:
                 raise ValueError("this model uses metadata: pass the encoded metadata tensor")
             feats = torch.cat([feats, self.meta_mlp(meta)], dim=1)
         logits = self.head(feats)
-        return (logits if self.config.classes else logits.squeeze(1)), embedding
+        return logits if self.config.classes else logits.squeeze(1)
 
     def cam_layer_names(self) -> list[str]:
         """Named layers for CAM, from early (fine detail) to late (semantics).

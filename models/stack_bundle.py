@@ -14,11 +14,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
-from models.bundle import sha256_file
+from models.bundle import Bundle, sha256_file
+from models.embedding import embed_rows
+from models.outputs import logits_to_probability
+from models.tabular import base_features, image_stats, with_patient_context
 from models.trees import TreeError, TreeModel
 
 FEATURES_FILE = "features.json"
+REFERENCE_POINTS = 2001
+# Patient-context columns a single image cannot have: it is a patient with one lesion.
+ALONE = {"patient_n_lesions": 1.0}
+PATIENT_SUFFIXES = ("_pz", "_prank")
 
 
 @dataclass
@@ -29,6 +37,7 @@ class StackMember:
     columns: list[str]
     pca_mean: np.ndarray | None
     pca_axes: np.ndarray | None
+    reference: np.ndarray
 
     def predict(self, base: pd.DataFrame, embedding: np.ndarray) -> np.ndarray:
         """P(melanoma) for rows of base features and their image embeddings."""
@@ -37,6 +46,10 @@ class StackMember:
             comps = (np.asarray(embedding, dtype=np.float64) - self.pca_mean) @ self.pca_axes.T
             for i in range(comps.shape[1]):
                 x[f"emb_pc{i}"] = comps[:, i]
+        for c in self.columns:  # rows without patient context: a patient with one lesion
+            if c not in x.columns and (c in ALONE or c == "emb_patient_dist"
+                                       or c.endswith(PATIENT_SUFFIXES)):
+                x[c] = ALONE.get(c, np.nan)
         missing = [c for c in self.columns if c not in x.columns]
         if missing:
             raise TreeError(f"feature rows lack columns {missing[:5]}")
@@ -52,19 +65,52 @@ class Stack:
     spec: dict[str, Any]
 
     @property
+    def patient_context(self) -> bool:
+        """Whether the trees were trained with patient-normalised features."""
+        return any(c.endswith(PATIENT_SUFFIXES) for m in self.members for c in m.columns)
+
+    @property
     def base_features(self) -> list[str]:
         """The base feature columns (before the embedding's components)."""
         return list(self.spec["base_features"])
 
+    def score_table(self, bundle: Bundle, rows: pd.DataFrame, *, batch_size: int = 32,
+                    num_workers: int = 0) -> np.ndarray:
+        """The second stage's score of every row of a canonical table (as `training.stack`
+        computed its features: raw single view, model-view statistics, patient context when
+        the table has patient ids).
+
+        Raises:
+            EmbeddingError: an unreadable image.
+        """
+        probs, emb, stats = embed_rows(bundle, rows, batch_size=batch_size,
+                                       num_workers=num_workers,
+                                       with_stats=bool(self.spec.get("image_stats")))
+        frame = pd.DataFrame({"prob": probs, **{c: rows[c].to_numpy()
+                                                for c in ("age", "sex", "site")}})
+        if stats is not None:
+            frame = pd.concat([frame, stats], axis=1)
+        features = with_patient_context(base_features(frame), rows.reset_index(drop=True))
+        return self.predict(features, emb)
+
     def predict(self, base: pd.DataFrame, embedding: np.ndarray) -> np.ndarray:
-        """The combined score (one library's probability, or the mean of normalised ranks)."""
+        """The combined score: one library's probability, or `percentile_mean` of several."""
         preds = [m.predict(base, embedding) for m in self.members]
-        return preds[0] if len(preds) == 1 else rank_mean(preds)
+        if len(preds) == 1:
+            return preds[0]
+        return percentile_mean(preds, [m.reference for m in self.members])
 
 
-def rank_mean(columns: list[np.ndarray]) -> np.ndarray:
-    """Mean of normalised ranks in (0, 1] (how several tree libraries are combined)."""
-    ranks = [pd.Series(c).rank(method="average").to_numpy() / len(c) for c in columns]
+def reference_quantiles(scores: np.ndarray) -> np.ndarray:
+    """The stored reference of one library's out-of-fold scores (REFERENCE_POINTS quantiles)."""
+    return np.quantile(np.asarray(scores, dtype=np.float64), np.linspace(0, 1, REFERENCE_POINTS))
+
+
+def percentile_mean(columns: list[np.ndarray], references: list[np.ndarray]) -> np.ndarray:
+    """How several libraries combine: the mean, over libraries, of each score's percentile in
+    that library's out-of-fold scores (a rank average that also works for one image)."""
+    ranks = [np.searchsorted(ref, np.asarray(c, dtype=np.float64), side="right") / len(ref)
+             for c, ref in zip(columns, references, strict=True)]
     return np.mean(ranks, axis=0)
 
 
@@ -94,7 +140,54 @@ def load_stack(folder: str | Path) -> Stack:
                 TreeModel.load(entry["library"], path, int(entry["n_iter"])),
                 list(entry["columns"]),
                 None if pca is None else np.asarray(entry["pca_mean"], dtype=np.float64),
-                None if pca is None else np.asarray(pca, dtype=np.float64)))
+                None if pca is None else np.asarray(pca, dtype=np.float64),
+                np.asarray(entry["reference"], dtype=np.float64)))
     except (KeyError, TypeError, json.JSONDecodeError) as err:
         raise TreeError(f"{spec_path}: invalid content ({err})") from None
     return Stack(folder, members, spec)
+
+
+def check_stack_for(stack: Stack, bundle: Bundle) -> None:
+    """Refuse a stack trained on another bundle's embeddings or embedding size.
+
+    Raises:
+        TreeError: naming both.
+    """
+    trained_on = stack.spec.get("bundles") or []
+    if trained_on and trained_on != [bundle.bundle_id]:
+        raise TreeError(f"{stack.folder}: trained on embeddings of {trained_on}, not of "
+                        f"{bundle.bundle_id}")
+    dims = int(bundle.model.backbone.num_features)
+    for m in stack.members:
+        if m.pca_mean is not None and len(m.pca_mean) != dims:
+            raise TreeError(f"{stack.folder}: expects {len(m.pca_mean)}-d embeddings, "
+                            f"{bundle.bundle_id} gives {dims}")
+
+
+def score_view(stack: Stack, bundle: Bundle, model_view: np.ndarray,
+               metadata: dict[str, Any]) -> dict[str, Any]:
+    """The second stage's score of one image, from exactly what the CNN saw.
+
+    Args:
+        stack: the loaded second stage.
+        bundle: the bundle whose embeddings it was trained on.
+        model_view: (S, S, 3) uint8, the engine's model view of the image.
+        metadata: the validated age, sex and site (the engine's `Analysis.metadata`).
+
+    Returns:
+        {"score", "cnn_probability" (the raw single view the trees were trained on),
+        "combiner", "libraries", "patient_context": False}.
+    """
+    x = torch.from_numpy(bundle.preprocessing.normalize(model_view)[None])
+    age, sex, site = metadata.get("age"), metadata.get("sex"), metadata.get("site")
+    meta = (torch.from_numpy(bundle.encode_metadata(age, sex, site)[None])
+            if bundle.model.uses_metadata else None)
+    with torch.inference_mode():
+        logits, embedding = bundle.model.forward_with_embedding(x, meta)
+    prob = float(logits_to_probability(logits)[0])
+    row = {"prob": prob, "age": np.nan if age is None else age, "sex": sex, "site": site}
+    if stack.spec.get("image_stats"):
+        row.update(image_stats(model_view))
+    score = float(stack.predict(base_features(pd.DataFrame([row])), embedding.numpy())[0])
+    return {"score": score, "cnn_probability": prob, "combiner": stack.spec.get("combiner"),
+            "libraries": [m.model.library for m in stack.members], "patient_context": False}

@@ -18,11 +18,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
+from data.images import Preprocessing
 from data.sites import SEXES, SITES
 
 STATS_SIZE = 128
@@ -40,6 +42,35 @@ def metadata_features(df: pd.DataFrame) -> pd.DataFrame:
     out.update({f"sex={v}": (sex == v).to_numpy().astype(float) for v in SEXES})
     out.update({f"site={v}": (site == v).to_numpy().astype(float) for v in SITES})
     return pd.DataFrame(out, index=df.index)
+
+
+def model_views(pre: Preprocessing, batch: Any) -> list[np.ndarray]:
+    """The uint8 model views (H, W, 3) behind a normalised NCHW batch (undoes `normalize`)."""
+    x = np.asarray(batch, dtype=np.float32).transpose(0, 2, 3, 1)
+    x = x * np.asarray(pre.std, np.float32) + np.asarray(pre.mean, np.float32)
+    return list(np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8))
+
+
+def base_features(df: pd.DataFrame) -> pd.DataFrame:
+    """The image-level features of every row: CNN score (``prob``) and its logit, metadata,
+    and the ``img_*`` statistics where `df` has them."""
+    p = pd.to_numeric(df["prob"], errors="coerce").astype(float).clip(1e-6, 1 - 1e-6)
+    parts = [pd.DataFrame({"cnn_prob": p.to_numpy(), "cnn_logit": np.log(p / (1 - p)).to_numpy()},
+                          index=df.index), metadata_features(df)]
+    stats = [c for c in IMAGE_STAT_COLUMNS if c in df.columns]
+    if stats:
+        parts.append(df[stats].astype(float))
+    return pd.concat(parts, axis=1)
+
+
+def with_patient_context(features: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
+    """`features` plus `patient_features` of the CNN score and image statistics when every row
+    of `df` is grouped by patient (``group_kind``); unchanged otherwise."""
+    if "group_kind" not in df.columns or not (df["group_kind"] == "patient").all():
+        return features
+    context = ["cnn_prob", *[c for c in IMAGE_STAT_COLUMNS if c in features.columns]]
+    return pd.concat([features, patient_features(
+        features.assign(patient_id=df["group_id"].to_numpy()), context)], axis=1)
 
 
 def _srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -86,8 +117,10 @@ def _mirror_iou(mask: np.ndarray) -> float:
     return float(min(ious))
 
 
-def image_stats(image: Image.Image) -> dict[str, float]:
+def image_stats(image: Image.Image | np.ndarray) -> dict[str, float]:
     """Colour and shape statistics of one image (NaN where the mask is degenerate)."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
     small = image.convert("RGB").resize((STATS_SIZE, STATS_SIZE), Image.Resampling.BILINEAR)
     lab = _srgb_to_lab(np.asarray(small))
     lightness = lab[..., 0]

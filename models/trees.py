@@ -97,6 +97,16 @@ class TreeModel:
                               dtype=np.float64)
         return np.asarray(self.model.predict_proba(x, ntree_end=k)[:, 1], dtype=np.float64)
 
+    def importance(self, n_features: int) -> np.ndarray:
+        """Total gain of each feature's splits (LightGBM, XGBoost) or CatBoost's prediction
+        values change, in column order."""
+        if self.library == "lightgbm":
+            return np.asarray(self.model.feature_importance(importance_type="gain"), float)
+        if self.library == "xgboost":
+            gain = self.model.get_score(importance_type="total_gain")
+            return np.array([gain.get(f"f{i}", 0.0) for i in range(n_features)], float)
+        return np.asarray(self.model.get_feature_importance(), float)
+
     def save(self, folder: Path) -> Path:
         """Write the trees in the library's own text/JSON format; returns the file."""
         path = Path(folder) / FILE_NAMES[self.library]

@@ -3,14 +3,15 @@
 Per image: id, group, label, metadata, source, the fold, and for each bundle (member ``m<i>``)
 its probability, whether that probability is out-of-fold (the bundle never trained on the
 image) and its pooled backbone features (``m<i>_emb_<j>``), from the bundle's own
-preprocessing and metadata encoding. ``prob`` is the mean of the out-of-fold members'
+preprocessing and metadata encoding; and the image's colour/shape statistics (``img_*``,
+`models.tabular`) measured on member 0's model view, as the app measures them. ``prob`` is the mean of the out-of-fold members'
 probabilities (NaN where every member trained on the image): the only CNN score the trees may
 use as a feature without leaking labels.
 
 Folds are those the bundles were trained with (their recorded n_folds, seed and
 stratification, assigned to the table exactly as `pl_train` assigns them), so the trees can
 reuse them. With ``--unseen`` (an external set no bundle trained on) every probability is
-out-of-fold and folds are assigned afresh. Finished chunks are kept in ``<out>.parts/``: a
+out-of-fold and no fold is recorded (the trees assign their own). Finished chunks are kept in ``<out>.parts/``: a
 rerun resumes there; the Parquet file is written at the end.
 """
 
@@ -25,20 +26,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.progress import Progress
-from torch.utils.data import DataLoader
 
 from configs.errors import settings_error_message
 from configs.second_stage import EmbedSettings
 from data.folds import FoldError, assign_folds
 from data.multisource import DatasetSpec, dataset_specs, read_sources
 from data.readers import DatasetError
-from models.batch_inputs import ImageTable, metadata_matrix
-from models.bundle import Bundle, BundleError, load_bundle
-from models.outputs import logits_to_probability
+from models.bundle import Bundle, BundleError
+from models.embedding import EmbeddingError, embed_rows
+from models.ensemble import EnsembleError
+from models.loading import load_models
+from models.tabular import IMAGE_STAT_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,8 @@ def fold_plan(bundles: list[Bundle], unseen: bool) -> dict[str, Any]:
     Raises:
         EmbedError: members without recorded folds (and not `unseen`), or disagreeing.
     """
-    if unseen:
-        return {"n_folds": 5, "seed": 42, "stratify_by": "target",
+    if unseen:  # no CNN folds to keep: the trees draw their own
+        return {"n_folds": None, "seed": None, "stratify_by": None,
                 "member_folds": [None] * len(bundles)}
     plans = set()
     for b in bundles:
@@ -82,8 +83,9 @@ def read_table(s: EmbedSettings, plan: dict[str, Any], bundles: list[Bundle]) ->
     """The canonical table with folds assigned as in training (checked against its size)."""
     specs = dataset_specs(s.data_dir, s.data_format, s.images_dir)
     exclude = [DatasetSpec(p) for p in s.exclude_data_dir]
-    assign = functools.partial(assign_folds, n_folds=plan["n_folds"], seed=plan["seed"],
-                               stratify_by=plan["stratify_by"])
+    assign = None if s.unseen else functools.partial(
+        assign_folds, n_folds=plan["n_folds"], seed=plan["seed"],
+        stratify_by=plan["stratify_by"])
     df = read_sources(specs, on_error=s.on_bad_row, exclude=exclude, assign=assign)
     if not s.unseen:
         for b in bundles:
@@ -98,23 +100,13 @@ def read_table(s: EmbedSettings, plan: dict[str, Any], bundles: list[Bundle]) ->
 def _member_columns(bundle: Bundle, i: int, rows: pd.DataFrame, batch_size: int,
                     num_workers: int) -> dict[str, np.ndarray]:
     """One member's probability and embedding of every row (errors raise, naming the file)."""
-    meta = (torch.from_numpy(metadata_matrix(bundle.encoder, rows))
-            if bundle.model.uses_metadata else None)
-    loader = DataLoader(ImageTable(rows["image_path"].tolist(), bundle.preprocessing),
-                        batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    probs, embs = [], []
-    with torch.inference_mode():
-        for x, idx, errors in loader:
-            bad = [e for e in errors if e]
-            if bad:
-                raise EmbedError(bad[0])
-            logits, emb = bundle.model.forward_with_embedding(
-                x, None if meta is None else meta[idx])
-            probs.append(logits_to_probability(logits).numpy())
-            embs.append(emb.float().numpy())
-    emb = np.concatenate(embs)
-    out = {f"m{i}_prob": np.concatenate(probs)}
+    # Colour/shape statistics of exactly what member 0 saw.
+    probs, emb, stats = embed_rows(bundle, rows, batch_size=batch_size,
+                                   num_workers=num_workers, with_stats=i == 0)
+    out = {f"m{i}_prob": probs}
     out.update({f"m{i}_emb_{j:04d}": emb[:, j] for j in range(emb.shape[1])})
+    if stats is not None:
+        out.update({c: stats[c].to_numpy() for c in IMAGE_STAT_COLUMNS})
     return out
 
 
@@ -144,7 +136,7 @@ def run(s: EmbedSettings) -> Path:
     Raises:
         EmbedError, BundleError, DatasetError, FoldError: bad input (message says why).
     """
-    bundles = [load_bundle(p) for p in s.bundle]
+    bundles, _ = load_models(s.bundle)  # bundles, folders of runs, or an ensemble folder
     for b in bundles:
         b.model.eval()
     plan = fold_plan(bundles, s.unseen)
@@ -190,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValidationError, SettingsError) as err:
         sys.stderr.write(f"error: {settings_error_message(err)}\n")
         return EXIT_BAD_INPUT
-    except (EmbedError, BundleError, DatasetError, FoldError, OSError) as err:
+    except (EmbedError, EmbeddingError, BundleError, EnsembleError, DatasetError, FoldError,
+            OSError) as err:
         sys.stderr.write(f"error: {' '.join(str(err).split())}\n")
         return EXIT_BAD_INPUT
     return 0

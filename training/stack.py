@@ -7,7 +7,8 @@ out-of-fold rows span every fold (a k-fold CNN run), otherwise fresh grouped, st
 over those rows. Each outer fold's trees are fitted on the other folds, with early stopping on
 one more held-out fold (log-loss, then the round with the best pAUC above 80 % TPR there), and
 predict the outer fold: the out-of-fold predictions are honest estimates. Several libraries
-are combined by averaging their normalised ranks. The final trees, fitted on every row with the
+are combined by averaging each score's percentile among that library's out-of-fold scores
+(stored as quantiles, so one image can be scored the same way). The final trees, fitted on every row with the
 median best round, are saved in each library's own text/JSON format with `features.json`
 (feature list, PCA of the embedding, versions, SHA-256 of every tree file).
 """
@@ -25,16 +26,15 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
-from rich.progress import Progress
 
 from configs.errors import settings_error_message
 from configs.second_stage import StackSettings
 from data.folds import FoldError, assign_folds
-from data.images import Preprocessing
 from eval.metrics import DEFAULT_MIN_TPR, auroc, pauc_above_tpr
 from models.bundle import sha256_file
-from models.stack_bundle import FEATURES_FILE, rank_mean
-from models.tabular import IMAGE_STAT_COLUMNS, image_stats, metadata_features, patient_features
+from models.stack_bundle import FEATURES_FILE, percentile_mean, reference_quantiles
+from models.tabular import IMAGE_STAT_COLUMNS, with_patient_context
+from models.tabular import base_features as tabular_features
 from models.trees import PACKAGES, TreeError, TreeModel
 
 log = logging.getLogger(__name__)
@@ -77,20 +77,13 @@ def stack_folds(df: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
 
 
 def base_features(df: pd.DataFrame, with_image_stats: bool) -> pd.DataFrame:
-    """CNN score, metadata, image statistics and (with patient ids) patient context."""
-    logit = np.log(np.clip(df["prob"], 1e-6, 1 - 1e-6) / np.clip(1 - df["prob"], 1e-6, 1))
-    parts = [pd.DataFrame({"cnn_prob": df["prob"], "cnn_logit": logit}), metadata_features(df)]
-    if with_image_stats:
-        pre = Preprocessing()
-        with Progress(disable=not sys.stderr.isatty()) as bar:
-            rows = [image_stats(pre.load(p)) for p in bar.track(
-                df["image_path"], description="image statistics")]
-        parts.append(pd.DataFrame(rows, columns=list(IMAGE_STAT_COLUMNS)))
-    features = pd.concat(parts, axis=1)
+    """`models.tabular.base_features` (without the ``img_*`` statistics if asked) and, with
+    patient ids, each row's context within its patient."""
+    features = tabular_features(df)
+    if not with_image_stats:
+        features = features.drop(columns=list(IMAGE_STAT_COLUMNS), errors="ignore")
     if (df["group_kind"] == "patient").all():
-        context = ["cnn_prob", *([c for c in IMAGE_STAT_COLUMNS] if with_image_stats else [])]
-        features = pd.concat([features, patient_features(
-            features.assign(patient_id=df["group_id"]), context)], axis=1)
+        features = with_patient_context(features, df)
     else:
         log.info("no patient ids (groups are %s): patient-normalised features omitted",
                  ", ".join(sorted(df["group_kind"].unique())))
@@ -157,6 +150,10 @@ def fit_final(s: StackSettings, library: str, features: pd.DataFrame, emb: np.nd
     if pca is not None:
         entry["pca_mean"], entry["pca_axes"] = pca[0].tolist(), pca[1].tolist()
     entry["columns"] = list(x.columns)
+    gain = model.importance(x.shape[1])
+    share = gain / gain.sum() if gain.sum() > 0 else gain
+    entry["importance"] = {c: round(float(v), 5) for c, v in sorted(
+        zip(x.columns, share, strict=True), key=lambda kv: -kv[1])}
     return entry
 
 
@@ -182,14 +179,25 @@ def run(s: StackSettings) -> dict[str, Any]:
                                       "pauc80": pauc_above_tpr(y, preds, min_tpr=MIN_TPR),
                                       "best_rounds": bests}
         entries.append(fit_final(s, library, features, emb, y, int(np.median(bests))))
-    oof["stack_prob"] = (oof[f"{s.model[0]}_prob"] if len(s.model) == 1
-                         else rank_mean([oof[f"{m}_prob"].to_numpy() for m in s.model]))
+        entries[-1]["reference"] = reference_quantiles(preds).tolist()
+        summary["models"][library]["importance_top"] = dict(
+            list(entries[-1]["importance"].items())[:15])
+    # Combined exactly as the saved stack combines them (percentiles in the stored reference).
+    oof["prob"] = (oof[f"{s.model[0]}_prob"] if len(s.model) == 1 else percentile_mean(
+        [oof[f"{m}_prob"].to_numpy() for m in s.model], [np.asarray(e["reference"])
+                                                          for e in entries]))
     summary["cnn"] = {"auroc": auroc(y, df["prob"]),
                       "pauc80": pauc_above_tpr(y, df["prob"], min_tpr=MIN_TPR)}
-    summary["stack"] = {"auroc": auroc(y, oof["stack_prob"]),
-                        "pauc80": pauc_above_tpr(y, oof["stack_prob"], min_tpr=MIN_TPR)}
+    summary["stack"] = {"auroc": auroc(y, oof["prob"]),
+                        "pauc80": pauc_above_tpr(y, oof["prob"], min_tpr=MIN_TPR)}
+    # eval.compare-ready: --baseline cnn_predictions.csv --candidate oof_predictions.csv
     oof.to_csv(s.out / "oof_predictions.csv", index=False)
-    spec = {"combiner": "rank_mean" if len(entries) > 1 else "single", "trees": entries,
+    oof[["image_id", "group_id", "label", "cnn_prob"]].rename(
+        columns={"cnn_prob": "prob"}).to_csv(s.out / "cnn_predictions.csv", index=False)
+    sidecar = s.embeddings.with_name(s.embeddings.name + ".json")
+    bundles = json.loads(sidecar.read_text()).get("bundles") if sidecar.is_file() else None
+    spec = {"combiner": "percentile_mean" if len(entries) > 1 else "single", "trees": entries,
+            "bundles": bundles,
             "base_features": list(features.columns), "image_stats": s.image_stats,
             "embeddings": str(s.embeddings)}
     (s.out / FEATURES_FILE).write_text(json.dumps(spec, indent=1) + "\n")

@@ -112,3 +112,16 @@ def test_results_without_a_rule_decide_on_the_single_view() -> None:
                                  "output")
     assert f"### Probability of melanoma: {result['probability']:.3f}" in summary_markdown(
         result, curve)
+
+
+def test_second_stage_is_shown_with_what_it_could_not_use() -> None:
+    from app.render import summary_markdown
+
+    session, curve = _session()
+    result = {**session["result"], "second_stage": {
+        "score": 0.731, "cnn_probability": 0.4, "combiner": "percentile_mean",
+        "libraries": ["lightgbm", "xgboost"], "patient_context": False}}
+    text = summary_markdown(result, curve)
+    assert "**Second stage** (lightgbm + xgboost trees" in text and "**0.731**" in text
+    assert "mean percentile" in text and "no patient context" in text
+    assert "Second stage" not in summary_markdown(session["result"], curve)

@@ -57,7 +57,8 @@ def test_columns_folds_and_out_of_fold_score(fold_bundles, ham_dataset, tmp_path
 
 
 def test_unseen_data_is_out_of_fold_everywhere(fold_bundles, ham_dataset, tmp_path):
-    df = _embed(tmp_path, fold_bundles, ham_dataset, "--unseen")
+    # A folder of runs is an ensemble (as for evaluation): both bundles, in order.
+    df = _embed(tmp_path, [fold_bundles[0].parent], ham_dataset, "--unseen")
     assert df["m0_oof"].all() and df["m1_oof"].all()
     np.testing.assert_allclose(df["prob"], (df["m0_prob"] + df["m1_prob"]) / 2)
 
@@ -98,3 +99,15 @@ def test_unreadable_image_names_the_file(fold_bundles, ham_dataset, tmp_path, ca
     assert main(["--bundle", str(fold_bundles[0]), "--data-dir", str(data), "--unseen",
                  "--out", str(tmp_path / "e.parquet"), *FAST]) == 2
     assert victim.name in capsys.readouterr().err
+
+
+def test_image_statistics_are_measured_on_the_model_view(fold_bundles, ham_dataset, tmp_path):
+    from models.tabular import IMAGE_STAT_COLUMNS, image_stats
+
+    df = _embed(tmp_path, fold_bundles[:1], ham_dataset, "--unseen")
+    pre = load_bundle(fold_bundles[0]).preprocessing
+    for i in (0, 7):
+        view = pre.model_view(pre.load(df["image_path"].iloc[i]))
+        expected = image_stats(view)
+        for c in IMAGE_STAT_COLUMNS:
+            assert df[c].iloc[i] == pytest.approx(expected[c], rel=1e-6, abs=1e-9), c

@@ -39,7 +39,7 @@ def test_outputs_and_reloaded_trees_agree(lightgbm_run, embeddings):
     oof = pd.read_csv(lightgbm_run / "oof_predictions.csv")
     summary = json.loads((lightgbm_run / "stack_summary.json").read_text())
     assert len(oof) == summary["n"] == 48 and summary["n_pos"] == 12
-    assert oof["stack_prob"].between(0, 1).all() and oof["lightgbm_prob"].notna().all()
+    assert oof["prob"].between(0, 1).all() and oof["lightgbm_prob"].notna().all()
     # Groups never straddle folds.
     assert (oof.groupby("group_id")["fold"].nunique() == 1).all()
     # No patient ids in this dataset: no patient features, said so by their absence.
@@ -52,6 +52,10 @@ def test_outputs_and_reloaded_trees_agree(lightgbm_run, embeddings):
     assert pred.shape == (48,) and np.isfinite(pred).all() and pred.std() > 0
     spec = json.loads((lightgbm_run / "features.json").read_text())
     assert spec["trees"][0]["file"].endswith(".txt")  # LightGBM's own text format
+    importance = spec["trees"][0]["importance"]
+    assert set(importance) == set(spec["trees"][0]["columns"])
+    assert sum(importance.values()) == pytest.approx(1.0, abs=1e-3)
+    assert list(summary["models"]["lightgbm"]["importance_top"]) == list(importance)[:15]
 
 
 def test_each_fold_is_predicted_by_trees_that_never_saw_it(embeddings, tmp_path, monkeypatch):
@@ -102,8 +106,19 @@ def test_several_libraries_are_rank_averaged(embeddings, tmp_path):
     assert stack.main(["--embeddings", str(embeddings), "--out", str(out), "--model",
                        "lightgbm,xgboost", "--no-image-stats", *FAST]) == 0
     oof = pd.read_csv(out / "oof_predictions.csv")
-    ranks = [oof[c].rank().to_numpy() / len(oof) for c in ("lightgbm_prob", "xgboost_prob")]
-    np.testing.assert_allclose(oof["stack_prob"], np.mean(ranks, axis=0))
+    # Percentiles in each library's out-of-fold scores: rank ("max" ties) / n, up to the
+    # stored quantiles' resolution.
+    ranks = [oof[c].rank(method="max").to_numpy() / len(oof)
+             for c in ("lightgbm_prob", "xgboost_prob")]
+    np.testing.assert_allclose(oof["prob"], np.mean(ranks, axis=0), atol=0.03)
+    # The saved stack combines one image exactly as the out-of-fold rows were combined.
+    stacked = load_stack(out)
+    df = pd.read_parquet(embeddings)
+    base = stack.base_features(df, with_image_stats=False)
+    emb = df.filter(like="m0_emb_").to_numpy(np.float32)
+    single = [stacked.predict(base.iloc[[i]].reset_index(drop=True), emb[[i]])[0]
+              for i in range(3)]
+    np.testing.assert_allclose(single, stacked.predict(base, emb)[:3])
 
 
 def test_tampered_tree_file_is_refused(lightgbm_run, tmp_path):

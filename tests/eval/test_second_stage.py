@@ -1,0 +1,64 @@
+"""eval.evaluate --stack: the second stage scored on labelled data, as training.stack scores it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eval import evaluate
+from eval.metrics import auroc
+from models.stack_bundle import load_stack
+from training import embed, stack
+
+FAST = ["--n-boot", "20", "--no-progress", "--num-workers", "0", "--batch-size", "6",
+        "--backend", "eager"]
+
+
+@pytest.fixture(scope="module")
+def trained(ham_source: Path, bundle64: Path, tmp_path_factory) -> tuple[Path, Path]:
+    """(embeddings, stack folder) of bundle64 on the HAM10000-layout fixture."""
+    root = tmp_path_factory.mktemp("second")
+    emb = root / "emb.parquet"
+    assert embed.main(["--bundle", str(bundle64), "--data-dir", str(ham_source), "--unseen",
+                       "--out", str(emb), "--no-progress"]) == 0
+    out = root / "stack"
+    assert stack.main(["--embeddings", str(emb), "--out", str(out), "--n-folds", "3",
+                       "--embedding-dims", "2", "--n-estimators", "40",
+                       "--early-stopping-rounds", "10", "--no-progress"]) == 0
+    return emb, out
+
+
+def test_evaluate_scores_the_second_stage(trained, ham_source, bundle64, tmp_path):
+    emb_path, stack_dir = trained
+    out = tmp_path / "eval"
+    assert evaluate.main(["--bundle", str(bundle64), "--data", str(ham_source), "--out",
+                          str(out), "--stack", str(stack_dir), *FAST]) == 0
+    preds = pd.read_csv(out / "predictions.csv")
+    metrics = json.loads((out / "metrics.json").read_text())
+    # The same numbers as the saved trees applied to training.embed's rows.
+    emb = pd.read_parquet(emb_path).set_index("image_id").loc[preds["image_id"]]
+    base = stack.base_features(emb.reset_index(), with_image_stats=True)
+    expected = load_stack(stack_dir).predict(base, emb.filter(like="m0_emb_").to_numpy())
+    np.testing.assert_allclose(preds["prob_second_stage"], expected, atol=1e-5)
+    assert metrics["second_stage"]["auroc"] == pytest.approx(
+        auroc(preds["label"], preds["prob_second_stage"]))
+    assert metrics["second_stage"]["n"] == len(preds)
+
+
+@pytest.mark.parametrize(("case", "fact"), [
+    ("two_bundles", "one --bundle"),
+    ("other_bundle", "trained on embeddings of"),
+])
+def test_stack_misuse_is_refused(case, fact, trained, ham_source, bundle64, make_bundle,
+                                 tmp_path, capsys):
+    bundles = ([str(bundle64), str(make_bundle(seed=4))] if case == "two_bundles"
+               else [str(make_bundle(seed=5))])
+    args = [a for b in bundles for a in ("--bundle", b)]
+    assert evaluate.main([*args, "--data", str(ham_source), "--out", str(tmp_path / "o"),
+                          "--stack", str(trained[1]), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert fact in err and len(err.strip().splitlines()) == 1
