@@ -40,6 +40,10 @@ class ScoringSettings(Settings):
         "else TorchScript; both agree with eager to 1e-4 and run ~3x faster), or eager "
         "PyTorch (the reference)")
     progress: bool = Field(True, description="show a progress bar")
+    stack: Path | None = Field(None, description="a training.stack folder trained on the "
+                               "(one) bundle's embeddings: also score the second stage "
+                               "(evaluation: prob_second_stage and metrics; prediction: "
+                               "probability_second_stage)")
 
     @field_validator("bundle", mode="before")
     @classmethod
@@ -77,10 +81,6 @@ class EvalSettings(ScoringSettings):
     metadata: Literal["auto", "ignore"] = Field(
         "auto", description="auto: feed the dataset's age/sex/site; ignore: feed 'unknown' for "
         "all (measures what the metadata branch contributes)")
-    stack: Path | None = Field(None, description="a training.stack folder trained on the "
-                               "bundle's embeddings: also score the second stage "
-                               "(prob_second_stage, metrics second_stage)")
-
     @model_validator(mode="after")
     def _check(self) -> EvalSettings:
         if self.fold is not None and self.fold >= self.n_folds:

@@ -39,6 +39,7 @@ from eval.inputs import (
     dataset_summary,
     decision_rule,
     fold_stratification,
+    load_second_stage,
     read_eval_dataset,
     select_fold,
     tta_for,
@@ -65,7 +66,6 @@ from models.ensemble import (
 )
 from models.loading import load_models
 from models.machine import machine_info
-from models.stack_bundle import check_stack_for, load_stack
 from models.trees import TreeError
 
 log = logging.getLogger("eval")
@@ -241,13 +241,9 @@ def second_stage(s: EvalSettings, bundles: list[Bundle], df: pd.DataFrame,
     Raises:
         EvalError: --stack with several bundles; TreeError: a stack of another bundle.
     """
-    if s.stack is None:
+    stack = load_second_stage(s.stack, bundles)
+    if stack is None:
         return None
-    if len(bundles) != 1:
-        raise EvalError("--stack scores one bundle's second stage: give one --bundle")
-    stack = load_stack(s.stack)
-    check_stack_for(stack, bundles[0])
-    log.info("second stage %s: %s", s.stack, ", ".join(m.model.library for m in stack.members))
     scores = stack.score_table(bundles[0], df.reset_index(drop=True), batch_size=s.batch_size,
                                num_workers=s.num_workers)
     results["second_stage"] = score(df["target"].to_numpy(), scores, {},

@@ -21,8 +21,25 @@ from data.sites import UNKNOWN
 from eval.errors import EvalError
 from models.bundle import Bundle
 from models.ensemble import Combination, Ensemble, ensemble_thresholds
+from models.stack_bundle import Stack, check_stack_for, load_stack
 
 log = logging.getLogger(__name__)
+
+
+def load_second_stage(path: Path | None, bundles: Sequence[Bundle]) -> Stack | None:
+    """The `--stack` second stage, checked against the (single) bundle; None without one.
+
+    Raises:
+        EvalError: several bundles; TreeError: unreadable, tampered or another bundle's stack.
+    """
+    if path is None:
+        return None
+    if len(bundles) != 1:
+        raise EvalError("--stack scores one bundle's second stage: give one --bundle")
+    stack = load_stack(path)
+    check_stack_for(stack, bundles[0])
+    log.info("second stage %s: %s", path, ", ".join(m.model.library for m in stack.members))
+    return stack
 
 
 def decision_rule(bundles: Sequence[Bundle], ensemble: Ensemble | None,

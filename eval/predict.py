@@ -32,8 +32,9 @@ from data.unlabelled import Skipped, read_unlabelled
 from eval.diagnosis import class_columns, class_probabilities, model_classes
 from eval.errors import EvalError, report_bad_input
 from eval.inference import Predictions, make_forward, predict
-from eval.inputs import decision_rule, tta_for
+from eval.inputs import decision_rule, load_second_stage, tta_for
 from models.bundle import Bundle, BundleError
+from models.embedding import EmbeddingError
 from models.engine import ABOVE, BELOW
 from models.ensemble import (
     Combination,
@@ -42,11 +43,13 @@ from models.ensemble import (
     check_compatibility,
 )
 from models.loading import load_models
+from models.trees import TreeError
 
 log = logging.getLogger("eval.predict")
 
 ERRORS_SUFFIX = ".errors.csv"
-BAD_INPUT_ERRORS = (DatasetError, BundleError, CompatibilityError, EnsembleError, EvalError)
+BAD_INPUT_ERRORS = (DatasetError, BundleError, CompatibilityError, EnsembleError, EvalError,
+                    TreeError, EmbeddingError)
 
 
 def errors_path(out: Path) -> Path:
@@ -120,6 +123,7 @@ def run(s: PredictSettings) -> dict[str, int]:
     combination, thresholds, _, default = decision_rule(bundles, ensemble, s.ensemble)
     threshold = thresholds.get(default)
     s = s.model_copy(update={"tta": tta_for(bundles, s.tta)[0]})
+    stack = load_second_stage(s.stack, bundles)
     done = done_ids(s.out)
     mine = table["image_id"].map(lambda i: in_shard(i, s.shard_index) and i not in done)
     todo = table[mine.astype(bool)].reset_index(drop=True)
@@ -149,6 +153,10 @@ def run(s: PredictSettings) -> dict[str, int]:
                                            strict=True)]
         if preds is not None:
             out = prediction_rows(rows, preds, bundles, combination, threshold)
+            if stack is not None and len(out):
+                out["probability_second_stage"] = stack.score_table(
+                    bundles[0], rows[preds.keep].reset_index(drop=True),
+                    batch_size=s.batch_size, num_workers=s.num_workers)
             _append(out, s.out)
             scored += len(out)
         _append(_skipped_frame(failed), errors_path(s.out))

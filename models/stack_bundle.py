@@ -23,6 +23,8 @@ from models.tabular import base_features, image_stats, with_patient_context
 from models.trees import TreeError, TreeModel
 
 FEATURES_FILE = "features.json"
+STACK_FORMAT = "melanoma-stack"
+STACK_SCHEMA = 1
 REFERENCE_POINTS = 2001
 # Patient-context columns a single image cannot have: it is a patient with one lesion.
 ALONE = {"patient_n_lesions": 1.0}
@@ -127,6 +129,10 @@ def load_stack(folder: str | Path) -> Stack:
         raise TreeError(f"{folder}: no {FEATURES_FILE} (not a training.stack output)")
     try:
         spec = json.loads(spec_path.read_text())
+        if spec.get("format") != STACK_FORMAT or spec.get("schema_version") != STACK_SCHEMA:
+            raise TreeError(f"{spec_path}: not a {STACK_FORMAT} manifest of schema "
+                            f"{STACK_SCHEMA} (format {spec.get('format')!r}, schema "
+                            f"{spec.get('schema_version')!r})")
         members = []
         for entry in spec["trees"]:
             path = folder / Path(entry["file"]).name
@@ -142,7 +148,7 @@ def load_stack(folder: str | Path) -> Stack:
                 None if pca is None else np.asarray(entry["pca_mean"], dtype=np.float64),
                 None if pca is None else np.asarray(pca, dtype=np.float64),
                 np.asarray(entry["reference"], dtype=np.float64)))
-    except (KeyError, TypeError, json.JSONDecodeError) as err:
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as err:
         raise TreeError(f"{spec_path}: invalid content ({err})") from None
     return Stack(folder, members, spec)
 

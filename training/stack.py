@@ -32,7 +32,13 @@ from configs.second_stage import StackSettings
 from data.folds import FoldError, assign_folds
 from eval.metrics import DEFAULT_MIN_TPR, auroc, pauc_above_tpr
 from models.bundle import sha256_file
-from models.stack_bundle import FEATURES_FILE, percentile_mean, reference_quantiles
+from models.stack_bundle import (
+    FEATURES_FILE,
+    STACK_FORMAT,
+    STACK_SCHEMA,
+    percentile_mean,
+    reference_quantiles,
+)
 from models.tabular import IMAGE_STAT_COLUMNS, with_patient_context
 from models.tabular import base_features as tabular_features
 from models.trees import PACKAGES, TreeError, TreeModel
@@ -196,7 +202,8 @@ def run(s: StackSettings) -> dict[str, Any]:
         columns={"cnn_prob": "prob"}).to_csv(s.out / "cnn_predictions.csv", index=False)
     sidecar = s.embeddings.with_name(s.embeddings.name + ".json")
     bundles = json.loads(sidecar.read_text()).get("bundles") if sidecar.is_file() else None
-    spec = {"combiner": "percentile_mean" if len(entries) > 1 else "single", "trees": entries,
+    spec = {"format": STACK_FORMAT, "schema_version": STACK_SCHEMA,
+            "combiner": "percentile_mean" if len(entries) > 1 else "single", "trees": entries,
             "bundles": bundles,
             "base_features": list(features.columns), "image_stats": s.image_stats,
             "embeddings": str(s.embeddings)}

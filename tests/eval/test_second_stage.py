@@ -62,3 +62,24 @@ def test_stack_misuse_is_refused(case, fact, trained, ham_source, bundle64, make
                           "--stack", str(trained[1]), *FAST]) == 2
     err = capsys.readouterr().err
     assert fact in err and len(err.strip().splitlines()) == 1
+
+
+def test_prediction_scores_the_second_stage(trained, ham_source, bundle64, tmp_path):
+    from data.readers import read_dataset
+    from eval import predict
+
+    emb_path, stack_dir = trained
+    table = read_dataset(ham_source)
+    listing = tmp_path / "list.csv"
+    table[["image_path", "age", "sex", "site"]].to_csv(listing, index=False)
+    out = tmp_path / "pred.csv"
+    assert predict.main(["--bundle", str(bundle64), "--images", str(listing), "--out", str(out),
+                         "--stack", str(stack_dir), "--no-progress", "--num-workers", "0",
+                         "--backend", "eager", "--chunk-size", "10"]) == 0
+    got = pd.read_csv(out).set_index("image_path")
+    emb = pd.read_parquet(emb_path).set_index("image_path").loc[got.index]
+    base = stack.base_features(emb.reset_index(), with_image_stats=True)
+    expected = load_stack(stack_dir).predict(base, emb.filter(like="m0_emb_").to_numpy())
+    # Chunked prediction: the trees see each image alone, so the result must not depend on
+    # which other images share its chunk.
+    np.testing.assert_allclose(got["probability_second_stage"], expected, atol=1e-5)

@@ -132,3 +132,18 @@ def test_tampered_tree_file_is_refused(lightgbm_run, tmp_path):
     trees.unlink()
     with pytest.raises(TreeError, match="missing"):
         load_stack(copy)
+
+
+@pytest.mark.parametrize(("change", "fact"), [
+    ({"format": "other"}, "not a melanoma-stack manifest"),
+    ({"schema_version": 99}, "schema 1"),
+    ({"trees": "x"}, "invalid content"),
+])
+def test_a_foreign_or_broken_manifest_is_refused(change, fact, lightgbm_run, tmp_path):
+    import shutil
+
+    copy = Path(shutil.copytree(lightgbm_run, tmp_path / "copy"))
+    spec = json.loads((copy / "features.json").read_text())
+    (copy / "features.json").write_text(json.dumps({**spec, **change}))
+    with pytest.raises(TreeError, match=fact):
+        load_stack(copy)
