@@ -113,7 +113,7 @@ def _serve(settings: AppSettings, private_dir: Path) -> int:
     from models.engine import Engine
     from models.ensemble import EnsembleError, is_ensemble, load_ensemble
     from models.ensemble_engine import EnsembleEngine
-    from models.stack_bundle import check_stack_for, load_stack
+    from models.stack_bundle import bundle_stack, check_stack_for, load_stack
     from models.trees import TreeError
 
     options = {"num_threads": settings.num_threads, "backend": settings.backend,
@@ -130,6 +130,8 @@ def _serve(settings: AppSettings, private_dir: Path) -> int:
                 raise TreeError("--stack serves a single bundle's second stage, not an ensemble")
             stack = load_stack(settings.stack)
             check_stack_for(stack, engine.bundle)
+        elif not isinstance(engine, EnsembleEngine):
+            stack = bundle_stack(engine.bundle)  # a two-stage bundle's trees
     except (BundleError, EnsembleError, TreeError) as err:
         log.error("cannot start: %s", one_line(err))
         return EXIT_CONFIG

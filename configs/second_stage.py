@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from configs.base import DEFAULT_BUNDLE_DIR, Settings, settings_config
@@ -76,6 +76,17 @@ class StackSettings(Settings):
     out: Path = Field(Path("outputs/stack"), description="folder: oof_predictions.csv, "
                       "stack_summary.json, the tree models (text/JSON) and features.json")
     progress: bool = Field(True, description="show a progress bar")
+    two_stage_out: Path | None = Field(None, description="also write a two-stage bundle here: "
+                                       "--bundle's files with these trees inside (served by "
+                                       "the app, evaluation and prediction as one model)")
+    bundle: Path | None = Field(None, description="the CNN bundle the embeddings came from "
+                                "(needed by --two-stage-out)")
+
+    @model_validator(mode="after")
+    def _check_two_stage(self) -> StackSettings:
+        if self.two_stage_out is not None and self.bundle is None:
+            raise ValueError("--two-stage-out needs --bundle (the embeddings' CNN bundle)")
+        return self
 
     @field_validator("model", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from data.sites import UNKNOWN
 from eval.errors import EvalError
 from models.bundle import Bundle
 from models.ensemble import Combination, Ensemble, ensemble_thresholds
-from models.stack_bundle import Stack, check_stack_for, load_stack
+from models.stack_bundle import Stack, bundle_stack, check_stack_for, load_stack
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ def load_second_stage(path: Path | None, bundles: Sequence[Bundle]) -> Stack | N
     Raises:
         EvalError: several bundles; TreeError: unreadable, tampered or another bundle's stack.
     """
-    if path is None:
-        return None
+    if path is None:  # a two-stage bundle brings its own
+        return bundle_stack(bundles[0]) if len(bundles) == 1 else None
     if len(bundles) != 1:
         raise EvalError("--stack scores one bundle's second stage: give one --bundle")
     stack = load_stack(path)

@@ -35,7 +35,11 @@ log = logging.getLogger(__name__)
 
 BUNDLE_FORMAT = "melanoma-bundle"
 BUNDLE_SCHEMA_VERSION = 2  # 2 added the optional "decision" rule (score + calibration)
-READABLE_SCHEMA_VERSIONS = (1, 2)
+# 3: a two-stage bundle, with gradient-boosted trees inside (`models.stack_bundle`); older
+# readers refuse it rather than serve the CNN alone without saying so.
+TWO_STAGE_SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+SECOND_STAGE_KEY = "second_stage"
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "bundle.json"
 REQUIRED_KEYS = ("format", "schema_version", "bundle_id", "model", "preprocessing",
@@ -115,6 +119,11 @@ class Bundle:
     def decision(self) -> DecisionRule:
         """The score decided on and its calibration (single view, uncalibrated if absent)."""
         return DecisionRule.from_dict(self.info.get(DECISION_KEY))
+
+    @property
+    def has_second_stage(self) -> bool:
+        """Whether the bundle carries gradient-boosted trees (a two-stage bundle)."""
+        return bool(self.info.get(SECOND_STAGE_KEY))
 
     @property
     def operating_curve(self) -> OperatingCurve | None:

@@ -8,6 +8,7 @@ library parses it. Trees are read from the libraries' own text/JSON formats, nev
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,22 @@ import numpy as np
 import pandas as pd
 import torch
 
-from models.bundle import Bundle, sha256_file
+from models.bundle import (
+    META_FILE,
+    SECOND_STAGE_KEY,
+    TWO_STAGE_SCHEMA_VERSION,
+    WEIGHTS_FILE,
+    Bundle,
+    load_bundle,
+    sha256_file,
+)
 from models.embedding import embed_rows
 from models.outputs import logits_to_probability
 from models.tabular import base_features, image_stats, with_patient_context
 from models.trees import TreeError, TreeModel
 
 FEATURES_FILE = "features.json"
+SECOND_STAGE_FOLDER = "second_stage"
 STACK_FORMAT = "melanoma-stack"
 STACK_SCHEMA = 1
 REFERENCE_POINTS = 2001
@@ -151,6 +161,51 @@ def load_stack(folder: str | Path) -> Stack:
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as err:
         raise TreeError(f"{spec_path}: invalid content ({err})") from None
     return Stack(folder, members, spec)
+
+
+def bundle_stack(bundle: Bundle) -> Stack | None:
+    """The trees inside a two-stage bundle (None for a one-stage bundle).
+
+    Raises:
+        TreeError: a manifest whose SHA-256 differs from bundle.json's record, or a stack that
+            does not fit the bundle.
+    """
+    entry = bundle.info.get(SECOND_STAGE_KEY)
+    if not entry:
+        return None
+    folder = bundle.path / Path(str(entry.get("folder", ""))).name
+    manifest = folder / FEATURES_FILE
+    if not manifest.is_file() or sha256_file(manifest) != entry.get("manifest_sha256"):
+        raise TreeError(f"{manifest}: missing, or its SHA-256 does not match bundle.json "
+                        "(corrupt or replaced); refusing to load the second stage")
+    stack = load_stack(folder)
+    check_stack_for(stack, bundle)
+    return stack
+
+
+def write_two_stage(bundle_dir: Path, stack_dir: Path, out: Path) -> Path:
+    """A two-stage bundle: the CNN bundle's files plus the stack in `second_stage/`, recorded
+    (with the manifest's SHA-256) in bundle.json, schema `TWO_STAGE_SCHEMA_VERSION`.
+
+    Raises:
+        BundleError, TreeError: an unusable bundle or stack, or a stack of another bundle.
+    """
+    bundle, stack = load_bundle(bundle_dir), load_stack(stack_dir)
+    check_stack_for(stack, bundle)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(bundle.path / WEIGHTS_FILE, out / WEIGHTS_FILE)
+    target = out / SECOND_STAGE_FOLDER
+    target.mkdir(exist_ok=True)
+    for name in [FEATURES_FILE, *(Path(e["file"]).name for e in stack.spec["trees"])]:
+        shutil.copyfile(stack.folder / name, target / name)
+    info = json.loads((bundle.path / META_FILE).read_text())
+    info["schema_version"] = TWO_STAGE_SCHEMA_VERSION
+    info[SECOND_STAGE_KEY] = {"folder": SECOND_STAGE_FOLDER,
+                              "manifest_sha256": sha256_file(target / FEATURES_FILE),
+                              "libraries": [m.model.library for m in stack.members]}
+    (out / META_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    bundle_stack(load_bundle(out))  # what was written must load
+    return out
 
 
 def check_stack_for(stack: Stack, bundle: Bundle) -> None:

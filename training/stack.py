@@ -31,13 +31,14 @@ from configs.errors import settings_error_message
 from configs.second_stage import StackSettings
 from data.folds import FoldError, assign_folds
 from eval.metrics import DEFAULT_MIN_TPR, auroc, pauc_above_tpr
-from models.bundle import sha256_file
+from models.bundle import BundleError, sha256_file
 from models.stack_bundle import (
     FEATURES_FILE,
     STACK_FORMAT,
     STACK_SCHEMA,
     percentile_mean,
     reference_quantiles,
+    write_two_stage,
 )
 from models.tabular import IMAGE_STAT_COLUMNS, with_patient_context
 from models.tabular import base_features as tabular_features
@@ -212,17 +213,26 @@ def run(s: StackSettings) -> dict[str, Any]:
     return summary
 
 
+def run_all(s: StackSettings) -> dict[str, Any]:
+    """`run`, then the two-stage bundle when asked."""
+    summary = run(s)
+    if s.two_stage_out is not None:
+        write_two_stage(s.bundle, s.out, s.two_stage_out)
+        log.info("two-stage bundle: %s", s.two_stage_out)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the process exit code (0 ok, 2 bad input)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     try:
         settings = StackSettings.from_cli(argv)
-        summary = run(settings)
+        summary = run_all(settings)
     except (ValidationError, SettingsError) as err:
         sys.stderr.write(f"error: {settings_error_message(err)}\n")
         return EXIT_BAD_INPUT
-    except (StackError, TreeError, FoldError, OSError) as err:
+    except (StackError, TreeError, BundleError, FoldError, OSError) as err:
         sys.stderr.write(f"error: {' '.join(str(err).split())}\n")
         return EXIT_BAD_INPUT
     print(f"{'model':<10} {'AUROC':>7} {'pAUC80':>7}   (out-of-fold, {summary['n']} images)")

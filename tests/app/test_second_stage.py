@@ -91,3 +91,21 @@ def test_a_stack_of_another_bundle_is_refused(stack_dir: Path, tmp_path: Path,
         signal.signal(signal.SIGTERM, previous)
     assert code != 0
     assert "cannot start" in caplog.text and "trained on embeddings of" in caplog.text
+
+
+def test_a_two_stage_bundle_serves_its_trees(tiny_bundle: Path, stack_dir: Path,
+                                             engine_cache_dir: Path, test_image: Path,
+                                             tmp_path: Path) -> None:
+    from models.stack_bundle import write_two_stage
+
+    two = write_two_stage(tiny_bundle, stack_dir, tmp_path / "two-stage")
+    server = start_server(two, tmp_path / "server", "--engine-cache-dir", str(engine_cache_dir))
+    try:
+        client = Client(server.url, verbose=False, download_files=False)
+        result = client.predict(handle_file(str(test_image)), 61, "female", "posterior torso",
+                                api_name="/analyze")[0]
+        health = httpx.get(f"{server.url}/healthz", timeout=10).json()
+    finally:
+        server.stop()
+    assert result["second_stage"]["libraries"] == ["lightgbm"]
+    assert health["second_stage"]["libraries"] == ["lightgbm"]

@@ -83,3 +83,16 @@ def test_prediction_scores_the_second_stage(trained, ham_source, bundle64, tmp_p
     # Chunked prediction: the trees see each image alone, so the result must not depend on
     # which other images share its chunk.
     np.testing.assert_allclose(got["probability_second_stage"], expected, atol=1e-5)
+
+
+def test_a_two_stage_bundle_brings_its_trees(trained, ham_source, bundle64, tmp_path):
+    from models.stack_bundle import write_two_stage
+
+    two = write_two_stage(bundle64, trained[1], tmp_path / "two-stage")
+    for name, extra in (("with", ["--bundle", str(bundle64), "--stack", str(trained[1])]),
+                        ("inside", ["--bundle", str(two)])):
+        assert evaluate.main([*extra, "--data", str(ham_source), "--out",
+                              str(tmp_path / name), *FAST]) == 0
+    a, b = (pd.read_csv(tmp_path / n / "predictions.csv") for n in ("with", "inside"))
+    np.testing.assert_allclose(a["prob_second_stage"], b["prob_second_stage"])
+    np.testing.assert_allclose(a["prob"], b["prob"])  # the same CNN

@@ -254,7 +254,7 @@ def test_wrong_format(copy, content):
     assert f"not a {BUNDLE_FORMAT} file" in _bundle_error(copy)
 
 
-@pytest.mark.parametrize("version", [0, 3, "1", None, True])
+@pytest.mark.parametrize("version", [0, 4, "1", None, True])
 def test_wrong_schema_version(copy, version):
     _edit_json(copy, schema_version=version)
     msg = _bundle_error(copy)

@@ -147,3 +147,35 @@ def test_a_foreign_or_broken_manifest_is_refused(change, fact, lightgbm_run, tmp
     (copy / "features.json").write_text(json.dumps({**spec, **change}))
     with pytest.raises(TreeError, match=fact):
         load_stack(copy)
+
+
+def test_two_stage_bundle_carries_the_trees(embeddings, lightgbm_run, tmp_path):
+    from models.bundle import load_bundle
+    from models.stack_bundle import bundle_stack
+
+    cnn = embeddings.parent / "bundle"
+    out = tmp_path / "two-stage"
+    assert stack.main(["--embeddings", str(embeddings), "--out", str(tmp_path / "s"),
+                       "--bundle", str(cnn), "--two-stage-out", str(out), *FAST]) == 0
+    two = load_bundle(out)
+    info = json.loads((out / "bundle.json").read_text())
+    assert info["schema_version"] == 3 and two.has_second_stage
+    assert two.bundle_id == load_bundle(cnn).bundle_id  # the same CNN
+    assert not load_bundle(cnn).has_second_stage and bundle_stack(load_bundle(cnn)) is None
+    inside = bundle_stack(two)
+    df = pd.read_parquet(embeddings)
+    base = stack.base_features(df, with_image_stats=True)
+    emb = df.filter(like="m0_emb_").to_numpy(np.float32)
+    np.testing.assert_allclose(inside.predict(base, emb),
+                               load_stack(tmp_path / "s").predict(base, emb))
+    # A replaced manifest is refused before any tree file is parsed.
+    manifest = out / "second_stage" / "features.json"
+    manifest.write_text(manifest.read_text().replace('"single"', '"single" '))
+    with pytest.raises(TreeError, match="does not match bundle.json"):
+        bundle_stack(load_bundle(out))
+
+
+def test_two_stage_out_needs_the_bundle(embeddings, tmp_path, capsys):
+    assert stack.main(["--embeddings", str(embeddings), "--out", str(tmp_path / "s"),
+                       "--two-stage-out", str(tmp_path / "t"), *FAST]) == 2
+    assert "--two-stage-out needs --bundle" in capsys.readouterr().err
