@@ -39,6 +39,8 @@ REFERENCE_POINTS = 2001
 # Patient-context columns a single image cannot have: it is a patient with one lesion.
 ALONE = {"patient_n_lesions": 1.0}
 PATIENT_SUFFIXES = ("_pz", "_prank")
+# Measurements an uploaded image does not come with (ISIC 2024 total-body photography).
+NOT_MEASURED_PREFIXES = ("tbp_", "clin_size")
 
 
 @dataclass
@@ -60,7 +62,8 @@ class StackMember:
                 x[f"emb_pc{i}"] = comps[:, i]
         for c in self.columns:  # rows without patient context: a patient with one lesion
             if c not in x.columns and (c in ALONE or c == "emb_patient_dist"
-                                       or c.endswith(PATIENT_SUFFIXES)):
+                                       or c.endswith(PATIENT_SUFFIXES)
+                                       or c.startswith(NOT_MEASURED_PREFIXES)):
                 x[c] = ALONE.get(c, np.nan)
         missing = [c for c in self.columns if c not in x.columns]
         if missing:

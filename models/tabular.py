@@ -51,15 +51,50 @@ def model_views(pre: Preprocessing, batch: Any) -> list[np.ndarray]:
     return list(np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8))
 
 
+# The ISIC 2024 reference pipelines' engineered TBP features: name -> (inputs, formula).
+TBP_RATIOS = {
+    "tbp_lesion_size_ratio": (("tbp_lv_minorAxisMM", "clin_size_long_diam_mm"),
+                              lambda d: d["tbp_lv_minorAxisMM"] / d["clin_size_long_diam_mm"]),
+    "tbp_lesion_shape_index": (("tbp_lv_areaMM2", "tbp_lv_perimeterMM"),
+                               lambda d: d["tbp_lv_areaMM2"] / d["tbp_lv_perimeterMM"] ** 2),
+    "tbp_hue_contrast": (("tbp_lv_H", "tbp_lv_Hext"),
+                         lambda d: (d["tbp_lv_H"] - d["tbp_lv_Hext"]).abs()),
+    "tbp_luminance_contrast": (("tbp_lv_L", "tbp_lv_Lext"),
+                               lambda d: (d["tbp_lv_L"] - d["tbp_lv_Lext"]).abs()),
+    "tbp_color_difference": (("tbp_lv_deltaA", "tbp_lv_deltaB", "tbp_lv_deltaL"),
+                             lambda d: np.sqrt(d["tbp_lv_deltaA"] ** 2 + d["tbp_lv_deltaB"] ** 2
+                                               + d["tbp_lv_deltaL"] ** 2)),
+    "tbp_border_complexity": (("tbp_lv_norm_border", "tbp_lv_symm_2axis"),
+                              lambda d: d["tbp_lv_norm_border"] + d["tbp_lv_symm_2axis"]),
+    "tbp_color_uniformity": (("tbp_lv_color_std_mean", "tbp_lv_radial_color_std_max"),
+                             lambda d: d["tbp_lv_color_std_mean"]
+                             / d["tbp_lv_radial_color_std_max"]),
+}
+
+
+def tbp_features(df: pd.DataFrame) -> pd.DataFrame:
+    """The numeric TBP measurements present in `df` (``tbp_lv_*``, ``clin_size_long_diam_mm``)
+    and each engineered ratio whose inputs are all present (division by 0 gives NaN)."""
+    raw = [c for c in df.columns if c.startswith("tbp_lv_") or c == "clin_size_long_diam_mm"]
+    out = df[raw].apply(pd.to_numeric, errors="coerce").astype(float)
+    for name, (inputs, formula) in TBP_RATIOS.items():
+        if all(c in out.columns for c in inputs):
+            out[name] = formula(out).replace([np.inf, -np.inf], np.nan)
+    return out
+
+
 def base_features(df: pd.DataFrame) -> pd.DataFrame:
     """The image-level features of every row: CNN score (``prob``) and its logit, metadata,
-    and the ``img_*`` statistics where `df` has them."""
+    the ``img_*`` statistics and TBP measurements (`tbp_features`) where `df` has them."""
     p = pd.to_numeric(df["prob"], errors="coerce").astype(float).clip(1e-6, 1 - 1e-6)
     parts = [pd.DataFrame({"cnn_prob": p.to_numpy(), "cnn_logit": np.log(p / (1 - p)).to_numpy()},
                           index=df.index), metadata_features(df)]
     stats = [c for c in IMAGE_STAT_COLUMNS if c in df.columns]
     if stats:
         parts.append(df[stats].astype(float))
+    tbp = tbp_features(df)
+    if not tbp.empty and len(tbp.columns):
+        parts.append(tbp)
     return pd.concat(parts, axis=1)
 
 
@@ -68,7 +103,8 @@ def with_patient_context(features: pd.DataFrame, df: pd.DataFrame) -> pd.DataFra
     of `df` is grouped by patient (``group_kind``); unchanged otherwise."""
     if "group_kind" not in df.columns or not (df["group_kind"] == "patient").all():
         return features
-    context = ["cnn_prob", *[c for c in IMAGE_STAT_COLUMNS if c in features.columns]]
+    context = ["cnn_prob", *[c for c in features.columns
+                             if c in IMAGE_STAT_COLUMNS or c.startswith("tbp_")]]
     return pd.concat([features, patient_features(
         features.assign(patient_id=df["group_id"].to_numpy()), context)], axis=1)
 

@@ -35,6 +35,7 @@ from configs.second_stage import EmbedSettings
 from data.folds import FoldError, assign_folds
 from data.multisource import DatasetSpec, dataset_specs, read_sources
 from data.readers import DatasetError
+from data.readers.isic2024 import read_tbp
 from models.bundle import Bundle, BundleError
 from models.embedding import EmbeddingError, embed_rows
 from models.ensemble import EnsembleError
@@ -87,6 +88,7 @@ def read_table(s: EmbedSettings, plan: dict[str, Any], bundles: list[Bundle]) ->
         assign_folds, n_folds=plan["n_folds"], seed=plan["seed"],
         stratify_by=plan["stratify_by"])
     df = read_sources(specs, on_error=s.on_bad_row, exclude=exclude, assign=assign)
+    df = with_tbp(df, specs)
     if not s.unseen:
         for b in bundles:
             n = (b.info.get("training_data") or {}).get("n_images")
@@ -95,6 +97,19 @@ def read_table(s: EmbedSettings, plan: dict[str, Any], bundles: list[Bundle]) ->
                                  f"has {len(df)}: not its training data (pass --unseen for an "
                                  "external set)")
     return df
+
+
+def with_tbp(df: pd.DataFrame, specs: list[DatasetSpec]) -> pd.DataFrame:
+    """`df` plus the TBP measurements of its ISIC 2024 datasets (by image id), if any."""
+    fmts = [d["format"] for d in df.attrs.get("datasets", [])]
+    tables = [read_tbp(spec.path) for spec, fmt in zip(specs, fmts, strict=False)
+              if fmt == "isic2024"]
+    tables = [t for t in tables if len(t.columns) > 1]
+    if not tables:
+        return df
+    tbp = pd.concat(tables, ignore_index=True).drop_duplicates("image_id")
+    log.info("TBP measurements: %d columns", len(tbp.columns) - 1)
+    return df.merge(tbp, on="image_id", how="left", validate="many_to_one")
 
 
 def _member_columns(bundle: Bundle, i: int, rows: pd.DataFrame, batch_size: int,
@@ -113,7 +128,9 @@ def _member_columns(bundle: Bundle, i: int, rows: pd.DataFrame, batch_size: int,
 def embed_chunk(bundles: list[Bundle], rows: pd.DataFrame, plan: dict[str, Any],
                 batch_size: int, num_workers: int) -> pd.DataFrame:
     """Every member's columns for one chunk of rows, plus the out-of-fold `prob`."""
-    out = rows[[c for c in (*KEEP_COLUMNS, "fold") if c in rows.columns]].reset_index(drop=True)
+    keep = [*KEEP_COLUMNS, "fold", *[c for c in rows.columns
+                                      if c.startswith("tbp_lv_") or c == "clin_size_long_diam_mm"]]
+    out = rows[[c for c in keep if c in rows.columns]].reset_index(drop=True)
     columns: dict[str, np.ndarray] = {}
     oof_probs = []
     for i, (b, fold) in enumerate(zip(bundles, plan["member_folds"], strict=True)):

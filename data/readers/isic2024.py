@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from data import hdf5_images
@@ -139,3 +140,29 @@ def read_isic2024(
         "source": pd.Series([SPEC.name] * n, dtype=str),
     }
     return finish(table, on_error)
+
+
+TBP_PREFIX = "tbp_lv_"
+TBP_EXTRA = ("clin_size_long_diam_mm",)
+
+
+def read_tbp(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The numeric total-body-photography measurements of an ISIC 2024 metadata CSV.
+
+    Args:
+        path: Dataset folder or ``train-metadata.csv``.
+
+    Returns:
+        ``image_id`` plus every numeric ``tbp_lv_*`` column (and ``clin_size_long_diam_mm``)
+        present; values that are not numbers become NaN. Only ``image_id`` when the file has
+        none (then there are no TBP features).
+    """
+    csv_path = Path(path)
+    if csv_path.is_dir():
+        csv_path = csv_path / "train-metadata.csv"
+    raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    columns = [c for c in raw.columns if c.startswith(TBP_PREFIX) or c in TBP_EXTRA]
+    out = pd.DataFrame({"image_id": raw["isic_id"].astype(str)})
+    for c in columns:
+        out[c] = pd.to_numeric(raw[c].replace("", np.nan), errors="coerce")
+    return out

@@ -88,3 +88,23 @@ def test_patient_context_by_hand():
     np.testing.assert_allclose(out["emb_patient_dist"].iloc[:3], [3.0, 0.0, 3.0])
     assert math.isnan(out["emb_patient_dist"].iloc[3])
     np.testing.assert_allclose(out["emb_patient_dist"].iloc[4:], [2.0, 2.0])
+
+
+def test_tbp_measurements_and_engineered_ratios_by_hand():
+    from models.tabular import base_features, tbp_features
+
+    df = pd.DataFrame({"tbp_lv_minorAxisMM": [2.0, 1.0], "clin_size_long_diam_mm": [4.0, 0.0],
+                       "tbp_lv_H": [50.0, 40.0], "tbp_lv_Hext": [40.0, 45.0],
+                       "tbp_lv_deltaA": [3.0, np.nan], "tbp_lv_deltaB": [4.0, 1.0],
+                       "tbp_lv_deltaL": [0.0, 1.0], "tbp_lv_areaMM2": ["9", "bad"]})
+    out = tbp_features(df)
+    assert out["tbp_lesion_size_ratio"].iloc[0] == 0.5
+    assert math.isnan(out["tbp_lesion_size_ratio"].iloc[1])  # division by 0: missing
+    assert out["tbp_hue_contrast"].tolist() == [10.0, 5.0]
+    assert out["tbp_color_difference"].iloc[0] == 5.0
+    assert math.isnan(out["tbp_color_difference"].iloc[1])  # a missing input stays missing
+    assert out["tbp_lv_areaMM2"].iloc[0] == 9.0 and math.isnan(out["tbp_lv_areaMM2"].iloc[1])
+    # A ratio whose inputs are not all present is not made up.
+    assert "tbp_lesion_shape_index" not in out and "tbp_luminance_contrast" not in out
+    plain = pd.DataFrame({"prob": [0.2], "age": [50.0], "sex": ["male"], "site": ["unknown"]})
+    assert not any(c.startswith("tbp") for c in base_features(plain).columns)

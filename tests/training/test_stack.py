@@ -179,3 +179,28 @@ def test_two_stage_out_needs_the_bundle(embeddings, tmp_path, capsys):
     assert stack.main(["--embeddings", str(embeddings), "--out", str(tmp_path / "s"),
                        "--two-stage-out", str(tmp_path / "t"), *FAST]) == 2
     assert "--two-stage-out needs --bundle" in capsys.readouterr().err
+
+
+def test_isic2024_tbp_and_patient_features_reach_the_trees(tmp_path):
+    from tests.data.test_isic2024 import _jpegs
+    from tests.helpers import write_isic2024
+
+    root = write_isic2024(tmp_path / "isic2024", _jpegs(tmp_path, False))
+    bundle = build_bundle(tmp_path / "bundle", size=48)
+    emb = tmp_path / "emb.parquet"
+    assert embed.main(["--bundle", str(bundle), "--data-dir", str(root), "--unseen",
+                       "--out", str(emb), "--no-progress"]) == 0
+    df = pd.read_parquet(emb)
+    assert {"tbp_lv_areaMM2", "tbp_lv_H"} <= set(df.columns)  # read from the metadata CSV
+    assert (df["group_kind"] == "patient").all()
+    out = tmp_path / "stack"
+    assert stack.main(["--embeddings", str(emb), "--out", str(out), *FAST]) == 0
+    features = json.loads((out / "stack_summary.json").read_text())["features"]
+    assert {"tbp_lv_areaMM2", "tbp_lv_H", "patient_n_lesions", "cnn_prob_pz",
+            "tbp_lv_H_prank"} <= set(features)
+    # One uploaded image has no TBP measurements and no patient: NaN, the trees still score.
+    one = stack.base_features(df.iloc[[0]].drop(columns=["tbp_lv_areaMM2", "tbp_lv_H"])
+                              .assign(group_kind="lesion"), with_image_stats=True)
+    score = load_stack(out).predict(one.reset_index(drop=True),
+                                    df.filter(like="m0_emb_").to_numpy(np.float32)[[0]])
+    assert score.shape == (1,) and np.isfinite(score).all()
