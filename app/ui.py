@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+from app.patient import PatientView
 from app.render import (
     ALL_LAYERS,
     DEFAULT_OPACITY,
@@ -141,10 +142,27 @@ def build_ui(engine: Engine, uploads: UploadStore,
         session = gr.State(None, time_to_live=STATE_TTL_S)
         if examples:
             _examples(examples, inputs)
+        _patient_view(PatientView(engine, uploads, stack), list(bundle.encoder.sexes))
         with gr.Accordion("Model information", open=True):
             gr.Markdown(card, elem_id="model-card")
         _wire_events(service, button, inputs, decision, results, session)
     return demo
+
+
+def _patient_view(view: PatientView, sexes: list[str]) -> None:
+    """Several lesion images of one person, scored and compared (the `/patient` API)."""
+    with gr.Accordion("Patient view: compare several lesions of one person", open=False):
+        files = gr.File(label="Lesion images of one person (2-20)", file_count="multiple",
+                        file_types=["image"], elem_id="patient-files")
+        with gr.Row():
+            age = gr.Textbox(label="Age (years)", value="", placeholder="unknown", max_lines=1,
+                             elem_id="patient-age")
+            sex = gr.Dropdown(choices=sexes, value=UNKNOWN, label="Sex", elem_id="patient-sex")
+        button = gr.Button("Compare lesions", elem_id="patient-button")
+        table = gr.Markdown(elem_id="patient-table")
+        result = gr.JSON(label="Patient view", visible=False)
+    button.click(view.analyze, inputs=[files, age, sex], outputs=[result, table],
+                 api_name="patient", preprocess=False, concurrency_id="analyze")
 
 
 def _input_column(sexes: list[str], sites: list[str]) -> tuple[list[gr.Component], gr.Button]:

@@ -79,9 +79,11 @@ def test_ui_page_is_served(live_server: LiveServer) -> None:
     assert "<html" in response.text.lower()
 
 
-def test_only_analyze_is_a_public_endpoint(client: Client) -> None:
+def test_only_analyze_and_patient_are_public_endpoints(client: Client) -> None:
     api = client.view_api(print_info=False, return_format="dict")
-    assert list(api["named_endpoints"]) == ["/analyze"]
+    assert sorted(api["named_endpoints"]) == ["/analyze", "/patient"]
+    assert [p["parameter_name"] for p in api["named_endpoints"]["/patient"]["parameters"]] == [
+        "files", "age", "sex"]
     params = [p["parameter_name"] for p in api["named_endpoints"]["/analyze"]["parameters"]]
     assert params == ["image", "age", "sex", "site", "threshold", "target_sensitivity",
                       "heatmap_member"]
