@@ -69,10 +69,12 @@ class StackSettings(Settings):
                                 "embedding used as features (fitted inside each training fold)")
     image_stats: bool = Field(True, description="colour/shape statistics computed from the "
                               "images (lesion-to-skin contrast, asymmetry, border)")
-    n_estimators: int = Field(2000, ge=1, description="most boosting rounds (early stopping "
-                              "on the validation fold's pAUC above 80% TPR)")
-    learning_rate: float = Field(0.03, gt=0)
-    early_stopping_rounds: int = Field(100, ge=1)
+    n_estimators: int = Field(2000, ge=1, description="most boosting rounds (stopped early on "
+                              "the stopping fold's log-loss, then the round with its best pAUC "
+                              "above 80% TPR is kept)")
+    learning_rate: float = Field(0.03, gt=0, description="boosting learning rate")
+    early_stopping_rounds: int = Field(100, ge=1, description="rounds without a better "
+                                       "stopping-fold log-loss before a fit stops")
     out: Path = Field(Path("outputs/stack"), description="folder: oof_predictions.csv, "
                       "stack_summary.json, the tree models (text/JSON) and features.json")
     progress: bool = Field(True, description="show a progress bar")

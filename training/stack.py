@@ -8,9 +8,9 @@ over those rows. Each outer fold's trees are fitted on the other folds, with ear
 one more held-out fold (log-loss, then the round with the best pAUC above 80 % TPR there), and
 predict the outer fold: the out-of-fold predictions are honest estimates. Several libraries
 are combined by averaging each score's percentile among that library's out-of-fold scores
-(stored as quantiles, so one image can be scored the same way). The final trees, fitted on every row with the
-median best round, are saved in each library's own text/JSON format with `features.json`
-(feature list, PCA of the embedding, versions, SHA-256 of every tree file).
+(stored as quantiles, so one image can be scored the same way). The final trees, fitted on
+every row with the median best round, are saved in each library's own text/JSON format with
+`features.json` (feature list, PCA of the embedding, versions, SHA-256 of every tree file).
 """
 
 from __future__ import annotations
