@@ -15,14 +15,13 @@ from typing import Any
 import anyio
 import numpy as np
 import pandas as pd
-import torch
 
 from app.service import user_error
 from app.uploads import UploadMissingError, UploadStore
+from models.embedding import embed_view
 from models.engine import ABOVE, Engine, InputError
-from models.outputs import logits_to_probability
-from models.stack_bundle import Stack
-from models.tabular import base_features, image_stats, patient_features, with_patient_context
+from models.stack_bundle import Stack, view_row
+from models.tabular import base_features, patient_features, with_patient_context
 
 MIN_IMAGES, MAX_IMAGES = 2, 20
 PATIENT = "patient"
@@ -77,20 +76,12 @@ class PatientView:
                 a = self.engine.analyze(data, age, sex, None, tta=True, cam=False)
             except InputError as err:
                 raise user_error(f"{name}: {err}") from None
-            x = torch.from_numpy(bundle.preprocessing.normalize(a.model_view)[None])
-            meta = (torch.from_numpy(bundle.encode_metadata(
-                a.metadata["age"], a.metadata["sex"], a.metadata["site"])[None])
-                if bundle.model.uses_metadata else None)
-            with torch.inference_mode():
-                logits, emb = bundle.model.forward_with_embedding(x, meta)
-            embeddings.append(emb.numpy()[0])
+            prob, emb = embed_view(bundle, a.model_view, a.metadata)
+            embeddings.append(emb)
             rows.append({"lesion": name, "decision_probability": a.decision_probability,
                          "decision": a.decision, "threshold": a.threshold,
-                         "prob": float(logits_to_probability(logits)[0]),
-                         "age": np.nan if a.metadata["age"] is None else a.metadata["age"],
-                         "sex": a.metadata["sex"], "site": a.metadata["site"],
                          "group_id": PATIENT, "group_kind": PATIENT,
-                         **image_stats(a.model_view)})
+                         **view_row(self.stack, prob, a.model_view, a.metadata)})
         df, emb = pd.DataFrame(rows), np.stack(embeddings)
         context = patient_features(df.assign(patient_id=PATIENT), ["decision_probability"],
                                    embedding=emb)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -25,6 +26,16 @@ def settings_config(prog: str) -> SettingsConfigDict:
                               extra="ignore", cli_kebab_case=True, cli_prog_name=prog,
                               cli_implicit_flags=True, cli_avoid_json=True,
                               validate_default=True)
+
+
+def comma_list(value: Any) -> Any:
+    """A list field's raw value as a list: env values arrive as one string, CLI flags as a
+    list of strings; either may hold comma lists. Anything else is left to pydantic."""
+    items = [value] if isinstance(value, (str, Path)) else value
+    if isinstance(items, list):
+        return [part.strip() for item in items for part in str(item).split(",")
+                if part.strip()]
+    return value
 
 
 class Settings(BaseSettings):

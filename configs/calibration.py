@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
-from configs.base import Settings, settings_config
+from configs.base import Settings, comma_list, settings_config
 
 DEFAULT_SENSITIVITY_TARGET = 0.8
 
@@ -42,7 +42,4 @@ class CalibrateSettings(Settings):
     @field_validator("predictions", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
-        items = [value] if isinstance(value, (str, Path)) else value
-        if isinstance(items, list):
-            return [p.strip() for item in items for p in str(item).split(",") if p.strip()]
-        return value
+        return comma_list(value)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from configs.base import DEFAULT_BUNDLE_DIR, Settings, settings_config
+from configs.base import DEFAULT_BUNDLE_DIR, Settings, comma_list, settings_config
 from configs.choices import Backend, Combiner
 from configs.datasets import DataFormat
 from data.readers import OnError
@@ -48,12 +48,7 @@ class ScoringSettings(Settings):
     @field_validator("bundle", mode="before")
     @classmethod
     def _split_bundles(cls, value: Any) -> Any:
-        # Env values arrive as one string; CLI flags as a list of strings (maybe comma lists).
-        items = [value] if isinstance(value, (str, Path)) else value
-        if isinstance(items, list):
-            return [part.strip() for item in items for part in str(item).split(",")
-                    if part.strip()]
-        return value
+        return comma_list(value)
 
 
 class EvalSettings(ScoringSettings):

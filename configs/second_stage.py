@@ -8,18 +8,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from configs.base import DEFAULT_BUNDLE_DIR, Settings, settings_config
+from configs.base import DEFAULT_BUNDLE_DIR, Settings, comma_list, settings_config
 from configs.datasets import DatasetSettings
 
 TreeLibrary = Literal["lightgbm", "xgboost", "catboost"]
-
-
-def _split(value: Any) -> Any:
-    if isinstance(value, (str, Path)):
-        return [p.strip() for p in str(value).split(",") if p.strip()]
-    if isinstance(value, list):
-        return [p.strip() for item in value for p in str(item).split(",") if p.strip()]
-    return value
 
 
 class EmbedSettings(DatasetSettings):
@@ -46,7 +38,7 @@ class EmbedSettings(DatasetSettings):
     @field_validator("bundle", mode="before")
     @classmethod
     def _split_bundles(cls, value: Any) -> Any:
-        return _split(value)
+        return comma_list(value)
 
 
 class StackSettings(Settings):
@@ -93,4 +85,4 @@ class StackSettings(Settings):
     @field_validator("model", mode="before")
     @classmethod
     def _split_models(cls, value: Any) -> Any:
-        return _split(value)
+        return comma_list(value)

@@ -8,6 +8,7 @@ only bundles. Loading never unpickles anything.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -115,9 +116,10 @@ class Bundle:
         """The default decision threshold."""
         return self.thresholds[self.default_threshold_name]
 
-    @property
+    @functools.cached_property
     def decision(self) -> DecisionRule:
-        """The score decided on and its calibration (single view, uncalibrated if absent)."""
+        """The score decided on and its calibration (single view, uncalibrated if absent);
+        parsed once per loaded bundle (the engine reads it on every analysis)."""
         return DecisionRule.from_dict(self.info.get(DECISION_KEY))
 
     @property

@@ -8,6 +8,8 @@ backbone's pooled features, and `models.tabular.image_stats` of exactly the mode
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import torch
@@ -21,6 +23,27 @@ from models.tabular import IMAGE_STAT_COLUMNS, image_stats, model_views
 
 class EmbeddingError(ValueError):
     """An image that cannot be embedded; the message names the file and why."""
+
+
+def embed_view(bundle: Bundle, model_view: np.ndarray,
+               metadata: dict[str, Any]) -> tuple[float, np.ndarray]:
+    """The raw single-view probability and the embedding of one model view.
+
+    Args:
+        bundle: the loaded bundle.
+        model_view: (S, S, 3) uint8, the engine's model view of the image.
+        metadata: the validated age, sex and site (the engine's `Analysis.metadata`).
+
+    Returns:
+        (probability, float32 (D,) embedding).
+    """
+    x = torch.from_numpy(bundle.preprocessing.normalize(model_view)[None])
+    meta = (torch.from_numpy(bundle.encode_metadata(
+        metadata.get("age"), metadata.get("sex"), metadata.get("site"))[None])
+        if bundle.model.uses_metadata else None)
+    with torch.inference_mode():
+        logits, emb = bundle.model.forward_with_embedding(x, meta)
+    return float(logits_to_probability(logits)[0]), emb.float().numpy()[0]
 
 
 def embed_rows(bundle: Bundle, rows: pd.DataFrame, *, batch_size: int = 32,

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from models.bundle import (
     META_FILE,
@@ -26,8 +25,7 @@ from models.bundle import (
     load_bundle,
     sha256_file,
 )
-from models.embedding import embed_rows
-from models.outputs import logits_to_probability
+from models.embedding import embed_rows, embed_view
 from models.tabular import base_features, image_stats, with_patient_context
 from models.trees import TreeError, TreeModel
 
@@ -57,9 +55,8 @@ class StackMember:
         """P(melanoma) for rows of base features and their image embeddings."""
         x = base.copy()
         if self.pca_axes is not None:
-            comps = (np.asarray(embedding, dtype=np.float64) - self.pca_mean) @ self.pca_axes.T
-            for i in range(comps.shape[1]):
-                x[f"emb_pc{i}"] = comps[:, i]
+            x = pd.concat([x, embedding_components(embedding, self.pca_mean, self.pca_axes,
+                                                   index=x.index)], axis=1)
         for c in self.columns:  # rows without patient context: a patient with one lesion
             if c not in x.columns and (c in ALONE or c == "emb_patient_dist"
                                        or c.endswith(PATIENT_SUFFIXES)
@@ -78,16 +75,6 @@ class Stack:
     folder: Path
     members: list[StackMember]
     spec: dict[str, Any]
-
-    @property
-    def patient_context(self) -> bool:
-        """Whether the trees were trained with patient-normalised features."""
-        return any(c.endswith(PATIENT_SUFFIXES) for m in self.members for c in m.columns)
-
-    @property
-    def base_features(self) -> list[str]:
-        """The base feature columns (before the embedding's components)."""
-        return list(self.spec["base_features"])
 
     def score_table(self, bundle: Bundle, rows: pd.DataFrame, *, batch_size: int = 32,
                     num_workers: int = 0) -> np.ndarray:
@@ -114,6 +101,14 @@ class Stack:
         if len(preds) == 1:
             return preds[0]
         return percentile_mean(preds, [m.reference for m in self.members])
+
+
+def embedding_components(embedding: np.ndarray, mean: np.ndarray, axes: np.ndarray,
+                         index: Any = None) -> pd.DataFrame:
+    """The embedding's principal components as the feature columns ``emb_pc<i>``."""
+    comps = (np.asarray(embedding, dtype=np.float64) - mean) @ np.asarray(axes).T
+    return pd.DataFrame(comps, columns=[f"emb_pc{i}" for i in range(comps.shape[1])],
+                        index=index)
 
 
 def reference_quantiles(scores: np.ndarray) -> np.ndarray:
@@ -228,6 +223,18 @@ def check_stack_for(stack: Stack, bundle: Bundle) -> None:
                             f"{bundle.bundle_id} gives {dims}")
 
 
+def view_row(stack: Stack | None, prob: float, model_view: np.ndarray,
+             metadata: dict[str, Any]) -> dict[str, Any]:
+    """One image's feature row for the trees: raw CNN score, metadata and, when the trees use
+    them, the model view's image statistics (not computed for no trees)."""
+    age = metadata.get("age")
+    row = {"prob": prob, "age": np.nan if age is None else age, "sex": metadata.get("sex"),
+           "site": metadata.get("site")}
+    if stack is not None and stack.spec.get("image_stats"):
+        row.update(image_stats(model_view))
+    return row
+
+
 def score_view(stack: Stack, bundle: Bundle, model_view: np.ndarray,
                metadata: dict[str, Any]) -> dict[str, Any]:
     """The second stage's score of one image, from exactly what the CNN saw.
@@ -242,16 +249,8 @@ def score_view(stack: Stack, bundle: Bundle, model_view: np.ndarray,
         {"score", "cnn_probability" (the raw single view the trees were trained on),
         "combiner", "libraries", "patient_context": False}.
     """
-    x = torch.from_numpy(bundle.preprocessing.normalize(model_view)[None])
-    age, sex, site = metadata.get("age"), metadata.get("sex"), metadata.get("site")
-    meta = (torch.from_numpy(bundle.encode_metadata(age, sex, site)[None])
-            if bundle.model.uses_metadata else None)
-    with torch.inference_mode():
-        logits, embedding = bundle.model.forward_with_embedding(x, meta)
-    prob = float(logits_to_probability(logits)[0])
-    row = {"prob": prob, "age": np.nan if age is None else age, "sex": sex, "site": site}
-    if stack.spec.get("image_stats"):
-        row.update(image_stats(model_view))
-    score = float(stack.predict(base_features(pd.DataFrame([row])), embedding.numpy())[0])
+    prob, embedding = embed_view(bundle, model_view, metadata)
+    row = view_row(stack, prob, model_view, metadata)
+    score = float(stack.predict(base_features(pd.DataFrame([row])), embedding[None])[0])
     return {"score": score, "cnn_probability": prob, "combiner": stack.spec.get("combiner"),
             "libraries": [m.model.library for m in stack.members], "patient_context": False}

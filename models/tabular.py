@@ -98,10 +98,15 @@ def base_features(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, axis=1)
 
 
+def has_patient_ids(df: pd.DataFrame) -> bool:
+    """Whether every row of `df` is grouped by patient (``group_kind``)."""
+    return "group_kind" in df.columns and bool((df["group_kind"] == "patient").all())
+
+
 def with_patient_context(features: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     """`features` plus `patient_features` of the CNN score and image statistics when every row
     of `df` is grouped by patient (``group_kind``); unchanged otherwise."""
-    if "group_kind" not in df.columns or not (df["group_kind"] == "patient").all():
+    if not has_patient_ids(df):
         return features
     context = ["cnn_prob", *[c for c in features.columns
                              if c in IMAGE_STAT_COLUMNS or c.startswith("tbp_")]]

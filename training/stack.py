@@ -36,11 +36,12 @@ from models.stack_bundle import (
     FEATURES_FILE,
     STACK_FORMAT,
     STACK_SCHEMA,
+    embedding_components,
     percentile_mean,
     reference_quantiles,
     write_two_stage,
 )
-from models.tabular import IMAGE_STAT_COLUMNS, with_patient_context
+from models.tabular import IMAGE_STAT_COLUMNS, has_patient_ids, with_patient_context
 from models.tabular import base_features as tabular_features
 from models.trees import PACKAGES, TreeError, TreeModel
 
@@ -89,7 +90,7 @@ def base_features(df: pd.DataFrame, with_image_stats: bool) -> pd.DataFrame:
     features = tabular_features(df)
     if not with_image_stats:
         features = features.drop(columns=list(IMAGE_STAT_COLUMNS), errors="ignore")
-    if (df["group_kind"] == "patient").all():
+    if has_patient_ids(df):
         features = with_patient_context(features, df)
     else:
         log.info("no patient ids (groups are %s): patient-normalised features omitted",
@@ -109,10 +110,7 @@ def design(features: pd.DataFrame, emb: np.ndarray, pca: tuple[np.ndarray, np.nd
     """Features plus the embedding's principal components."""
     if pca is None:
         return features
-    mean, axes = pca
-    comps = (emb - mean) @ axes.T
-    return pd.concat([features, pd.DataFrame(
-        comps, columns=[f"emb_pc{i}" for i in range(axes.shape[0])])], axis=1)
+    return pd.concat([features, embedding_components(emb, *pca, index=features.index)], axis=1)
 
 
 def _best_round(model: TreeModel, x: np.ndarray, y: np.ndarray) -> int:
