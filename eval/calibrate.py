@@ -31,6 +31,7 @@ from eval.errors import EvalError, report_bad_input
 from eval.metrics.calibration import brier_score, expected_calibration_error
 from eval.metrics.thresholds import binary_metrics_at, select_thresholds
 from models.bundle import (
+    BUNDLE_SCHEMA_VERSION,
     META_FILE,
     OPERATING_CURVE_KEY,
     WEIGHTS_FILE,
@@ -109,7 +110,7 @@ def calibrated_info(info: dict[str, Any], y: np.ndarray, raw: np.ndarray,
     chosen = select_thresholds(y, p, sensitivity_target=sensitivity_target)
     thresholds = {k: float(v) for k, v in chosen.items() if k != "sensitivity_target_value"}
     out = {k: v for k, v in info.items() if k != "_folder"}
-    out["schema_version"] = 2
+    out["schema_version"] = BUNDLE_SCHEMA_VERSION
     out[DECISION_KEY] = rule.to_dict()
     if rule.calibration is not None:
         out[DECISION_KEY]["calibration"]["ece_after"] = expected_calibration_error(y, p)
@@ -139,6 +140,9 @@ def run(s: CalibrateSettings) -> dict[str, Any]:
     bundle = load_bundle(s.bundle)  # verifies the weights' checksum
     if bundle.decision.calibration is not None:
         raise EvalError(f"{s.bundle}: already calibrated; fit from the uncalibrated bundle")
+    if bundle.has_second_stage:  # its trees would not come along into the new folder
+        raise EvalError(f"{s.bundle}: a two-stage bundle; calibrate its CNN bundle, then "
+                        "write the two-stage bundle from the calibrated one")
     if bundle.classes:
         log.info("diagnosis bundle: the rule applies to its melanoma probability P(MEL)")
     table = pd.concat([raw_scores(p, bundle.bundle_id, s.score) for p in s.predictions],

@@ -108,6 +108,7 @@ def test_prediction_uses_the_rule(calibrated, raw_run, ham_source, tmp_path):
     ("other_bundle", "not by the bundle"),
     ("already_calibrated", "already calibrated"),
     ("same_folder", "new folder"),
+    ("two_stage", "a two-stage bundle"),
 ])
 def test_bad_inputs_say_why(case, fact, raw_run, bundle64, calibrated, make_bundle,
                             ham_source, tmp_path, capsys):
@@ -122,6 +123,12 @@ def test_bad_inputs_say_why(case, fact, raw_run, bundle64, calibrated, make_bund
         bundle = make_bundle(seed=9)
     elif case == "already_calibrated":
         bundle = calibrated
+    elif case == "two_stage":
+        bundle = tmp_path / "two"
+        shutil.copytree(bundle64, bundle)
+        info = json.loads((bundle / "bundle.json").read_text())
+        info.update(schema_version=3, second_stage={"folder": "second_stage"})
+        (bundle / "bundle.json").write_text(json.dumps(info))
     else:
         out = bundle64
     assert calibrate.main(["--bundle", str(bundle), "--predictions", str(preds),
