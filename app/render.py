@@ -6,6 +6,7 @@ threshold or the overlay controls re-renders without running the model again.
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
@@ -217,6 +218,27 @@ def differential_markdown(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def decision_html(result: dict[str, Any]) -> str:
+    """The result's first line: the decision, then the probability it was made on.
+
+    It leads with the decision, not with the larger of "melanoma" and "not melanoma": a
+    probability of 0.44 may well be above the threshold.
+    """
+    p, thr = decided_probability(result), float(result["threshold"])
+    side = "above" if result["decision"] == ABOVE else "below"
+    colour = SIDE_COLOURS[side]
+    headline = ("Above the decision threshold: melanoma suspected" if side == "above" else
+                "Below the decision threshold")
+    name = html.escape(str(result.get("threshold_name", "")))
+    return (f'<div class="decision-card" data-decision="{side}" style="border-left:6px solid '
+            f'{colour};padding:0.4em 0.9em">'
+            f'<div class="decision-headline" style="font-size:1.35em;font-weight:700;'
+            f'color:{colour}">{headline}</div>'
+            f'<div class="decision-detail">melanoma probability <b>{p:.3f}</b> vs threshold '
+            f"<b>{thr:.3f}</b> (<code>{name}</code>): {html.escape(rule_text(result))}. "
+            "<i>Research use only, not a diagnosis.</i></div></div>")
+
+
 def label_confidences(result: dict[str, Any]) -> dict[str, float]:
     """The probability panel: melanoma vs not, or a diagnosis model's whole differential."""
     if result.get("classes"):
@@ -227,6 +249,60 @@ def label_confidences(result: dict[str, Any]) -> dict[str, float]:
 
 
 TTA_COLUMNS = ("view", "probability", "vs threshold")
+SIDE_COLOURS = {"above": "#c0392b", "below": "#2e86c1"}  # the TTA plot's bars, by side
+_PLOT = {"width": 420, "height": 250, "left": 40, "right": 12, "top": 30, "bottom": 78}
+
+
+def tta_svg(result: dict[str, Any]) -> str:
+    """The TTA plot: each view's probability as a bar, coloured by its side of the threshold,
+    with the threshold drawn as a dashed line and a legend (an inline SVG).
+
+    Drawn here rather than by a plotting component: every bar is always drawn and filled
+    whichever sides are present, and the threshold line moves with the threshold.
+    """
+    thr, views = float(result["threshold"]), result["tta"]
+    w, h, left, right, top, bottom = (_PLOT[k] for k in ("width", "height", "left", "right",
+                                                         "top", "bottom"))
+    inner_w, inner_h = w - left - right, h - top - bottom
+
+    def y(p: float) -> float:
+        return top + inner_h * (1.0 - min(max(p, 0.0), 1.0))
+
+    slot = inner_w / max(1, len(views))
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" '
+              f'class="tta-svg" style="width:100%;max-width:{w}px;height:auto" '
+              f'aria-label="Probability per TTA view, threshold {thr:.3f}">')]
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<line x1="{left}" x2="{w - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+                     f'stroke="#ddd" stroke-width="1"/><text x="{left - 4}" y="{y(tick) + 3:.1f}" '
+                     f'font-size="10" text-anchor="end" fill="#555">{tick:g}</text>')
+    for i, view in enumerate(views):
+        p = float(view["probability"])
+        side = "above" if p >= thr else "below"
+        x = left + i * slot + slot * 0.15
+        name = html.escape(str(view["view"]))
+        parts.append(
+            f'<rect class="tta-bar" data-view="{name}" data-side="{side}" '
+            f'data-probability="{p:.4f}" x="{x:.1f}" y="{y(p):.1f}" width="{slot * 0.7:.1f}" '
+            f'height="{top + inner_h - y(p):.1f}" fill="{SIDE_COLOURS[side]}">'
+            f"<title>{name}: {p:.3f} ({side} threshold)</title></rect>")
+        cx = x + slot * 0.35
+        parts.append(f'<text x="{cx:.1f}" y="{top + inner_h + 10}" font-size="10" fill="#333" '
+                     f'text-anchor="end" transform="rotate(-40 {cx:.1f} {top + inner_h + 10})">'
+                     f"{name}</text>")
+    parts.append(f'<line class="tta-threshold" data-threshold="{thr:.4f}" x1="{left}" '
+                 f'x2="{w - right}" y1="{y(thr):.1f}" y2="{y(thr):.1f}" stroke="#222" '
+                 f'stroke-width="1.5" stroke-dasharray="5 3"/>'
+                 f'<text x="{w - right}" y="{y(thr) - 3:.1f}" font-size="10" text-anchor="end" '
+                 f'fill="#222">threshold {thr:.3f}</text>')
+    for k, (side, words) in enumerate((("above", "at or above threshold"),
+                                       ("below", "below threshold"))):
+        lx = left + k * 150
+        parts.append(f'<rect class="tta-legend" data-side="{side}" x="{lx}" y="8" width="12" '
+                     f'height="12" fill="{SIDE_COLOURS[side]}"/><text x="{lx + 16}" y="18" '
+                     f'font-size="11" fill="#333">{words}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def tta_frame(result: dict[str, Any]) -> pd.DataFrame:

@@ -31,6 +31,12 @@ from models.stack_bundle import Stack
 log = logging.getLogger(__name__)
 
 DIST_NAME = "melanoma-detect"
+API_DESCRIPTION = (
+    "Research use only, not a diagnosis. These are the server's plain HTTP routes. The "
+    "analysis itself (`/analyze`, `/patient`) is a Gradio API: its parameters and return "
+    "values are listed at `/?view=api` (the \"Use via API\" link at the foot of the page), "
+    "and it is called with `gradio_client` (`Client(url).predict(handle_file(path), age, "
+    "sex, site, api_name=\"/analyze\")`) or over Gradio's HTTP queue protocol.")
 SWEEP_INTERVAL_MAX_S = 60.0
 
 
@@ -117,12 +123,16 @@ def create_app(engine: Engine, *, max_concurrency: int = 1, max_queue: int = 32,
             removed = uploads.sweep(0)
             log.info("shutdown: removed %d temporary file(s)", removed)
 
+    # /docs describes the REST routes (health, report); the analysis API is Gradio's, described
+    # at /?view=api and called with gradio_client (see the README).
     fastapi_app = FastAPI(title="Melanoma risk (research use only)", lifespan=lifespan,
-                          docs_url=None, redoc_url=None, openapi_url=None)
+                          version=app_version(), description=API_DESCRIPTION,
+                          docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
     health = health_record(engine, stack)
 
     # Registered before Gradio's catch-all mount at "/" so that they are matched first.
-    @fastapi_app.get("/healthz")
+    # HEAD too: load balancers and `curl -I` probe with it.
+    @fastapi_app.api_route("/healthz", methods=["GET", "HEAD"])
     def healthz() -> dict[str, Any]:
         """Liveness and identity: the engine is loaded at startup or the server never starts."""
         return health

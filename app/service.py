@@ -14,6 +14,7 @@ import logging
 import secrets
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,14 @@ from app.render import (
     analysis_json,
     decide,
     decided_probability,
+    decision_html,
     label_confidences,
     operating_point_markdown,
     pack_cams,
     render_overlays,
     summary_markdown,
     tta_frame,
+    tta_svg,
     with_class_names,
 )
 from app.report import ReportStore, report_pdf
@@ -44,8 +47,24 @@ from models.stack_bundle import Stack, score_view
 
 log = logging.getLogger(__name__)
 
-THRESHOLD_STEP = 0.001  # the UI slider's step; a value this close to the default is it
+THRESHOLD_STEP = 0.001  # the UI slider's step; a value this close to a preset is that preset
+THRESHOLD_DECIMALS = 3  # what the slider shows (its step)
+SENSITIVITY_PRESETS = (0.80, 0.85, 0.90, 0.95, 0.98)  # validation sensitivities offered
+DEFAULT_PRESET, CUSTOM = "default", "custom"  # preset keys: the bundle's default; any other
 REPORT_ROUTE = "report"  # GET <root>/report/<token> serves a prepared report once
+NOTHING_TO_REPORT = "Nothing to report: analyse an image first."
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named operating point: its key (the preset menu's value), its name (what results and
+    the API call it: the bundle's threshold name or ``sensitivity_<target>``), its exact
+    threshold, and the menu's text."""
+
+    key: str
+    name: str
+    value: float
+    label: str
 
 
 def user_error(message: str, title: str = "Cannot analyse this input") -> gr.Error:
@@ -84,6 +103,7 @@ class AnalysisService:
         self.curve = bundle.operating_curve
         self.class_names = bundle.class_names  # {} for a melanoma model
         self.default_threshold = (bundle.default_threshold_name, bundle.threshold)
+        self.presets = self._presets()
         # An ensemble's members, in order; a single bundle draws its own heatmaps.
         self.members: list[str] = list(getattr(engine, "members", None) or [])
         self.default_member = (self.members[engine.cam_member] if self.members
@@ -110,16 +130,44 @@ class AnalysisService:
         except PermissionError as err:
             raise user_error(str(err)) from None
 
-    def threshold(self, threshold: Any = None, target_sensitivity: Any = None
-                  ) -> tuple[float, str]:
-        """The decision threshold asked for (see `models.operating.choose_threshold`)."""
+    def _presets(self) -> list[Preset]:
+        """The bundle's default and, with a validation curve, the sensitivity presets."""
+        name, value = self.default_threshold
+        out = [Preset(DEFAULT_PRESET, name, value, f"{name} ({value:.3f}): the model's default")]
+        if self.curve is not None:
+            for s in SENSITIVITY_PRESETS:
+                t, n = choose_threshold(name, value, self.curve, target_sensitivity=s)
+                out.append(Preset(f"{s:.2f}", n, t,
+                                  f"{n} ({t:.3f}): sensitivity ≥ {s:.2f} on validation"))
+        return out
+
+    def threshold(self, threshold: Any = None, target_sensitivity: Any = None,
+                  preset: Any = None) -> tuple[float, str]:
+        """The decision threshold asked for and its name (see
+        `models.operating.choose_threshold`). A threshold within half a slider step of a
+        preset's is that preset, exactly and by its name (`preset`, the menu's value, settles
+        ties between presets at the same threshold); any other is ``custom``."""
         name, value = self.default_threshold
         try:
-            return choose_threshold(name, value, self.curve, threshold=threshold,
-                                    target_sensitivity=target_sensitivity,
-                                    tolerance=THRESHOLD_STEP / 2)
+            t, chosen = choose_threshold(name, value, self.curve, threshold=threshold,
+                                         target_sensitivity=target_sensitivity,
+                                         tolerance=THRESHOLD_STEP / 2)
         except OperatingPointError as err:
             raise user_error(str(err)) from None
+        if chosen != CUSTOM:
+            return t, chosen
+        close = [p for p in self.presets if abs(p.value - t) <= THRESHOLD_STEP / 2]
+        match = next((p for p in close if p.key == preset), close[0] if close else None)
+        return (match.value, match.name) if match else (t, chosen)
+
+    def preset_key(self, name: str) -> str:
+        """The preset menu's value for a threshold name (``custom`` for any other)."""
+        return next((p.key for p in self.presets if p.name == name), CUSTOM)
+
+    @staticmethod
+    def slider_value(threshold: float) -> float:
+        """What the threshold slider shows: the threshold at the slider's precision."""
+        return round(float(threshold), THRESHOLD_DECIMALS)
 
     def heatmap_member(self, member: Any) -> str:
         """The bundle id of the member that draws this call's heatmaps (see `analyze`)."""
@@ -170,8 +218,11 @@ class AnalysisService:
             progress: Gradio's progress tracker.
 
         Returns:
-            (result JSON, label, summary, TTA table, TTA plot, gallery, layer choices,
-            session state, threshold slider value).
+            (result JSON, decision panel (HTML), label, summary, TTA table, TTA plot (SVG),
+            gallery, layer choices, session state, threshold slider value). In the JSON,
+            `decision_probability` is what the decision compares with the threshold (the
+            bundle's decision rule, e.g. the calibrated mean of the 8 views); `probability` is
+            the model's plain output for the image as uploaded (one view, uncalibrated).
         """
         started = time.perf_counter()
         progress(0.05, desc="Reading the image")
@@ -196,8 +247,8 @@ class AnalysisService:
         result["heatmap_member"] = member
         if second is not None:
             result["second_stage"] = second
-        if session and session.get("source") == source:
-            before = session["result"]
+        before = (session or {}).get("result") or (session or {}).get("previous_result")
+        if before and session.get("source") == source:
             result["previous"] = {"probability": decided_probability(before),
                                   "metadata": before["metadata"]}
         state = {**pack_cams(analysis), "source": source, "result": result}
@@ -205,9 +256,9 @@ class AnalysisService:
         gallery = render_overlays(state, ALL_LAYERS, DEFAULT_OPACITY)
         label = label_confidences(result)
         log.info("analysis done in %.0f ms", (time.perf_counter() - started) * 1000.0)
-        frame = tta_frame(result)
-        return (result, label, summary_markdown(result, self.curve), frame, frame, gallery,
-                gr.update(choices=layers, value=ALL_LAYERS), state, t)
+        return (result, decision_html(result), label, summary_markdown(result, self.curve),
+                tta_frame(result), tta_svg(result), gallery,
+                gr.update(choices=layers, value=ALL_LAYERS), state, self.slider_value(t))
 
     async def change_member(self, image: Any, age: Any, sex: Any, site: Any, threshold: Any,
                             target_sensitivity: Any, heatmap_member: Any,
@@ -216,39 +267,66 @@ class AnalysisService:
         """Another ensemble member picked: analyse the shown case again (nothing before the
         first analysis: the pick then applies to the next one)."""
         if not session:
-            return tuple(gr.skip() for _ in range(9))
+            return tuple(gr.skip() for _ in range(10))
         return await self.analyze(image, age, sex, site, threshold, target_sensitivity,
                                   heatmap_member, session, progress)
 
-    def redecide(self, session: dict[str, Any] | None, threshold: Any) -> tuple:
+    def redecide(self, session: dict[str, Any] | None, threshold: Any,
+                 preset: Any = None) -> tuple:
         """Decide the session's last result at another threshold (no model run).
 
         Returns:
-            (operating-point text, result JSON, summary, TTA table, TTA plot, session).
+            (operating-point text, result JSON, decision panel, label, summary, TTA table,
+            TTA plot, session, preset menu value: the preset this threshold is, or custom).
         """
-        t, name = self.threshold(threshold)
+        t, name = self.threshold(threshold, None, preset)
         text = operating_point_markdown(t, self.curve)
-        if not session:
+        key = self.preset_key(name)
+        if not session or not session.get("result"):
             skip = gr.skip()
-            return text, skip, skip, skip, skip, skip
+            return text, skip, skip, skip, skip, skip, skip, skip, key
         result = decide(session["result"], t, name, self.curve)
         session = {**session, "result": result}
-        frame = tta_frame(result)
-        return (text, result, summary_markdown(result, self.curve), frame, frame, session)
+        return (text, result, decision_html(result), label_confidences(result),
+                summary_markdown(result, self.curve), tta_frame(result), tta_svg(result),
+                session, key)
 
-    def preset_threshold(self, preset: Any) -> float:
-        """The slider value for a preset: the bundle's default or a target sensitivity."""
-        target = None if preset in (None, "", "default") else preset
-        return self.threshold(None, target)[0]
+    def preset_threshold(self, preset: Any) -> float | Any:
+        """The slider value for a preset (the custom entry leaves the slider as it is)."""
+        chosen = next((p for p in self.presets if p.key == preset), None)
+        return gr.skip() if chosen is None else self.slider_value(chosen.value)
+
+    @staticmethod
+    def forget_result(session: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The session as a new analysis starts: the shown result is gone (a failed analysis
+        must leave nothing that the report, the threshold or the overlays would show), while
+        the model's view of the image stays for re-analysis with other metadata."""
+        if not session:
+            return session
+        kept = {k: session[k] for k in ("view", "source") if k in session}
+        last = session.get("result") or session.get("previous_result")
+        return {**kept, **({"previous_result": last} if last else {})}
+
+    def check_upload(self, image: Any) -> None:
+        """Warn as soon as an upload cannot be analysed (not an image, corrupt, too small or
+        too large), instead of at Analyze. Reads the file in place; keeps nothing."""
+        path = image.get("path") if isinstance(image, dict) else image
+        if not isinstance(path, (str, Path)) or not path or not self.uploads.contains(path):
+            return
+        try:
+            self.engine.check_image(str(path))  # the message names the file
+        except InputError as err:
+            gr.Warning(html.escape(f"{one_line(str(err))}. Analyze will refuse it: "
+                                   "upload a JPEG or PNG dermoscopy image.", quote=False),
+                       duration=None, title="This file cannot be analysed")
 
     def report(self, session: dict[str, Any] | None, opacity: Any) -> str:
         """Prepare the PDF report of the last analysis; returns the HTML link that fetches it.
 
         The PDF is built in memory and held (in memory) until the browser fetches it once.
         """
-        if not session:
-            raise user_error("no analysis to report yet: analyse an image first",
-                             title="Nothing to report")
+        if not session or not session.get("result"):
+            return f'<p id="report-empty" class="report-empty">{NOTHING_TO_REPORT}</p>'
         alpha = DEFAULT_OPACITY if opacity is None else float(opacity)
         pdf = report_pdf(session, self.curve, self.notice, alpha)
         token = self.reports.put(pdf)

@@ -26,11 +26,10 @@ from app.render import (
     render_overlays,
 )
 from app.report import ReportStore
-from app.service import THRESHOLD_STEP, AnalysisService
+from app.service import CUSTOM, DEFAULT_PRESET, THRESHOLD_STEP, AnalysisService
 from app.uploads import UploadStore
 from models.engine import UNKNOWN, Engine
 from models.stack_bundle import Stack
-from models.tta import VIEW_NAMES
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 STATE_TTL_S = 1800  # what the model saw, heatmaps and result stay 30 min in session memory
@@ -42,7 +41,12 @@ PRIVACY = ("Uploaded images are read into memory and deleted from the server as 
            "analysis starts; nothing you enter is logged or written to disk. The image the "
            "model saw stays in this browser session's memory for 30 minutes, so you can change "
            "age, sex or site and analyse again without a new upload.")
-SENSITIVITY_PRESETS = (0.80, 0.85, 0.90, 0.95, 0.98)
+NO_RESULT = ('<div class="decision-card" data-decision="none">No result yet: upload a '
+             "dermoscopy image or pick an example, then Analyze.</div>")
+JSON_FIELDS = ("`decision_probability` is what the decision compares with `threshold` (the "
+               "model's decision rule, e.g. the calibrated mean of the 8 views); "
+               "`probability` is the model's plain output for the image as uploaded (one "
+               "view, uncalibrated); `tta` lists each view's plain probability.")
 _DX_NAMES = {"mel": "melanoma", "nv": "melanocytic nevus", "bkl": "benign keratosis-like",
              "bcc": "basal cell carcinoma", "akiec": "actinic keratosis / intraepithelial "
              "carcinoma", "vasc": "vascular lesion", "df": "dermatofibroma"}
@@ -94,9 +98,11 @@ def load_examples(folder: Path = EXAMPLES_DIR) -> list[Example]:
     return out
 
 
-def _clear_results() -> tuple:
-    """Empty values for the result components (shown while a new analysis runs)."""
-    return None, None, "", [], ""
+def _clear_results(session: dict[str, Any] | None) -> tuple:
+    """Empty result components while a new analysis runs, and a session without the old
+    result (so that a failed analysis leaves nothing the report would print)."""
+    return (None, NO_RESULT, None, "", None, "", [], "",
+            AnalysisService.forget_result(session))
 
 
 def _rerender_if_changed(state: dict[str, Any] | None, layer: str | None,
@@ -133,15 +139,13 @@ def build_ui(engine: Engine, uploads: UploadStore,
         with gr.Row():
             with gr.Column(scale=2, min_width=320):
                 inputs, button = _input_column(list(bundle.encoder.sexes),
-                                               list(bundle.encoder.sites))
+                                               list(bundle.encoder.sites), examples)
                 decision = _decision_controls(service)
             with gr.Column(scale=3, min_width=360):
                 results = _result_column(list(bundle.info.get("cam_layers") or []),
                                          service.members, service.default_member,
                                          len(bundle.classes))
         session = gr.State(None, time_to_live=STATE_TTL_S)
-        if examples:
-            _examples(examples, inputs)
         _patient_view(PatientView(engine, uploads, stack), list(bundle.encoder.sexes))
         with gr.Accordion("Model information", open=True):
             gr.Markdown(card, elem_id="model-card")
@@ -158,17 +162,27 @@ def _patient_view(view: PatientView, sexes: list[str]) -> None:
             age = gr.Textbox(label="Age (years)", value="", placeholder="unknown", max_lines=1,
                              elem_id="patient-age")
             sex = gr.Dropdown(choices=sexes, value=UNKNOWN, label="Sex", elem_id="patient-sex")
+        sites = gr.Textbox(label="Anatomic sites (optional)", value="", max_lines=1,
+                           placeholder="one per image, in upload order, comma-separated; "
+                           "e.g. back, chest, unknown", elem_id="patient-sites")
         button = gr.Button("Compare lesions", elem_id="patient-button")
-        table = gr.Markdown(elem_id="patient-table")
+        table = gr.HTML(elem_id="patient-table")
         result = gr.JSON(label="Patient view", visible=False)
-    button.click(view.analyze, inputs=[files, age, sex], outputs=[result, table],
-                 api_name="patient", preprocess=False, concurrency_id="analyze")
+    # Blank the previous table first: an error must not stand under another set's results.
+    button.click(lambda: (None, ""), None, [result, table], api_visibility="private",
+                 show_progress="hidden", queue=False).then(
+        view.analyze, inputs=[files, age, sex, sites], outputs=[result, table],
+        api_name="patient", preprocess=False, concurrency_id="analyze",
+        show_progress_on=[table])
 
 
-def _input_column(sexes: list[str], sites: list[str]) -> tuple[list[gr.Component], gr.Button]:
-    """Image, age, sex and site inputs and the Analyze button (inside the current column)."""
+def _input_column(sexes: list[str], sites: list[str], examples: Sequence[Example]
+                  ) -> tuple[list[gr.Component], gr.Button]:
+    """Image, the examples, age, sex and site inputs and the Analyze button (inside the
+    current column). The examples sit under the image so that a first-time user sees them
+    without scrolling (1280x800)."""
     image = gr.Image(label="Dermoscopy image", type="filepath", image_mode=None,
-                     sources=["upload", "clipboard"], height=300, elem_id="image-input")
+                     sources=["upload", "clipboard"], height=240, elem_id="image-input")
     # A text field, not gr.Number: Gradio's number field shows and sends 0 when empty, which
     # would tell the model the patient is a newborn. Empty text means unknown; the engine
     # parses and range-checks what is typed.
@@ -179,6 +193,8 @@ def _input_column(sexes: list[str], sites: list[str]) -> tuple[list[gr.Component
         site = gr.Dropdown(choices=sites, value=UNKNOWN, label="Anatomic site",
                            elem_id="site-input")
     button = gr.Button("Analyze", variant="primary", elem_id="analyze-button")
+    if examples:
+        _examples(examples, [image, age, sex, site])
     gr.Markdown(PRIVACY, elem_classes=["small-print"])
     return [image, age, sex, site], button
 
@@ -195,15 +211,14 @@ class _Decision:
 
 def _decision_controls(service: AnalysisService) -> _Decision:
     """Choose the decision threshold directly or by a validation sensitivity target."""
-    name, value = service.default_threshold
-    choices = [(f"model default: {name} ({value:.3f})", "default")]
-    if service.curve is not None:
-        choices += [(f"sensitivity ≥ {s:.2f} on validation", f"{s:.2f}")
-                    for s in SENSITIVITY_PRESETS]
+    value = service.default_threshold[1]
+    # One name per preset: the menu shows the name results and the API use.
+    choices = [(p.label, p.key) for p in service.presets]
+    choices.append((f"{CUSTOM}: the threshold set on the slider", CUSTOM))
     with gr.Accordion("Operating point (decision threshold)", open=True):
-        preset = gr.Dropdown(choices=choices, value="default", label="Preset",
+        preset = gr.Dropdown(choices=choices, value=DEFAULT_PRESET, label="Preset",
                              elem_id="threshold-preset")
-        threshold = gr.Slider(0.0, 1.0, value=value, step=THRESHOLD_STEP,
+        threshold = gr.Slider(0.0, 1.0, value=service.slider_value(value), step=THRESHOLD_STEP,
                               label="Decision threshold (melanoma if probability ≥ threshold)",
                               elem_id="threshold")
         text = gr.Markdown(operating_point_markdown(value, service.curve),
@@ -218,13 +233,14 @@ def _decision_controls(service: AnalysisService) -> _Decision:
 class _Results:
     """The output components of one analysis."""
 
+    decision: gr.HTML
     label: gr.Label
     summary: gr.Markdown
     member: gr.Dropdown
     layer: gr.Radio
     opacity: gr.Slider
     gallery: gr.Gallery
-    tta_plot: gr.BarPlot
+    tta_plot: gr.HTML
     tta_table: gr.Dataframe
     report_button: gr.Button
     report_link: gr.HTML
@@ -239,13 +255,14 @@ def _result_column(layer_names: list[str], members: list[str], default_member: s
     whose heatmaps are drawn, so only one member's EigenCAM runs per analysis. `n_classes`: a
     diagnosis model's class count (its probability panel shows the whole differential).
     """
-    # No "top class" heading: it would follow 50%, while the decision follows the threshold
-    # (a 0.4 can be "above threshold").
-    title = ("Differential diagnosis: class probabilities (the melanoma decision uses the "
-             "threshold)" if n_classes else
-             "Melanoma probability (the decision uses the threshold, not 50%)")
-    label = gr.Label(label=title, num_top_classes=n_classes or 2, show_heading=False,
-                     elem_id="probability")
+    # The decision first (a 0.4 can be "above threshold"). A melanoma model's two-bar
+    # label would lead with the larger of melanoma / not melanoma, so only a diagnosis
+    # model shows it (its differential); it stays an /analyze output either way.
+    decision = gr.HTML(NO_RESULT, min_height=60, container=True, padding=True,
+                       elem_id="decision")
+    label = gr.Label(label="Differential diagnosis: class probabilities (the melanoma "
+                     "decision uses the threshold)", num_top_classes=n_classes or 2,
+                     show_heading=False, visible=bool(n_classes), elem_id="probability")
     summary = gr.Markdown(elem_id="summary")
     # Hidden for a single bundle (it stays an /analyze input, empty = the default).
     member = gr.Dropdown(choices=[(f"{i + 1}. {m}", m) for i, m in enumerate(members)]
@@ -263,19 +280,18 @@ def _result_column(layer_names: list[str], members: list[str], default_member: s
                          format="jpeg",
                          height="auto", object_fit="contain", elem_id="heatmaps",
                          interactive=False)
-    with gr.Row():
-        tta_plot = gr.BarPlot(x="view", y="probability", color="vs threshold",
-                              color_map={"above": "#c0392b", "below": "#2e86c1"},
-                              y_lim=[0.0, 1.0], sort=list(VIEW_NAMES), x_label_angle=-40,
-                              label="Probability per TTA view", height=240, elem_id="tta-plot")
-        tta_table = gr.Dataframe(headers=list(TTA_COLUMNS), label="TTA views",
-                                 interactive=False, elem_id="tta-table")
+    # An SVG drawn by app.render.tta_svg: all 8 bars whatever their side, and the threshold.
+    tta_plot = gr.HTML(label="Probability per TTA view", show_label=True, container=True,
+                       padding=True, elem_id="tta-plot")
+    tta_table = gr.Dataframe(headers=list(TTA_COLUMNS), label="TTA views",
+                             interactive=False, wrap=True, elem_id="tta-table")
     with gr.Row():
         report_button = gr.Button("Download report (PDF)", elem_id="report-button")
         report_link = gr.HTML(elem_id="report")
     with gr.Accordion("Result as JSON (what the API returns)", open=False):
+        gr.Markdown(JSON_FIELDS, elem_classes=["small-print"])
         result_json = gr.JSON(label="Result", elem_id="result-json")
-    return _Results(label, summary, member, layer, opacity, gallery, tta_plot, tta_table,
+    return _Results(decision, label, summary, member, layer, opacity, gallery, tta_plot, tta_table,
                     report_button, report_link, result_json)
 
 
@@ -298,37 +314,45 @@ def _wire_events(service: AnalysisService, button: gr.Button, inputs: list[gr.Co
                  d: _Decision, r: _Results, session: gr.State) -> None:
     """Analyze (UI and `/analyze` API), threshold, overlay and report controls."""
     private = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
-    outputs = [r.result_json, r.label, r.summary, r.tta_table, r.tta_plot, r.gallery, r.layer,
-               session, d.threshold]
+    outputs = [r.result_json, r.decision, r.label, r.summary, r.tta_table, r.tta_plot,
+               r.gallery, r.layer, session, d.threshold]
+    # Progress and an error show on the decision panel only (one error, not one per output).
+    shown_on = {"show_progress": "full", "show_progress_on": [r.decision]}
+    # Say at once when an upload cannot be analysed (not at Analyze).
+    inputs[0].upload(service.check_upload, inputs=inputs[0], outputs=None, preprocess=False,
+                     **private)
     # Blank the previous result first (no queue: instant), so that an error for new input is
-    # never shown next to the previous case's probability. API clients call /analyze
-    # directly and skip this step.
-    cleared = button.click(_clear_results, None,
-                           [r.result_json, r.label, r.summary, r.gallery, r.report_link],
-                           **private)
+    # never shown next to the previous case's result, nor printed in its report. API clients
+    # call /analyze directly and skip this step.
+    cleared = button.click(_clear_results, session,
+                           [r.result_json, r.decision, r.label, r.summary, r.tta_table,
+                            r.tta_plot, r.gallery, r.report_link, session], **private)
     analyze_inputs = [*inputs, d.threshold, d.target_sensitivity, r.member, session]
     analysis = cleared.then(service.analyze, inputs=analyze_inputs, outputs=outputs,
-                            api_name="analyze", preprocess=False, show_progress="full",
-                            concurrency_id="analyze")
+                            api_name="analyze", preprocess=False, concurrency_id="analyze",
+                            **shown_on)
     # The API renders overlays at the default opacity; the UI then applies its slider.
     analysis.success(_rerender_if_changed, inputs=[session, r.layer, r.opacity],
                      outputs=r.gallery, **private)
     # Another member's heatmaps need its EigenCAM: the same analysis again, from the image
     # kept in this session when the upload is gone (members sharing preprocessing).
     r.member.input(service.change_member, inputs=analyze_inputs, outputs=outputs,
-                   preprocess=False, show_progress="full", concurrency_id="analyze",
-                   api_visibility="private").success(
+                   preprocess=False, concurrency_id="analyze", api_visibility="private",
+                   **shown_on).success(
         _rerender_if_changed, inputs=[session, r.layer, r.opacity], outputs=r.gallery,
         **private)
     # .input: user actions only (the analysis itself updates the layer choices).
     for event in (r.layer.input, r.opacity.input):
         event(render_overlays, inputs=[session, r.layer, r.opacity], outputs=r.gallery,
               trigger_mode="always_last", **private)
-    redecided = [d.text, r.result_json, r.summary, r.tta_table, r.tta_plot, session]
-    d.threshold.input(service.redecide, inputs=[session, d.threshold], outputs=redecided,
+    # The preset menu follows the slider (a preset's threshold, or custom) and vice versa.
+    redecided = [d.text, r.result_json, r.decision, r.label, r.summary, r.tta_table,
+                 r.tta_plot, session, d.preset]
+    decide_inputs = [session, d.threshold, d.preset]
+    d.threshold.input(service.redecide, inputs=decide_inputs, outputs=redecided,
                       trigger_mode="always_last", **private)
     d.preset.input(service.preset_threshold, inputs=d.preset, outputs=d.threshold,
-                   **private).then(service.redecide, inputs=[session, d.threshold],
+                   **private).then(service.redecide, inputs=decide_inputs,
                                    outputs=redecided, **private)
     r.report_button.click(service.report, inputs=[session, r.opacity], outputs=r.report_link,
                           **private).success(None, js=_CLICK_REPORT_LINK, **private)

@@ -24,7 +24,11 @@ class AppSettings(Settings):
     stack: Path | None = Field(None, description="a training.stack folder trained on this "
                                "bundle's embeddings: also show the second stage's score "
                                "(image-level features: one image has no patient context)")
-    host: str = Field("0.0.0.0", description="interface to listen on")
+    # Loopback by default: uploads are medical images. 0.0.0.0 serves the network (the
+    # container sets it inside; compose publishes on the host's loopback).
+    host: str = Field("127.0.0.1", description="interface to listen on (127.0.0.1: this "
+                      "machine only; 0.0.0.0: every interface, put TLS and authentication "
+                      "in front)")
     port: int = Field(7860, ge=1, le=65535, description="TCP port")
     root_path: str = Field("", description="public URL prefix when served behind a reverse "
                            "proxy under a sub-path (e.g. /melanoma)")

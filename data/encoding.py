@@ -16,7 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data.sites import MISSING_TOKENS, SEXES, SITES, UNKNOWN, normalize_sex
+from data.sites import (
+    MISSING_TOKENS,
+    SEXES,
+    SITES,
+    UNKNOWN,
+    SiteError,
+    normalize_key,
+    normalize_sex,
+    to_canonical_site,
+)
 
 AGE_MIN = 0.0
 AGE_MAX = 120.0
@@ -63,26 +72,34 @@ def validate_sex(sex: Any) -> str:
 
 
 def validate_site(site: Any, sites: Sequence[str] = SITES) -> str:
-    """Validate a canonical anatomic site; None/empty means unknown.
+    """Validate an anatomic site: a canonical name or a synonym the readers accept.
+
+    The synonyms are the generic CSV reader's (`data.sites.GENERIC_SITES`: HAM10000's own
+    ``back``, ``chest``, ``trunk``... and common words such as ``arm`` or ``head``), so the app,
+    the API and every dataset accept the same spellings through one mapping.
 
     Args:
-        site: a canonical site name (case- and whitespace-insensitive), or None/"" for unknown.
+        site: a site name or synonym (case- and whitespace-insensitive), or None/"" for unknown.
         sites: the vocabulary to check against (the bundle's).
 
     Returns:
         The canonical site name.
 
     Raises:
-        MetadataError: the value is not in the vocabulary.
+        MetadataError: the value maps to no site, or to one outside the bundle's vocabulary.
     """
-    if site is None or (isinstance(site, float) and math.isnan(site)):
-        return UNKNOWN
-    value = str(site).strip().lower()
-    if value == "":
-        return UNKNOWN
-    if value not in sites:
+    key = normalize_key(site)
+    if key in sites:
+        return key
+    try:
+        value = to_canonical_site(site, "generic")
+    except SiteError:
         raise MetadataError(f"site: {site!r} is not a known anatomic site (expected one of: "
-                            f"{', '.join(sites)})")
+                            f"{', '.join(sites)}; synonyms such as back, chest, trunk, face, "
+                            "arm, leg, hand, foot or acral are accepted)") from None
+    if value not in sites:
+        raise MetadataError(f"site: {site!r} ({value}) is not in this model's vocabulary "
+                            f"(expected one of: {', '.join(sites)})")
     return value
 
 

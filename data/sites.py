@@ -290,6 +290,7 @@ def normalize_sex(value: Any) -> str:
         return _SEX_VALUES[key]
     except KeyError:
         raise SexError(
-            f"unrecognised sex value {value!r}; expected one of {sorted(_SEX_VALUES)} "
-            f"or a missing marker"
+            f"unrecognised sex value {value!r}; expected male (or m), female (or f), or "
+            f"unknown (also blank, {', '.join(sorted(MISSING_TOKENS - {'', UNKNOWN}))}); "
+            "any case"
         ) from None

@@ -19,6 +19,8 @@ from eval.inference import Predictions
 from eval.metrics.multiclass import multiclass_summary
 from models.bundle import Bundle
 
+MIN_CLASSES = 2  # a multi-class metric needs at least two classes with images
+
 
 def model_classes(bundles: Sequence[Bundle]) -> tuple[str, ...]:
     """The members' shared classes (() for melanoma models; compatibility is checked before)."""
@@ -46,7 +48,11 @@ def diagnosis_metrics(df: pd.DataFrame, probs: np.ndarray, classes: Sequence[str
 
     Returns:
         `multiclass_summary`'s dict plus `n` (images scored as classes) and `left_out`
-        (images that could not be: unknown diagnosis, or a class the model lacks).
+        (images that could not be: unknown diagnosis, or a class the model lacks). With fewer
+        than two known classes in the labels (binary melanoma/other labels give the other
+        images no diagnosis) there is nothing to score as classes: the dict then holds `n`,
+        `left_out`, `classes_present` and `not_computed` (why), and the melanoma metrics stand
+        alone.
     """
     truth = df["diagnosis"].astype(str).to_numpy()
     index = {c: i for i, c in enumerate(classes)}
@@ -54,10 +60,24 @@ def diagnosis_metrics(df: pd.DataFrame, probs: np.ndarray, classes: Sequence[str
     unknown = int((truth == UNKNOWN_DIAGNOSIS).sum())
     left_out = {"unknown diagnosis": unknown,
                 "class not in the model": int((~known).sum()) - unknown}
+    present = sorted(set(truth[known]), key=index.__getitem__)
+    if len(present) < MIN_CLASSES:
+        return {"n": int(known.sum()), "left_out": left_out, "classes_present": present,
+                "not_computed": not_computed_reason(present, unknown)}
     labels = np.array([index[t] for t in truth[known]], dtype=np.int64)
     summary = multiclass_summary(labels, probs[known], list(classes),
                                  groups=None if groups is None else groups[known], n_boot=n_boot)
     return {**summary, "n": int(known.sum()), "left_out": left_out}
+
+
+def not_computed_reason(present: Sequence[str], unknown: int) -> str:
+    """Why a diagnosis model's multi-class metrics are absent (one sentence)."""
+    reason = (f"fewer than {MIN_CLASSES} known diagnosis classes in the labels (present: "
+              f"{', '.join(present) or 'none'})")
+    if unknown:
+        reason += (f"; {unknown} image(s) have no known diagnosis (binary melanoma/other "
+                   "labels give the other images none)")
+    return reason + ": the melanoma metrics are computed as for any model"
 
 
 CLASS_COLUMN = "prob_class_{}"  # predictions.csv column of each class (training's too)

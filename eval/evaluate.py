@@ -202,8 +202,12 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     if class_probs is not None:
         results["diagnosis"] = diagnosis_metrics(df, class_probs, classes,
                                                  groups=bootstrap_groups(df), n_boot=s.n_boot)
-        plots["class_confusion"] = plot_confusion_matrix(
-            results["diagnosis"]["confusion_matrix"], out / "class_confusion.png").name
+        if "not_computed" in results["diagnosis"]:
+            log.warning("diagnosis metrics not computed: %s",
+                        results["diagnosis"]["not_computed"])
+        else:
+            plots["class_confusion"] = plot_confusion_matrix(
+                results["diagnosis"]["confusion_matrix"], out / "class_confusion.png").name
 
     metrics: dict[str, Any] = {
         "schema": SCHEMA,
@@ -272,8 +276,10 @@ def print_summary(metrics: dict[str, Any], out: Path) -> None:
     for name, t in metrics["thresholds"].items():
         table.add_row(f"sens / spec @ {name} ({t['threshold']:.3f})",
                       f"{t['sensitivity']:.3f} / {t['specificity']:.3f}")
-    if metrics.get("diagnosis"):
-        d = metrics["diagnosis"]
+    d = metrics.get("diagnosis") or {}
+    if "not_computed" in d:
+        table.add_row("diagnosis metrics", f"not computed: {d['not_computed']}")
+    elif d:
         table.add_row(f"balanced accuracy ({d['n']} images, {len(d['classes'])} classes)",
                       f"{d['balanced_accuracy']:.4f}")
         table.add_row("macro AUROC (one vs rest)", f"{d['macro_auroc']:.4f}")

@@ -172,6 +172,8 @@ def _plots(plots: Mapping[str, str]) -> list[str]:
 def _diagnosis(d: Mapping[str, Any]) -> list[str]:
     """The differential's metrics: balanced accuracy, macro AUROC, one row per class."""
     left = ", ".join(f"{n} {why}" for why, n in d.get("left_out", {}).items() if n)
+    if "not_computed" in d:
+        return ["## Diagnosis (multi-class)", "", f"Not computed: {d['not_computed']}.", ""]
     lines = ["## Diagnosis (multi-class)", "",
              f"{d['n']} images scored as classes{f' (left out: {left})' if left else ''}. "
              f"Balanced accuracy (the ISIC 2018/2019 challenge metric) "

@@ -270,6 +270,11 @@ class Engine:
         except ImageError as err:
             raise InputError(f"Image rejected: {err}") from None
 
+    def check_image(self, image: Any) -> None:
+        """Decode `image` as `prepare` would and drop it: raises the InputError an analysis
+        would raise (not an image, corrupt, too large or too small), else returns None."""
+        self._load(image)
+
     def _metadata(self, age: Any, sex: Any, site: Any) -> tuple[np.ndarray, dict[str, Any]]:
         enc = self.bundle.encoder
         try:

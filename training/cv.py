@@ -122,7 +122,7 @@ def summarise(runs: dict[int, Path], oof: pd.DataFrame, n_boot: int = 1000) -> d
         folds[fold] = {"auroc": val["auroc"], "pauc80": val["pauc80"], "n": val["n"],
                        "n_pos": val["n_pos"],
                        **({"balanced_accuracy": val["diagnosis"]["balanced_accuracy"]}
-                          if "diagnosis" in val else {})}
+                          if "balanced_accuracy" in val.get("diagnosis", {}) else {})}
     y, p, groups = oof["target"].to_numpy(), oof["prob"].to_numpy(), oof["group_id"].to_numpy()
     point, low, high = bootstrap_ci(y, p, auroc, groups=groups, n_boot=n_boot)
     summary: dict[str, Any] = {"folds": folds, "pooled_oof": {

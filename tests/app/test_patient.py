@@ -13,7 +13,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from app.patient import patient_markdown
+from app.patient import patient_html, split_sites
 from tests.app.conftest import LiveServer
 
 
@@ -32,9 +32,12 @@ def test_patient_view_scores_and_compares_lesions(live_server: LiveServer,
                                                    lesions: list[Path]) -> None:
     client = Client(live_server.url, verbose=False, download_files=False)
     result, table = client.predict([handle_file(str(p)) for p in lesions], 55, "female",
-                                   api_name="/patient")
+                                   "back, chest, unknown", api_name="/patient")
     rows = result["lesions"]
-    assert [r["lesion"] for r in rows] == ["lesion 1", "lesion 2", "lesion 3"]
+    # Each lesion by its file name and site (HAM10000 words accepted, canonical names back).
+    assert [r["lesion"] for r in rows] == ["a.jpg", "b.jpg", "c.jpg"]
+    assert [r["image"] for r in rows] == [1, 2, 3]
+    assert [r["site"] for r in rows] == ["posterior torso", "anterior torso", "unknown"]
     probs = np.array([r["decision_probability"] for r in rows])
     assert np.all((probs >= 0) & (probs <= 1))
     for r in rows:
@@ -45,7 +48,9 @@ def test_patient_view_scores_and_compares_lesions(live_server: LiveServer,
     np.testing.assert_allclose([r["unusualness_z"] for r in rows], z, atol=1e-6)
     assert all(r["distance_from_other_lesions"] >= 0 for r in rows)
     assert result["second_stage"] is False
-    assert "### Patient view" in table and len(re.findall(r"\| lesion \d", table)) == 3
+    assert "<h3>Patient view</h3>" in table
+    assert len(re.findall(r'<tr class="patient-lesion"><td>[abc]\.jpg</td>', table)) == 3
+    assert len(re.findall(r'<img src="data:image/jpeg;base64,', table)) == 3  # thumbnails
     # The uploads are gone once read.
     assert not any(live_server.private_dir.rglob("c.jpg"))
 
@@ -56,11 +61,34 @@ def test_one_image_is_not_a_patient_view(live_server: LiveServer, lesions: list[
         client.predict([handle_file(str(lesions[0]))], 55, "female", api_name="/patient")
 
 
-def test_markdown_puts_the_most_unusual_lesion_first() -> None:
-    rows = [{"lesion": "lesion 1", "decision_probability": 0.1, "decision": "below threshold",
+def test_sites_without_one_per_image_are_refused_before_scoring(
+        live_server: LiveServer, lesions: list[Path]) -> None:
+    client = Client(live_server.url, verbose=False, download_files=False)
+    with pytest.raises(AppError, match=r"sites: 2 value\(s\) for 3 images"):
+        client.predict([handle_file(str(p)) for p in lesions], 55, "female", "back, chest",
+                       api_name="/patient")
+    with pytest.raises(AppError, match=r"image 2 \(b.jpg\): site: 'elbow'"):
+        client.predict([handle_file(str(p)) for p in lesions], 55, "female",
+                       "back, elbow, chest", api_name="/patient")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (None, [None, None]), ("  ", [None, None]), ("back, ", ["back", None]),
+    (["chest", "face"], ["chest", "face"])])
+def test_split_sites(text, expected) -> None:
+    assert split_sites(text, 2) == expected
+
+
+def test_table_puts_the_most_unusual_lesion_first_and_escapes_names() -> None:
+    rows = [{"image": 1, "lesion": "mole<1>.jpg", "site": "back",
+             "decision_probability": 0.1, "decision": "below threshold",
              "unusualness_z": -1.0, "distance_from_other_lesions": 1.0},
-            {"lesion": "lesion 2", "decision_probability": 0.9, "decision": "above threshold",
+            {"image": 2, "lesion": "arm.png", "site": "upper extremity",
+             "decision_probability": 0.9, "decision": "above threshold",
              "unusualness_z": 1.0, "distance_from_other_lesions": 2.5, "second_stage": 0.8}]
-    text = patient_markdown({"lesions": rows, "second_stage": True})
-    assert text.index("lesion 2") < text.index("lesion 1")
-    assert "| lesion 2 | 0.900 | **above** | +1.00 | 2.50 | 0.800 |" in text
+    text = patient_html({"lesions": rows, "second_stage": True}, ["data:x", "data:y"])
+    assert text.index("arm.png") < text.index("mole&lt;1&gt;.jpg")
+    assert ('<tr class="patient-lesion"><td>arm.png</td><td><img src="data:y" alt="arm.png"'
+            in text)
+    assert ("<td>upper extremity</td><td>0.900</td><td><b>above</b></td><td>+1.00</td>"
+            "<td>2.50</td><td>0.800</td></tr>") in text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import signal
 import subprocess
 import time
@@ -73,6 +74,21 @@ def test_healthz_reports_the_loaded_bundle(live_server: LiveServer, tiny_bundle:
     assert health["version"] == "0.1.0" or health["version"].count(".") >= 1
 
 
+def test_healthz_answers_head(live_server: LiveServer) -> None:
+    """Load balancers and `curl -I` probe with HEAD."""
+    response = httpx.head(f"{live_server.url}/healthz", timeout=10.0)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+
+
+def test_docs_describe_the_rest_routes_and_point_to_the_gradio_api(
+        live_server: LiveServer) -> None:
+    assert httpx.get(f"{live_server.url}/docs", timeout=10.0).status_code == 200
+    spec = httpx.get(f"{live_server.url}/openapi.json", timeout=10.0).json()
+    assert {"/healthz", "/report/{token}"} <= set(spec["paths"])
+    assert "/?view=api" in spec["info"]["description"]
+
+
 def test_ui_page_is_served(live_server: LiveServer) -> None:
     response = httpx.get(live_server.url + "/", timeout=30.0)
     assert response.status_code == 200
@@ -83,7 +99,7 @@ def test_only_analyze_and_patient_are_public_endpoints(client: Client) -> None:
     api = client.view_api(print_info=False, return_format="dict")
     assert sorted(api["named_endpoints"]) == ["/analyze", "/patient"]
     assert [p["parameter_name"] for p in api["named_endpoints"]["/patient"]["parameters"]] == [
-        "files", "age", "sex"]
+        "files", "age", "sex", "sites"]
     params = [p["parameter_name"] for p in api["named_endpoints"]["/analyze"]["parameters"]]
     assert params == ["image", "age", "sex", "site", "threshold", "target_sensitivity",
                       "heatmap_member"]
@@ -125,15 +141,27 @@ def test_analyze_probability_equals_the_engine(analysis: tuple, tiny_bundle: Pat
 
 
 def test_analyze_ui_outputs(analysis: tuple) -> None:
-    result, label, summary, table, plot, gallery, layer_update, threshold = analysis
-    assert threshold == pytest.approx(result["threshold"])
+    result, decision, label, summary, table, plot, gallery, layer_update, threshold = analysis
+    assert threshold == pytest.approx(round(result["threshold"], 3))  # the slider's precision
     p = result["probability"]
     confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
     assert confidences["melanoma"] == pytest.approx(p)
     assert confidences["not melanoma"] == pytest.approx(1 - p)
     assert f"{p:.3f}" in summary and f"{result['threshold']:.3f}" in summary
+    # The decision panel leads with the decision and the probability it was made on.
+    side = "above" if result["decision"] == "above threshold" else "below"
+    assert f'data-decision="{side}"' in decision
+    assert f"melanoma probability <b>{result['decision_probability']:.3f}</b>" in decision
     assert [row[0] for row in table["data"]] == list(VIEW_NAMES)
-    assert [row[0] for row in plot["data"]] == list(VIEW_NAMES)
+    # The TTA plot: every view a filled bar on its side of the threshold, and the threshold.
+    bars = re.findall(r'class="tta-bar" data-view="([^"]+)" data-side="(\w+)" '
+                      r'data-probability="([\d.]+)"[^>]* fill="(#\w+)"', plot)
+    assert [b[0] for b in bars] == list(VIEW_NAMES)
+    for (_, bar_side, prob, fill), view in zip(bars, result["tta"], strict=True):
+        assert float(prob) == pytest.approx(view["probability"], abs=1e-4)
+        assert bar_side == ("above" if view["probability"] >= result["threshold"] else "below")
+        assert fill == {"above": "#c0392b", "below": "#2e86c1"}[bar_side]
+    assert f'class="tta-threshold" data-threshold="{result["threshold"]:.4f}"' in plot
     expected = [f"{name} — {h}x{w}" for name, (h, w) in
                 zip(result["cam_layers"], result["cam_resolutions"], strict=True)]
     assert [item["caption"] for item in gallery] == expected
@@ -209,10 +237,34 @@ def test_odd_but_valid_input_works(client: Client, tmp_path: Path) -> None:
     assert result["metadata"] == {"age": None, "sex": "unknown", "site": "unknown"}
 
 
+@pytest.mark.parametrize(("sex", "site", "expected"), [
+    ("M", "chest", ("male", "anterior torso")),
+    ("Female", "back", ("female", "posterior torso")),
+    ("f", "Trunk", ("female", "torso")),
+    ("unknown", "acral", ("unknown", "palms/soles")),
+])
+def test_the_readers_synonyms_are_accepted(client: Client, test_image: Path, sex: str,
+                                           site: str, expected: tuple[str, str]) -> None:
+    """The API takes what the dataset readers map (HAM10000's own sites), canonicalised."""
+    result = client.predict(handle_file(str(test_image)), 50, sex, site,
+                            api_name="/analyze")[0]
+    assert (result["metadata"]["sex"], result["metadata"]["site"]) == expected
+
+
+def test_the_sex_error_names_the_accepted_values(client: Client, test_image: Path) -> None:
+    with pytest.raises(AppError) as info:
+        client.predict(handle_file(str(test_image)), 50, "other", "torso", api_name="/analyze")
+    message = str(info.value)
+    assert "male (or m), female (or f), or unknown" in message
+    assert "missing marker" not in message
+
+
 @pytest.mark.parametrize(("kwargs", "threshold", "name", "sensitivity", "specificity",
                           "flagged"), [
     ({}, 0.3, "sensitivity_target", 0.75, 0.5, 0.6),  # the bundle's default
     ({"threshold": 0.5}, 0.5, "custom", 0.5, 5 / 6, 0.3),
+    # A preset's threshold is that preset, by the name the UI's menu shows.
+    ({"threshold": 0.2}, 0.2, "sensitivity_0.8", 1.0, 2 / 6, 0.8),
     ({"target_sensitivity": 1.0}, 0.2, "sensitivity_1", 1.0, 2 / 6, 0.8),
     ({"threshold": 0.9, "target_sensitivity": 0.75}, 0.35, "sensitivity_0.75", 0.75, 4 / 6,
      0.5),  # a target wins over a threshold

@@ -8,6 +8,7 @@ only when chromium is truly absent (`apt-get install -y chromium`; `.ci/run` ins
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -76,7 +77,7 @@ def test_analyze_in_the_browser(page, test_image: Path, artifacts_dir: Path) -> 
 
     expect(page.locator("#summary")).to_contain_text("Probability of melanoma")
     expect(page.locator("#summary")).to_contain_text("decision threshold 0.300")
-    expect(page.locator("#probability")).to_contain_text("melanoma")
+    expect(page.locator("#decision")).to_contain_text("melanoma probability")
     page.wait_for_function(f"{LOADED_HEATMAPS} >= 5")
     captions = page.locator("#heatmaps").inner_text()
     assert "backbone.bn2 — 2x2" in captions
@@ -219,7 +220,7 @@ def test_threshold_moves_the_decision_without_a_new_analysis(page, live_server: 
     after = page.locator("#result-json").inner_text()
     assert "custom" in after and after[after.index("timings_ms"):after.index("model")] == \
         timings  # same analysis, re-decided: the model did not run again
-    _choose(page, "threshold-preset", "sensitivity ≥ 0.80 on validation")
+    _choose(page, "threshold-preset", "sensitivity_0.8 (0.200): sensitivity ≥ 0.80 on validation")
     expect(page.locator("#threshold input[type=number]")).to_have_value("0.2")
     expect(page.locator("#summary")).to_contain_text("threshold 0.200")
     expect(page.locator("#operating-point")).to_contain_text("sensitivity 1.00")
@@ -326,3 +327,206 @@ def test_a_diagnosis_model_shows_the_differential(page, engine_cache_dir: Path, 
     finally:
         tab.close()
         server.stop()
+
+
+# -- Issue 25: what a new user hit -----------------------------------------------------------
+
+MELANOMA_60 = "melanoma — 60 y, male, anterior torso"
+MELANOMA_80 = "melanoma — 80 y, male, upper extremity"
+BARS = ("Array.from(document.querySelectorAll('#tta-plot rect.tta-bar')).map(r => ({"
+        "side: r.dataset.side, p: parseFloat(r.dataset.probability), fill: r.getAttribute('fill'),"
+        " h: parseFloat(r.getAttribute('height'))}))")
+FILLS = {"above": "#c0392b", "below": "#2e86c1"}
+
+
+def _set_threshold(page, value: float) -> None:
+    from playwright.sync_api import expect
+
+    box = page.locator("#threshold input[type=number]")
+    box.fill(f"{value}")
+    box.press("Enter")
+    expect(page.locator("#summary")).to_contain_text(f"threshold {value:.3f}")
+
+
+@pytest.mark.parametrize("thresholds", [(0.8, 0.95, 0.01, 0.5), (0.01, 0.999, 0.3)],
+                         ids=["melanoma-example", "from-all-above"])
+def test_the_tta_plot_keeps_every_bar_and_draws_the_threshold(page, live_server: LiveServer,
+                                                              thresholds,
+                                                              artifacts_dir: Path) -> None:
+    _fresh(page, live_server.url)
+    page.get_by_role("button", name=MELANOMA_60).click()
+    _analyze(page)
+    for t in thresholds:
+        _set_threshold(page, t)
+        page.wait_for_function(
+            "t => { const l = document.querySelector('#tta-plot line.tta-threshold');"
+            " return l && Math.abs(parseFloat(l.dataset.threshold) - t) < 1e-4; }", arg=t)
+        bars = page.evaluate(BARS)
+        assert len(bars) == 8, (t, bars)
+        for bar in bars:  # every bar drawn, filled by its own side of the threshold
+            assert bar["side"] == ("above" if bar["p"] >= t else "below"), (t, bar)
+            assert bar["fill"] == FILLS[bar["side"]] and bar["h"] > 0, (t, bar)
+        assert page.locator("#tta-plot rect.tta-legend").count() == 2  # a swatch per side
+    page.locator("#tta-plot").screenshot(path=str(artifacts_dir / f"app-tta-plot-{t}.png"))
+
+
+def test_report_before_any_analysis_says_nothing_to_report(page, live_server: LiveServer
+                                                           ) -> None:
+    from playwright.sync_api import expect
+
+    _fresh(page, live_server.url)
+    page.locator("#report-button").click()
+    expect(page.locator("#report")).to_contain_text("Nothing to report: analyse an image first")
+
+
+def test_a_failed_analysis_leaves_nothing_to_report(page, live_server: LiveServer) -> None:
+    """Analyse a case, remove the image, Analyze (error): the report is not the old case."""
+    from playwright.sync_api import expect
+
+    _fresh(page, live_server.url)
+    page.get_by_role("button", name=MELANOMA_80).click()
+    _analyze(page)
+    page.locator("#image-input button[aria-label='Clear']").first.click()
+    page.locator("#age-input input").fill("30")
+    page.locator("#analyze-button").click()
+    expect(page.locator(".toast-body").filter(has_text="no image")).to_be_visible()
+    expect(page.locator("#summary")).not_to_contain_text("Probability of melanoma")
+    expect(page.locator("#tta-plot rect.tta-bar")).to_have_count(0)
+    page.locator("#report-button").click()
+    expect(page.locator("#report")).to_contain_text("Nothing to report")
+    expect(page.locator("#report-link")).to_have_count(0)
+    page.locator(".toast-body .toast-close").first.click()
+
+
+ERROR_PILLS = ("Array.from(document.querySelectorAll('.error')).filter(e => e.offsetParent"
+               " !== null && e.innerText.trim() === 'Error').length")
+
+
+def test_an_error_is_shown_once(page, live_server: LiveServer, test_image: Path,
+                                artifacts_dir: Path) -> None:
+    from playwright.sync_api import expect
+
+    _fresh(page, live_server.url)
+    _upload(page, test_image)
+    page.locator("#age-input input").fill("300")
+    page.locator("#analyze-button").click()
+    expect(page.locator(".toast-body").filter(has_text="out of range")).to_be_visible()
+    page.wait_for_timeout(800)  # the toast slides in
+    assert page.evaluate(ERROR_PILLS) <= 1  # the decision panel's at most, not every output
+    for quiet in ("#threshold", "#layer-choice", "#tta-table", "#heatmaps", "#result-json"):
+        assert page.locator(f"{quiet} .error").count() == 0, quiet
+    page.screenshot(path=str(artifacts_dir / "app-error-state.png"))
+    page.locator(".toast-body .toast-close").first.click()
+
+
+def test_a_file_that_is_no_image_is_named_on_upload(page, live_server: LiveServer,
+                                                    tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    _fresh(page, live_server.url)
+    fake = tmp_path / "notes-renamed.jpg"
+    fake.write_text("this is a text file, not a photo\n")
+    clear = page.locator("#image-input button[aria-label='Clear']")
+    if clear.count():
+        clear.first.click()
+    page.locator("#image-input input[type=file]").set_input_files(str(fake))
+    toast = page.locator(".toast-body").filter(has_text="not a recognised image file")
+    expect(toast).to_be_visible()  # before any Analyze click
+    assert "notes-renamed.jpg" in toast.inner_text()
+    page.locator(".toast-body .toast-close").first.click()
+
+
+def test_the_patient_view_labels_lesions_and_clears_after_an_error(
+        page, live_server: LiveServer, test_image: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    _fresh(page, live_server.url)
+    page.get_by_text("Patient view: compare several lesions of one person").click()
+    names = []
+    for k in range(4):
+        path = tmp_path / f"mole-{k}.jpg"
+        shutil.copyfile(test_image, path)
+        names.append(path)
+    page.locator("#patient-files input[type=file]").set_input_files([str(p) for p in names])
+    page.locator("#patient-sites input, #patient-sites textarea").fill(
+        "back, chest, face, unknown")
+    page.locator("#patient-button").click()
+    rows = page.locator("#patient-table tr.patient-lesion")
+    expect(rows).to_have_count(4)
+    table = page.locator("#patient-table").inner_text()
+    assert all(p.name in table for p in names) and "lesion 1" not in table
+    assert "posterior torso" in table and "head/neck" in table
+    expect(page.locator("#patient-table img")).to_have_count(4)  # thumbnails
+    page.locator("#patient-files button[aria-label='Clear']").first.click()
+    page.locator("#patient-files input[type=file]").set_input_files(str(names[0]))
+    page.locator("#patient-sites input, #patient-sites textarea").fill("")
+    page.locator("#patient-button").click()
+    expect(page.locator(".toast-body").filter(has_text="upload 2 to 20")).to_be_visible()
+    expect(rows).to_have_count(0)  # the previous table is not left under the error
+    page.locator(".toast-body .toast-close").first.click()
+
+
+def test_presets_have_one_name_and_follow_the_slider(page, live_server: LiveServer,
+                                                     test_image: Path) -> None:
+    from playwright.sync_api import expect
+
+    _fresh(page, live_server.url)
+    _upload(page, test_image)
+    _analyze(page)
+    _choose(page, "threshold-preset",
+            "sensitivity_0.95 (0.200): sensitivity ≥ 0.95 on validation")
+    expect(page.locator("#summary")).to_contain_text("(sensitivity_0.95)")
+    expect(page.locator("#result-json")).to_contain_text("sensitivity_0.95")
+    expect(page.locator("#threshold input[type=number]")).to_have_value("0.2")
+    _set_threshold(page, 0.9)  # typed: the menu follows
+    expect(page.locator("#threshold-preset input")).to_have_value(
+        "custom: the threshold set on the slider")
+    expect(page.locator("#summary")).to_contain_text("(custom)")
+    _set_threshold(page, 0.3)  # the bundle default's threshold: the menu says so
+    expect(page.locator("#threshold-preset input")).to_have_value(
+        "sensitivity_target (0.300): the model's default")
+    # Three decimals at most in the number box, whatever the stored threshold.
+    value = page.locator("#threshold input[type=number]").input_value()
+    assert len(value.split(".")[-1]) <= 3, value
+
+
+def test_the_result_leads_with_the_decision(page, live_server: LiveServer,
+                                            test_image: Path) -> None:
+    from playwright.sync_api import expect
+
+    _fresh(page, live_server.url)
+    _upload(page, test_image)
+    result = json.loads(_analyze(page))
+    expect(page.locator("#probability")).to_be_hidden()  # no "not melanoma 56%" row
+    decision = page.locator("#decision").inner_text()
+    headline = ("Above the decision threshold" if result["decision"] == "above threshold"
+                else "Below the decision threshold")
+    assert decision.startswith(headline), decision
+    assert f"melanoma probability {result['decision_probability']:.3f}" in decision
+    expect(page.locator("#result-json").locator("..").locator("..")).to_contain_text(
+        "decision_probability")
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 800},
+                                      {"width": 1400, "height": 900}], ids=["1280", "1400"])
+def test_layout_fits_a_laptop_screen(page, live_server: LiveServer, test_image: Path,
+                                     viewport: dict) -> None:
+    from playwright.sync_api import expect
+
+    tab = _own_tab(page, live_server.url)
+    try:
+        tab.set_viewport_size(viewport)
+        tab.goto(live_server.url + "/", wait_until="domcontentloaded")
+        tab.wait_for_selector("#analyze-button")
+        first = tab.get_by_role("button", name=MELANOMA_60).bounding_box()
+        assert first and first["y"] + first["height"] <= viewport["height"], first
+        tab.get_by_role("button", name=MELANOMA_60).click()
+        tab.locator("#analyze-button").click()
+        expect(tab.locator("#tta-table")).to_contain_text("antitranspose")
+        header = tab.locator("#tta-table").get_by_text("vs threshold").first.bounding_box()
+        table = tab.locator("#tta-table").bounding_box()
+        assert header and table
+        assert header["x"] + header["width"] <= min(table["x"] + table["width"],
+                                                    viewport["width"]) + 1, (header, table)
+    finally:
+        tab.close()

@@ -104,6 +104,9 @@ def test_validate_sex_rejects(raw):
     msg = str(info.value)
     assert msg.startswith("sex:")
     assert repr(raw) in msg
+    # Names the accepted values, unknown included (not "a missing marker").
+    assert all(word in msg for word in ("male", "female", "unknown"))
+    assert "missing marker" not in msg
 
 
 # --- validate_site ----------------------------------------------------------------------------
@@ -119,7 +122,16 @@ def test_validate_site_missing_is_unknown(raw):
     assert validate_site(raw) == UNKNOWN
 
 
-@pytest.mark.parametrize("raw", ["elbow", "trunk", "back", "head"])
+@pytest.mark.parametrize(("raw", "site"), [
+    ("back", "posterior torso"), ("chest", "anterior torso"), ("Trunk", "torso"),
+    ("head", "head/neck"), (" Lower  Extremity ", "lower extremity"), ("acral", "palms/soles"),
+    ("unk", UNKNOWN)])
+def test_validate_site_accepts_the_readers_synonyms(raw, site):
+    """One vocabulary everywhere: what the readers map (HAM10000's own sites) is accepted."""
+    assert validate_site(raw) == site
+
+
+@pytest.mark.parametrize("raw", ["elbow", "toe nail", "torso-ish"])
 def test_validate_site_rejects(raw):
     with pytest.raises(MetadataError) as info:
         validate_site(raw)
@@ -127,6 +139,7 @@ def test_validate_site_rejects(raw):
     assert msg.startswith("site:")
     assert repr(raw) in msg
     assert "anterior torso" in msg  # lists the expected vocabulary
+    assert "back, chest" in msg  # and says synonyms are accepted
 
 
 def test_validate_site_uses_given_vocabulary():
