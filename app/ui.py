@@ -318,9 +318,11 @@ def _wire_events(service: AnalysisService, button: gr.Button, inputs: list[gr.Co
                r.gallery, r.layer, session, d.threshold]
     # Progress and an error show on the decision panel only (one error, not one per output).
     shown_on = {"show_progress": "full", "show_progress_on": [r.decision]}
-    # Say at once when an upload cannot be analysed (not at Analyze).
+    # Say at once when an upload cannot be analysed (not at Analyze). Queued: warnings reach
+    # the page through the queue's event stream.
     inputs[0].upload(service.check_upload, inputs=inputs[0], outputs=None, preprocess=False,
-                     **private)
+                     api_visibility="private", show_progress="hidden",
+                     concurrency_limit=None)
     # Blank the previous result first (no queue: instant), so that an error for new input is
     # never shown next to the previous case's result, nor printed in its report. API clients
     # call /analyze directly and skip this step.
