@@ -128,10 +128,22 @@ def create_app(engine: Engine, *, max_concurrency: int = 1, max_queue: int = 32,
     fastapi_app = FastAPI(title="Melanoma risk (research use only)", lifespan=lifespan,
                           version=app_version(), description=API_DESCRIPTION,
                           docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
-    health = health_record(engine, stack)
-
     # Registered before Gradio's catch-all mount at "/" so that they are matched first.
-    # HEAD too: load balancers and `curl -I` probe with it.
+    _add_rest_routes(fastapi_app, health_record(engine, stack), reports)
+    gr.mount_gradio_app(
+        fastapi_app, blocks, path="/", show_error=True,
+        max_file_size=int(max_upload_mb * 1024 * 1024), root_path=root_path or None,
+        # Run history would keep inputs (medical images) in the browser's storage.
+        run_history=False, footer_links=["api", "gradio"], ssr_mode=False,
+        css=_CSS)
+    return fastapi_app
+
+
+def _add_rest_routes(fastapi_app: FastAPI, health: dict[str, Any],
+                     reports: ReportStore) -> None:
+    """`/healthz` (GET and HEAD: load balancers and `curl -I` probe with HEAD) and the
+    one-time report route."""
+
     @fastapi_app.api_route("/healthz", methods=["GET", "HEAD"])
     def healthz() -> dict[str, Any]:
         """Liveness and identity: the engine is loaded at startup or the server never starts."""
@@ -148,14 +160,6 @@ def create_app(engine: Engine, *, max_concurrency: int = 1, max_queue: int = 32,
         return Response(pdf, media_type="application/pdf", headers={
             "Content-Disposition": 'attachment; filename="melanoma-report.pdf"',
             "Cache-Control": "no-store"})
-
-    gr.mount_gradio_app(
-        fastapi_app, blocks, path="/", show_error=True,
-        max_file_size=int(max_upload_mb * 1024 * 1024), root_path=root_path or None,
-        # Run history would keep inputs (medical images) in the browser's storage.
-        run_history=False, footer_links=["api", "gradio"], ssr_mode=False,
-        css=_CSS)
-    return fastapi_app
 
 
 _CSS = """

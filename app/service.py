@@ -319,6 +319,8 @@ class AnalysisService:
             gr.Warning(html.escape(f"{one_line(str(err))}. Analyze will refuse it: "
                                    "upload a JPEG or PNG dermoscopy image.", quote=False),
                        duration=None, title="This file cannot be analysed")
+        except Exception as err:  # noqa: BLE001 (a check only: Analyze reports the real error)
+            log.warning("upload check failed: %s", type(err).__name__)
 
     def report(self, session: dict[str, Any] | None, opacity: Any) -> str:
         """Prepare the PDF report of the last analysis; returns the HTML link that fetches it.

@@ -200,14 +200,7 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     plots = _plots(s, df, preds, scores, results, n_members=len(bundles),
                    probabilistic=combination.probabilistic)
     if class_probs is not None:
-        results["diagnosis"] = diagnosis_metrics(df, class_probs, classes,
-                                                 groups=bootstrap_groups(df), n_boot=s.n_boot)
-        if "not_computed" in results["diagnosis"]:
-            log.warning("diagnosis metrics not computed: %s",
-                        results["diagnosis"]["not_computed"])
-        else:
-            plots["class_confusion"] = plot_confusion_matrix(
-                results["diagnosis"]["confusion_matrix"], out / "class_confusion.png").name
+        results["diagnosis"] = _diagnosis(df, class_probs, classes, s.n_boot, out, plots)
 
     metrics: dict[str, Any] = {
         "schema": SCHEMA,
@@ -235,6 +228,18 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     write_report(out / REPORT_FILE, metrics, plots)
     write_json_atomic(out / METRICS_FILE, metrics)  # last: its presence means "complete"
     return metrics
+
+
+def _diagnosis(df: pd.DataFrame, probs: np.ndarray, classes: tuple[str, ...], n_boot: int,
+               out: Path, plots: dict[str, str]) -> dict[str, Any]:
+    """A diagnosis model's multi-class block (and its confusion plot, when computable)."""
+    block = diagnosis_metrics(df, probs, classes, groups=bootstrap_groups(df), n_boot=n_boot)
+    if "not_computed" in block:
+        log.warning("diagnosis metrics not computed: %s", block["not_computed"])
+    else:
+        plots["class_confusion"] = plot_confusion_matrix(block["confusion_matrix"],
+                                                         out / "class_confusion.png").name
+    return block
 
 
 def second_stage(s: EvalSettings, bundles: list[Bundle], df: pd.DataFrame,

@@ -105,6 +105,12 @@ class EnsembleEngine:
         """Intra-op threads of each member's engine."""
         return self.engines[0].num_threads
 
+    def check_image(self, image: Any) -> None:
+        """Raise the InputError an analysis would raise for this image (`Engine.check_image`
+        of every member: each decodes with its own preprocessing limits)."""
+        for engine in self.engines:
+            engine.check_image(image)
+
     def analyze(self, image: Any, age: Any = None, sex: Any = None, site: Any = None, *,
                 tta: bool = True, cam: bool = True, model_view: np.ndarray | None = None,
                 cam_member: Any = None) -> Analysis:

@@ -67,7 +67,7 @@ def test_sites_without_one_per_image_are_refused_before_scoring(
     with pytest.raises(AppError, match=r"sites: 2 value\(s\) for 3 images"):
         client.predict([handle_file(str(p)) for p in lesions], 55, "female", "back, chest",
                        api_name="/patient")
-    with pytest.raises(AppError, match=r"image 2 \(b.jpg\): site: 'elbow'"):
+    with pytest.raises(AppError, match=r"image 2 \(b.jpg\): .*site: 'elbow' is not a known"):
         client.predict([handle_file(str(p)) for p in lesions], 55, "female",
                        "back, elbow, chest", api_name="/patient")
 

@@ -457,7 +457,7 @@ def test_a_diagnosis_bundle_serves_the_differential(tmp_path: Path, test_image: 
     server = start_server(folder, tmp_path, "--engine-cache-dir", str(engine_cache_dir))
     try:
         client = Client(server.url, verbose=False, download_files=False)
-        result, label, summary, *_ = client.predict(handle_file(str(test_image)), *METADATA,
+        result, _decision, label, summary, *_ = client.predict(handle_file(str(test_image)), *METADATA,
                                                     api_name="/analyze")
         backend = _healthy(server)["backend"]
     finally:
