@@ -75,14 +75,14 @@ def main(out: Path) -> None:
                 print(f"threshold {t}: {len(sides)} bars", sorted(set(sides)),
                       "| preset:", page.locator("#threshold-preset input").input_value())
                 page.locator("#tta-plot").screenshot(path=str(out / f"03-tta-plot-{t}.png"))
-            page.locator("#image-input button[aria-label='Clear']").first.click()
+            page.locator("#image-input button[aria-label='Remove Image']").first.click()
             page.locator("#age-input input").fill("300")
             page.locator("#analyze-button").click()
             expect(page.locator(".toast-body")).to_be_visible()
             page.wait_for_timeout(1000)
             pills = page.evaluate("Array.from(document.querySelectorAll('.error')).filter(e => "
-                                  "e.offsetParent !== null && e.innerText.trim() === 'Error')"
-                                  ".length")
+                                  "e.offsetParent !== null && e.innerText.trim() === 'Error' && "
+                                  "!e.closest('.toast-body')).map(e => e.closest('[id]')?.id)")
             print("error toast:", page.locator(".toast-body").first.inner_text().replace(
                 "\n", " "), "| error pills:", pills)
             page.screenshot(path=str(out / "04-error-state.png"))
@@ -92,9 +92,9 @@ def main(out: Path) -> None:
             fake = out / "notes-renamed.jpg"
             fake.write_text("not a photo\n")
             page.locator("#image-input input[type=file]").set_input_files(str(fake))
-            expect(page.locator(".toast-body")).to_be_visible()
-            print("upload warning:", page.locator(".toast-body").first.inner_text().replace(
-                "\n", " "))
+            warning = page.locator(".toast-body").filter(has_text="not a recognised image")
+            expect(warning).to_be_visible()
+            print("upload warning:", warning.inner_text().replace("\n", " "))
             page.screenshot(path=str(out / "05-upload-warning.png"))
             page.locator(".toast-body .toast-close").first.click()
             fake.unlink()
