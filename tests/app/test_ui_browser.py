@@ -124,7 +124,7 @@ def test_example_is_one_click(page) -> None:
     expect(page.locator("#age-input input")).to_have_value("60")
     expect(page.locator("#site-input input")).to_have_value("anterior torso")
     page.locator("#analyze-button").click()
-    page.get_by_text("Result as JSON (what the API returns)").click()
+    _open_json(page)
     expect(page.locator("#result-json")).to_contain_text("anterior torso")
     expect(page.locator("#summary")).to_contain_text("Probability of melanoma")
     page.wait_for_function(f"{LOADED_HEATMAPS} >= 5")
@@ -136,11 +136,28 @@ def test_example_is_one_click(page) -> None:
     expect(page.locator(".toast-body")).to_have_count(0)
 
 
+def _open_json(page) -> None:
+    """Open the result-JSON accordion (it toggles on click: open it only when closed, and wait
+    until it is, so a click that lands during a re-layout is retried)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    json_view = page.locator("#result-json")
+    for attempt in range(3):
+        if json_view.count() and json_view.is_visible():
+            return
+        page.get_by_text("Result as JSON (what the API returns)").click()
+        try:
+            json_view.wait_for(state="visible", timeout=5_000)
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+
+
 def _fresh(page, url: str) -> None:
     """Reload the app, with the result-JSON accordion opened once (it toggles on click)."""
     page.goto(url + "/", wait_until="domcontentloaded")
     page.wait_for_selector("#analyze-button")
-    page.get_by_text("Result as JSON (what the API returns)").click()
+    _open_json(page)
 
 
 def _analyze(page) -> str:
