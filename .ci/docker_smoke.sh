@@ -144,7 +144,7 @@ from PIL import Image
 url, image = sys.argv[1], sys.argv[2]
 client = Client(url, verbose=False)
 out = client.predict(handle_file(image), 55, "male", "unknown", api_name="/analyze")
-result, gallery = out[0], out[5]
+result, gallery = out[0], out[6]  # outputs: docs/app.md "Calling the API from code"
 p = result["probability"]
 assert isinstance(p, float) and 0.0 <= p <= 1.0, p
 assert len(result["tta"]) == 8, result["tta"]
