@@ -56,18 +56,17 @@ class PatientView:
         """
         files = list(files or [])
         paths = [f.get("path") if isinstance(f, dict) else f for f in files]
-        if not MIN_IMAGES <= len(paths) <= MAX_IMAGES:
-            for p in paths:
-                self.uploads.discard(p)
-            raise user_error(f"upload {MIN_IMAGES} to {MAX_IMAGES} images of the same person "
-                             f"(got {len(paths)}): the patient view compares their lesions")
-        names = [file_name(f) for f in files]
         try:
+            if not MIN_IMAGES <= len(paths) <= MAX_IMAGES:
+                raise ValueError(f"upload {MIN_IMAGES} to {MAX_IMAGES} images of the same "
+                                 f"person (got {len(paths)}): the patient view compares their "
+                                 "lesions")
             site_list = split_sites(sites, len(paths))
-        except ValueError as err:
+        except ValueError as err:  # refused before reading: the uploads go unread
             for p in paths:
                 self.uploads.discard(p)
             raise user_error(str(err)) from None
+        names = [file_name(f) for f in files]
         datas = []
         try:
             for p in paths:

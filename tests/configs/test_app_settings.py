@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from configs.app import AppSettings
-from configs.base import ENV_PREFIX
 
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No MELANOMA_* variables from the outer environment, and no stray .env in cwd."""
-    for name in list(os.environ):
-        if name.startswith(ENV_PREFIX):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated")  # tests/configs/conftest.py
 
 
 def test_the_app_listens_on_loopback_by_default() -> None:

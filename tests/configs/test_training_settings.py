@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from configs.base import ENV_PREFIX
 from configs.training import TrainSettings
 
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No MELANOMA_* variables from the outer environment, and no stray .env in cwd."""
-    for name in list(os.environ):
-        if name.startswith(ENV_PREFIX):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("isolated")  # tests/configs/conftest.py
 
 
 def _errors(err: ValidationError) -> list[tuple[tuple, str]]:
