@@ -112,8 +112,13 @@ timeout 1500 docker compose build --progress plain web > "$WORK/build.log" 2>&1 
 docker image inspect "$MELANOMA_IMAGE" --format 'image size: {{.Size}} bytes' >&2
 
 step "train/evaluate --help"
-docker compose run --rm --no-deps train --help | grep -q -- "--data-dir" || fail "train --help"
-docker compose run --rm --no-deps evaluate --help | grep -q -- "--bundle" || fail "evaluate --help"
+# Capture first, then grep: `cmd | grep -q` closes the pipe at the first match, and under
+# pipefail docker's "write /dev/stdout: broken pipe" fails the step (CI run of 2026-12-05).
+for svc_flag in "train --data-dir" "evaluate --bundle"; do
+  svc=${svc_flag% *}; flag=${svc_flag#* }
+  help=$(docker compose run --rm --no-deps "$svc" --help) || fail "$svc --help exited non-zero"
+  grep -q -- "$flag" <<<"$help" || fail "$svc --help does not mention $flag"
+done
 
 step "docker compose up -d --wait"
 "$PYTHON" - "$WEB_PORT" <<'EOF' || fail "port $WEB_PORT on 127.0.0.1 is taken (set SMOKE_PORT)"
@@ -135,8 +140,12 @@ print("healthz:", body)
 EOF
 
 step "/analyze through gradio_client"
-IMAGE=$(ls app/examples/*.jpg 2>/dev/null | head -n 1 || true)
-[ -n "$IMAGE" ] || IMAGE=$(ls "$HAM10000_DIR"/images/*.jpg | head -n 1)
+# Globs, not `ls | head`: head closing the pipe would fail the step under pipefail.
+shopt -s nullglob
+CANDIDATES=(app/examples/*.jpg "$HAM10000_DIR"/images/*.jpg)
+shopt -u nullglob
+[ ${#CANDIDATES[@]} -gt 0 ] || fail "no example image (app/examples or $HAM10000_DIR/images)"
+IMAGE=${CANDIDATES[0]}
 "$PYTHON" - "$URL" "$IMAGE" <<'EOF'
 import os, sys
 from gradio_client import Client, handle_file
