@@ -23,7 +23,7 @@ from fastapi import FastAPI, Response
 from app.report import ReportStore
 from app.service import REPORT_ROUTE
 from app.ui import build_ui
-from app.uploads import UploadStore
+from app.uploads import UploadCounter, UploadStore
 from configs.base import REPO_ROOT
 from models.engine import Engine
 from models.stack_bundle import Stack
@@ -128,6 +128,9 @@ def create_app(engine: Engine, *, max_concurrency: int = 1, max_queue: int = 32,
     fastapi_app = FastAPI(title="Melanoma risk (research use only)", lifespan=lifespan,
                           version=app_version(), description=API_DESCRIPTION,
                           docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+    # Counts uploads per path, so that identical bytes from two users survive the first
+    # analysis (app/uploads.py).
+    fastapi_app.add_middleware(UploadCounter, store=uploads)
     # Registered before Gradio's catch-all mount at "/" so that they are matched first.
     _add_rest_routes(fastapi_app, health_record(engine, stack), reports)
     gr.mount_gradio_app(

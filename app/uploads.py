@@ -9,16 +9,30 @@ when the app has been built (the example images Gradio copied there) are protect
 All deletions are meant to run on the event loop thread: Gradio's upload route creates the
 hash folder and renames the file into it without yielding, so removing an empty folder from
 the loop can never race with an upload that is about to use it.
+
+Identical bytes uploaded twice (two people picking the same example image) land on ONE path.
+So the store counts uploads per path (`UploadCounter`, an ASGI middleware around Gradio's
+upload route, tells it which paths each upload returned) and `take` deletes a file only when
+its last upload has been taken. An upload still in flight when a file's count reaches zero may
+be about to return that very path, so the deletion waits for the uploads in flight at that
+moment (and no others) to finish, then deletes unless one of them claimed the file.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
+
+#: The path of Gradio's upload route (under the app's mount point and any root path).
+UPLOAD_ROUTE_SUFFIX = "/gradio_api/upload"
 
 
 class UploadMissingError(FileNotFoundError):
@@ -37,6 +51,51 @@ class UploadStore:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._protected: set[Path] = set()
+        self._refs: dict[Path, int] = {}  # uploads returned per path and not yet taken
+        self._in_flight: set[int] = set()  # upload requests not yet finished
+        self._pending: list[tuple[Path, set[int]]] = []  # deletions waiting on those uploads
+        self._ids = itertools.count()
+
+    # -- upload accounting (event loop only) --------------------------------------------------
+
+    def upload_started(self) -> int:
+        """Register an upload request that has begun; returns its id for `upload_finished`."""
+        upload_id = next(self._ids)
+        self._in_flight.add(upload_id)
+        return upload_id
+
+    def upload_finished(self, upload_id: int, paths: Iterable[str | os.PathLike]) -> None:
+        """Count the files an upload request returned, then run the deletions it held up."""
+        for path in paths:
+            resolved = Path(path).resolve()
+            if resolved.is_relative_to(self.root):
+                self._refs[resolved] = self._refs.get(resolved, 0) + 1
+        self._in_flight.discard(upload_id)
+        waiting = []
+        for path, blockers in self._pending:
+            blockers.discard(upload_id)
+            if blockers:
+                waiting.append((path, blockers))
+            elif not self._refs.get(path):
+                self._delete(path)
+        self._pending = waiting
+
+    def references(self, path: str | os.PathLike) -> int:
+        """Uploads of this path not yet taken (0 for unknown paths)."""
+        return self._refs.get(Path(path).resolve(), 0)
+
+    def _release(self, resolved: Path) -> bool:
+        """One upload of `resolved` is used up: delete the file unless another upload of the
+        same bytes is still to be analysed (or may be arriving right now). True if deleted."""
+        count = self._refs.get(resolved, 0) - 1
+        if count > 0:
+            self._refs[resolved] = count
+            return False
+        self._refs.pop(resolved, None)
+        if self._in_flight:
+            self._pending.append((resolved, set(self._in_flight)))
+            return False
+        return self._delete(resolved)
 
     def protect_existing(self) -> int:
         """Protect every file now under the root (example copies made while building the UI).
@@ -79,14 +138,18 @@ class UploadStore:
             self.discard(resolved)
 
     def discard(self, path: str | os.PathLike) -> bool:
-        """Delete one unprotected file inside the root, and its folder if that is now empty.
+        """Give up one upload of an unprotected file inside the root: the file (and its folder,
+        if now empty) is deleted once no other upload of the same bytes waits for analysis.
 
         Returns:
-            True if a file was deleted.
+            True if the file was deleted now.
         """
         resolved = Path(path).resolve()
         if resolved in self._protected or not resolved.is_relative_to(self.root):
             return False
+        return self._release(resolved)
+
+    def _delete(self, resolved: Path) -> bool:
         try:
             resolved.unlink()
             deleted = True
@@ -123,6 +186,7 @@ class UploadStore:
                 try:
                     if path.lstat().st_mtime <= cutoff:
                         path.unlink()
+                        self._refs.pop(path, None)
                         deleted += 1
                 except FileNotFoundError:
                     continue
@@ -130,3 +194,54 @@ class UploadStore:
         if deleted:
             log.debug("swept %d temporary file(s)", deleted)
         return deleted
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class UploadCounter:
+    """ASGI middleware: tells an `UploadStore` when each upload request starts and which paths
+    it returned (the JSON list Gradio's upload route answers with). Other requests pass by."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *,
+                 store: UploadStore) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope.get("method") != "POST"
+                or not scope.get("path", "").endswith(UPLOAD_ROUTE_SUFFIX)):
+            await self.app(scope, receive, send)
+            return
+        upload_id = self.store.upload_started()
+        status: list[int] = []
+        body = bytearray()
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(int(message["status"]))
+            elif message["type"] == "http.response.body":
+                body.extend(message.get("body", b""))
+            await send(message)
+
+        paths: list[str] = []
+        try:
+            await self.app(scope, receive, watch)
+            if status and status[0] == 200:
+                paths = _returned_paths(bytes(body))
+        finally:
+            self.store.upload_finished(upload_id, paths)
+
+
+def _returned_paths(body: bytes) -> list[str]:
+    """The file paths in the upload route's JSON answer (nothing if it is not a path list)."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return []
+    if not isinstance(answer, list):
+        return []
+    return [p for p in answer if isinstance(p, str)]

@@ -334,6 +334,42 @@ def test_oversized_upload_is_refused(live_server: LiveServer, tmp_path: Path) ->
     assert _healthy(live_server)["status"] == "ok"
 
 
+def _raw_upload(http: httpx.Client, url: str, name: str, data: bytes) -> str:
+    response = http.post(f"{url}/gradio_api/upload", files={"files": (name, data)})
+    response.raise_for_status()
+    return response.json()[0]
+
+
+def _raw_analyze(http: httpx.Client, url: str, server_path: str) -> str:
+    """/analyze over the raw HTTP API on an already uploaded file; the event stream's text."""
+    config = http.get(f"{url}/config").json()
+    n_inputs = next(len(d["inputs"]) for d in config["dependencies"]
+                    if d.get("api_name") == "analyze")
+    data = [{"path": server_path, "meta": {"_type": "gradio.FileData"}}, *METADATA]
+    data += [None] * (n_inputs - len(data))
+    event = http.post(f"{url}/gradio_api/call/analyze", json={"data": data}).json()["event_id"]
+    return http.get(f"{url}/gradio_api/call/analyze/{event}").text
+
+
+def test_two_users_uploading_identical_bytes_are_both_analysed(live_server: LiveServer,
+                                                               test_image: Path) -> None:
+    """Issue 26: Gradio stores uploads by content hash, so two people sending the same image
+    share one file; the first analysis must not delete it under the second. Once both are
+    analysed, nothing is left."""
+    data = test_image.read_bytes() + uuid.uuid4().bytes  # bytes after the JPEG end: same image
+    url = live_server.url
+    with httpx.Client(timeout=120.0) as alice, httpx.Client(timeout=120.0) as bob:
+        paths = [_raw_upload(user, url, "mole.jpg", data) for user in (alice, bob)]
+        assert paths[0] == paths[1]  # one file on the server for both uploads
+        first = _raw_analyze(alice, url, paths[0])
+        assert Path(paths[0]).exists()  # bob's upload is still to be analysed
+        second = _raw_analyze(bob, url, paths[1])
+    assert "event: complete" in first, first[:300]
+    assert "event: complete" in second, second[:300]
+    assert not Path(paths[0]).exists() and not Path(paths[0]).parent.exists()
+    assert _healthy(live_server)["status"] == "ok"
+
+
 def test_refuses_to_start_without_a_bundle(tmp_path: Path) -> None:
     started = time.monotonic()
     proc = subprocess.run(app_command("--bundle", str(tmp_path / "nonexistent")),
@@ -457,8 +493,8 @@ def test_a_diagnosis_bundle_serves_the_differential(tmp_path: Path, test_image: 
     server = start_server(folder, tmp_path, "--engine-cache-dir", str(engine_cache_dir))
     try:
         client = Client(server.url, verbose=False, download_files=False)
-        result, _decision, label, summary, *_ = client.predict(handle_file(str(test_image)), *METADATA,
-                                                    api_name="/analyze")
+        result, _decision, label, summary, *_ = client.predict(
+            handle_file(str(test_image)), *METADATA, api_name="/analyze")
         backend = _healthy(server)["backend"]
     finally:
         server.stop()
