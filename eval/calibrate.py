@@ -30,6 +30,7 @@ from configs.errors import settings_error_message
 from eval.errors import EvalError, report_bad_input
 from eval.metrics.calibration import brier_score, expected_calibration_error
 from eval.metrics.thresholds import binary_metrics_at, select_thresholds
+from models.atomic import atomic_folder
 from models.bundle import (
     BUNDLE_SCHEMA_VERSION,
     META_FILE,
@@ -157,12 +158,12 @@ def run(s: CalibrateSettings) -> dict[str, Any]:
     out = Path(s.out)
     if out.resolve() == Path(info["_folder"]).resolve():
         raise EvalError(f"{out}: write the calibrated bundle to a new folder")
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(info["_folder"]) / info.get("weights_file", WEIGHTS_FILE),
-                    out / WEIGHTS_FILE)
-    (out / WEIGHTS_FILE).chmod(0o644)
-    (out / META_FILE).write_text(json.dumps(new, indent=2, default=str) + "\n")
-    load_bundle(out)  # what was written must load
+    with atomic_folder(out) as tmp:  # swapped in whole, once it loads (models/atomic.py)
+        shutil.copyfile(Path(info["_folder"]) / info.get("weights_file", WEIGHTS_FILE),
+                        tmp / WEIGHTS_FILE)
+        (tmp / WEIGHTS_FILE).chmod(0o644)
+        (tmp / META_FILE).write_text(json.dumps(new, indent=2, default=str) + "\n")
+        load_bundle(tmp)  # what was written must load
     log.info("wrote %s: %s", out, rule.describe())
     return new
 

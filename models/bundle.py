@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from data.diagnoses import diagnosis_name
 from data.encoding import MetadataEncoder
 from data.images import Preprocessing
+from models.atomic import atomic_folder
 from models.decision import DECISION_KEY, DecisionRule
 from models.fusion import FusionConfig, FusionNet
 from models.operating import OperatingCurve
@@ -148,7 +149,7 @@ def save_bundle(out_dir: str | Path, model: FusionNet, *, preprocessing: Preproc
     """Write a bundle folder.
 
     Args:
-        out_dir: folder to create (or overwrite the two files in).
+        out_dir: folder to create or replace (atomically; other files in it are kept).
         model: the trained network (any device/memory format; saved as contiguous CPU fp32).
         preprocessing: the exact image preprocessing used in validation.
         encoder: the metadata encoder fitted on the training split.
@@ -171,41 +172,44 @@ def save_bundle(out_dir: str | Path, model: FusionNet, *, preprocessing: Preproc
         raise BundleError(f"default threshold {default_threshold!r} is not among "
                           f"{sorted(thresholds)}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    weights = out / WEIGHTS_FILE
-    save_file(state, str(weights), metadata={"format": BUNDLE_FORMAT})
-    weights.chmod(0o644)  # safetensors writes 0600; containers run as another uid
-    digest = sha256_file(weights)
-    info = {
-        "format": BUNDLE_FORMAT,
-        "schema_version": BUNDLE_SCHEMA_VERSION,
-        "bundle_id": f"{name}-{digest[:12]}",
-        "name": name,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "weights_file": WEIGHTS_FILE,
-        "weights_sha256": digest,
-        "model": model.config.to_dict(),
-        # Also in "model": stated at the top level for readers of the JSON. The melanoma
-        # probability of a diagnosis model is P(melanoma_class), its output column 0.
-        "task": model.config.task,
-        **({"classes": list(model.config.classes), "melanoma_class": model.config.classes[0],
-            "class_names": {c: diagnosis_name(c) for c in model.config.classes}}
-           if model.config.classes else {}),
-        "cam_layers": model.cam_layer_names(),
-        "preprocessing": preprocessing.to_dict(),
-        "metadata_encoder": encoder.to_dict(),
-        "thresholds": {k: float(v) for k, v in thresholds.items()},
-        "default_threshold": default_threshold,
-        DECISION_KEY: (decision or DecisionRule()).to_dict(),
-        **({OPERATING_CURVE_KEY: operating_curve.to_dict()} if operating_curve else {}),
-        "metrics": metrics or {},
-        "training_data": data_summary or {},
-        "training": training or {},
-        "versions": library_versions(),
-        **(extra or {}),
-    }
-    (out / META_FILE).write_text(json.dumps(info, indent=2, sort_keys=False, default=str) + "\n")
+    # Built beside `out` and swapped in whole: a killed export never leaves new weights next to
+    # old JSON, and the previous bundle stays loadable until the swap (models/atomic.py).
+    with atomic_folder(out) as tmp:
+        weights = tmp / WEIGHTS_FILE
+        save_file(state, str(weights), metadata={"format": BUNDLE_FORMAT})
+        weights.chmod(0o644)  # safetensors writes 0600; containers run as another uid
+        digest = sha256_file(weights)
+        info = {
+            "format": BUNDLE_FORMAT,
+            "schema_version": BUNDLE_SCHEMA_VERSION,
+            "bundle_id": f"{name}-{digest[:12]}",
+            "name": name,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "weights_file": WEIGHTS_FILE,
+            "weights_sha256": digest,
+            "model": model.config.to_dict(),
+            # Also in "model": stated at the top level for readers of the JSON. The melanoma
+            # probability of a diagnosis model is P(melanoma_class), its output column 0.
+            "task": model.config.task,
+            **({"classes": list(model.config.classes),
+                "melanoma_class": model.config.classes[0],
+                "class_names": {c: diagnosis_name(c) for c in model.config.classes}}
+               if model.config.classes else {}),
+            "cam_layers": model.cam_layer_names(),
+            "preprocessing": preprocessing.to_dict(),
+            "metadata_encoder": encoder.to_dict(),
+            "thresholds": {k: float(v) for k, v in thresholds.items()},
+            "default_threshold": default_threshold,
+            DECISION_KEY: (decision or DecisionRule()).to_dict(),
+            **({OPERATING_CURVE_KEY: operating_curve.to_dict()} if operating_curve else {}),
+            "metrics": metrics or {},
+            "training_data": data_summary or {},
+            "training": training or {},
+            "versions": library_versions(),
+            **(extra or {}),
+        }
+        (tmp / META_FILE).write_text(json.dumps(info, indent=2, default=str) + "\n")
     log.info("Wrote bundle %s to %s", info["bundle_id"], out)
     return out
 

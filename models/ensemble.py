@@ -25,6 +25,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from configs.choices import COMBINERS
+from models.atomic import atomic_folder
 from models.bundle import OPERATING_CURVE_KEY, Bundle, BundleError, load_bundle
 from models.operating import OperatingCurve
 
@@ -295,7 +296,6 @@ def save_ensemble(out_dir: str | Path, members: Sequence[Bundle], *, name: str,
         raise EnsembleError(f"combiner {combiner!r} is not one of {COMBINERS}")
     check_members(members)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if combiner == "weighted":
         weights = list(_checked_weights(weights, len(members)) if weights is not None
                        else auroc_weights(members))
@@ -317,7 +317,8 @@ def save_ensemble(out_dir: str | Path, members: Sequence[Bundle], *, name: str,
         "default_threshold": default, "thresholds_rule": notes,
         **({OPERATING_CURVE_KEY: operating_curve.to_dict()} if operating_curve else {}),
     }
-    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    with atomic_folder(out) as tmp:  # a sibling of `out`: the relative member paths hold
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     return out
 
 

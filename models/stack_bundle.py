@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.atomic import atomic_folder
 from models.bundle import (
     META_FILE,
     SECOND_STAGE_KEY,
@@ -190,19 +191,19 @@ def write_two_stage(bundle_dir: Path, stack_dir: Path, out: Path) -> Path:
     """
     bundle, stack = load_bundle(bundle_dir), load_stack(stack_dir)
     check_stack_for(stack, bundle)
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(bundle.path / WEIGHTS_FILE, out / WEIGHTS_FILE)
-    target = out / SECOND_STAGE_FOLDER
-    target.mkdir(exist_ok=True)
-    for name in [FEATURES_FILE, *(Path(e["file"]).name for e in stack.spec["trees"])]:
-        shutil.copyfile(stack.folder / name, target / name)
     info = json.loads((bundle.path / META_FILE).read_text())
-    info["schema_version"] = TWO_STAGE_SCHEMA_VERSION
-    info[SECOND_STAGE_KEY] = {"folder": SECOND_STAGE_FOLDER,
-                              "manifest_sha256": sha256_file(target / FEATURES_FILE),
-                              "libraries": [m.model.library for m in stack.members]}
-    (out / META_FILE).write_text(json.dumps(info, indent=2) + "\n")
-    bundle_stack(load_bundle(out))  # what was written must load
+    with atomic_folder(out) as tmp:  # swapped in whole, once it loads (models/atomic.py)
+        shutil.copyfile(bundle.path / WEIGHTS_FILE, tmp / WEIGHTS_FILE)
+        target = tmp / SECOND_STAGE_FOLDER
+        target.mkdir()
+        for name in [FEATURES_FILE, *(Path(e["file"]).name for e in stack.spec["trees"])]:
+            shutil.copyfile(stack.folder / name, target / name)
+        info["schema_version"] = TWO_STAGE_SCHEMA_VERSION
+        info[SECOND_STAGE_KEY] = {"folder": SECOND_STAGE_FOLDER,
+                                  "manifest_sha256": sha256_file(target / FEATURES_FILE),
+                                  "libraries": [m.model.library for m in stack.members]}
+        (tmp / META_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        bundle_stack(load_bundle(tmp))  # what was written must load
     return out
 
 
