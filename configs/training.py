@@ -194,6 +194,8 @@ class TrainSettings(DatasetSettings):
     limit_val_batches: float = Field(1.0, gt=0, description="fraction or count of val batches")
     resume_from: Path | None = Field(None, description="checkpoint to resume (your own "
                                      "run's .ckpt: Lightning checkpoints are pickles)")
+    auto_resume: bool = Field(True, description="with --run-name: continue that run from its "
+                              "last.ckpt when it stopped before writing its bundle")
     keep_checkpoints: int = Field(1, ge=-1, description="best-by-val-AUROC checkpoints to "
                                   "keep besides last.ckpt (-1 = every epoch, e.g. for soups)")
     export_checkpoint: Path | None = Field(None, description="skip training: validate this "

@@ -14,6 +14,7 @@ the reason in `<out>.errors.csv` and never stop the run.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import zlib
 from pathlib import Path
@@ -48,6 +49,7 @@ from models.trees import TreeError
 log = logging.getLogger("eval.predict")
 
 ERRORS_SUFFIX = ".errors.csv"
+TAIL_BLOCK = 64 * 1024  # bytes read at a time when looking for the last complete row
 BAD_INPUT_ERRORS = (DatasetError, BundleError, CompatibilityError, EnsembleError, EvalError,
                     TreeError, EmbeddingError)
 
@@ -64,11 +66,41 @@ def in_shard(image_id: str, shard: tuple[int, int]) -> bool:
     return zlib.crc32(image_id.encode("utf-8")) % count == index
 
 
+def drop_torn_tail(path: Path) -> int:
+    """Cut a row that a killed run left half-written at the end of `path` (every complete
+    row ends with a newline). Returns the number of bytes dropped."""
+    if not path.is_file():
+        return 0
+    with open(path, "rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0
+        keep = size
+        while keep > 0:  # back to the last newline, one block at a time
+            start = max(0, keep - TAIL_BLOCK)
+            fh.seek(start)
+            block = fh.read(keep - start)
+            cut = block.rfind(b"\n")
+            if cut >= 0:
+                keep = start + cut + 1
+                break
+            keep = start
+        fh.truncate(keep)
+    log.warning("%s: dropped a half-written last row (%d bytes) left by an interrupted run",
+                path, size - keep)
+    return size - keep
+
+
 def done_ids(out: Path) -> set[str]:
-    """Ids already written to `out` or to its errors file (a rerun skips them)."""
+    """Ids already written to `out` or to its errors file (a rerun skips them); a row that a
+    killed run left half-written is dropped first, so that its image is scored again."""
     done: set[str] = set()
     for path in (out, errors_path(out)):
-        if path.is_file():
+        drop_torn_tail(path)
+        if path.is_file() and path.stat().st_size:
             done |= set(pd.read_csv(path, usecols=["image_id"], dtype=str)["image_id"])
     return done
 
@@ -97,7 +129,8 @@ def _append(frame: pd.DataFrame, path: Path) -> None:
     if frame.empty:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, mode="a", header=not path.is_file(), index=False)
+    empty = not path.is_file() or path.stat().st_size == 0
+    frame.to_csv(path, mode="a", header=empty, index=False)
 
 
 def _skipped_frame(skipped: list[Skipped]) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from lightning.pytorch.callbacks import (
     RichProgressBar,
 )
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
@@ -41,10 +42,12 @@ from eval.metrics.checks import MetricError
 from eval.metrics.multiclass import multiclass_summary
 from eval.metrics.summary import summarize
 from eval.metrics.thresholds import select_thresholds
+from models.atomic import atomic_write_text
 from models.bundle import Bundle, BundleError, load_bundle, save_bundle
 from models.fusion import FusionConfig
 from models.operating import OperatingCurve
 from models.pretrained import PretrainedError
+from training import resume
 from training.augment import TrainAugment
 from training.datamodule import MelanomaDataModule
 from training.module import MelanomaModule
@@ -207,7 +210,7 @@ def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModu
                                                   list(dm.classes))
         for i, name in enumerate(dm.classes):
             preds[f"prob_class_{name}"] = val["class_prob"][:, i]  # as eval's predictions
-    preds.to_csv(run_dir / "val_predictions.csv", index=False)
+    atomic_write_text(run_dir / "val_predictions.csv", preds.to_csv(index=False))
     name = s.run_name or f"{s.backbone}-fold{s.fold}"
     training = s.model_dump(mode="json")
     training["wall_time_s"] = round(wall_s, 1)
@@ -216,6 +219,8 @@ def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModu
         training["soup_of"] = soup_of
     if init_bundle_id:
         training["init_bundle_id"] = init_bundle_id
+    if resumes := resume.resumes(run_dir):
+        training["resumes"] = resumes  # wall_time_s is then the last attempt's only
     bundle_dir = save_bundle(
         run_dir / "bundle", module.net, preprocessing=dm.preprocessing, encoder=dm.encoder,
         thresholds=stored, name=name, metrics={"validation": metrics},
@@ -302,6 +307,10 @@ def train(s: TrainSettings) -> Path:
     module = build_module(s, dm, init)
     run_dir = Path(s.output_dir) / run_name(s)
     run_dir.mkdir(parents=True, exist_ok=True)
+    resume_from = None if s.export_checkpoint is not None else resume.resume_checkpoint(
+        run_dir, s.resume_from, named=bool(s.run_name), auto=s.auto_resume)
+    if resume_from is not None and getattr(rank_zero_only, "rank", 0) == 0:
+        resume.prepare(run_dir, resume_from)  # before the CSV logger empties metrics.csv
     monitor = MONITORS[s.monitor]
     checkpoint, latest = checkpoint_callbacks(run_dir / "checkpoints", s.keep_checkpoints,
                                               monitor)
@@ -324,8 +333,10 @@ def train(s: TrainSettings) -> Path:
     start = time.perf_counter()
     if s.export_checkpoint is None:
         trainer.fit(module, datamodule=dm,
-                    ckpt_path=str(s.resume_from) if s.resume_from else None)
+                    ckpt_path=str(resume_from) if resume_from else None)
     wall = time.perf_counter() - start
+    if trainer.is_global_zero:
+        resume.merge_metrics(run_dir)
     # Every process validates the same weights: rank 0 chose and wrote the best checkpoint.
     best = trainer.strategy.broadcast(str(s.export_checkpoint or checkpoint.best_model_path))
     trainer.strategy.barrier()

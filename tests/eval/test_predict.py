@@ -119,6 +119,72 @@ def test_rerun_resumes_and_tta_and_ensembles_add_columns(folder: Path, bundle_pa
                                   first.sort_values("image_id").reset_index(drop=True))
 
 
+@pytest.mark.parametrize("keep_lines", [0, 4], ids=["torn-header", "torn-row"])
+def test_a_half_written_last_row_is_scored_again(folder: Path, bundle64: Path, tmp_path: Path,
+                                                 keep_lines: int) -> None:
+    """A run killed while appending leaves part of a row (or of the header): the rerun drops
+    it and scores that image again: no duplicate, no gap, no garbage."""
+    out = tmp_path / "pred.csv"
+    argv = ["--bundle", str(bundle64), "--images", str(folder), "--out", str(out),
+            "--chunk-size", "3", *FAST]
+    assert main(argv) == 0
+    first = _read(out)
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:keep_lines]) + lines[keep_lines][:25])  # no final newline
+    assert main(argv) == 0
+    resumed = _read(out)
+    assert len(resumed) == len(first) and resumed["image_id"].is_unique
+    pd.testing.assert_frame_equal(resumed.sort_values("image_id").reset_index(drop=True),
+                                  first.sort_values("image_id").reset_index(drop=True))
+
+
+KILL_MID_APPEND = r"""
+import os, signal, sys
+import eval.predict as predict
+
+out = sys.argv[sys.argv.index("--out") + 1]
+real, calls = predict._append, []
+
+def append(frame, path):
+    if str(path) == out:
+        calls.append(1)
+        if len(calls) == 2:  # the second chunk: half of it reaches the disk, then death
+            text = frame.to_csv(header=False, index=False)
+            with open(path, "a") as fh:
+                fh.write(text[: len(text) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+    real(frame, path)
+
+predict._append = append
+sys.exit(predict.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_killed_mid_chunk_the_rerun_equals_an_uninterrupted_run(folder: Path, bundle64: Path,
+                                                                 tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    args = ["--bundle", str(bundle64), "--images", str(folder), "--chunk-size", "3", *FAST]
+    clean, killed = tmp_path / "clean.csv", tmp_path / "killed.csv"
+    repo = Path(__file__).resolve().parents[2]
+
+    def run(out: Path, *prefix: str) -> int:
+        return subprocess.run([sys.executable, *prefix, "--out", str(out), *args], cwd=repo,
+                              capture_output=True, timeout=600, check=False).returncode
+
+    assert run(clean, "-m", "eval.predict") == 0
+    assert run(killed, "-c", KILL_MID_APPEND) == -signal.SIGKILL
+    assert not killed.read_bytes().endswith(b"\n")  # the kill tore a row
+    assert run(killed, "-m", "eval.predict") == 0
+    a, b = _read(clean), _read(killed)
+    assert list(b["image_id"]) == list(a["image_id"])  # same rows, same order, no duplicates
+    pd.testing.assert_frame_equal(b, a, check_exact=False, atol=1e-6)
+    assert errors_path(killed).read_text() == errors_path(clean).read_text()
+
+
 def test_shards_partition_the_images(folder: Path, bundle64: Path, tmp_path: Path) -> None:
     ids = []
     for i in range(3):
