@@ -24,7 +24,7 @@ from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
 
-from configs.errors import settings_error_message
+from configs.errors import settings_error_message, write_failure, write_failure_message
 from configs.evaluation import EvalSettings
 from configs.process import ensure_fast_allocator, runtime_summary
 from data.encoding import MetadataError
@@ -56,6 +56,7 @@ from eval.outputs import (
 from eval.plots import make_plots, plot_confusion_matrix
 from eval.report import write_report
 from eval.scoring import bootstrap_groups, evaluate_predictions, final_scores, score
+from models.atomic import atomic_folder
 from models.bundle import Bundle, BundleError
 from models.embedding import EmbeddingError
 from models.ensemble import (
@@ -131,8 +132,9 @@ def _scored_rows(df: pd.DataFrame, preds: Predictions) -> pd.DataFrame:
     return kept
 
 
-def _plots(s: EvalSettings, df: pd.DataFrame, preds: Predictions, scores: dict[str, Any],
-           results: dict[str, Any], *, n_members: int, probabilistic: bool) -> dict[str, str]:
+def _plots(s: EvalSettings, out: Path, df: pd.DataFrame, preds: Predictions,
+           scores: dict[str, Any], results: dict[str, Any], *, n_members: int,
+           probabilistic: bool) -> dict[str, str]:
     """Draw the plots: the final score, the plain score with TTA, each ensemble member."""
     main = ("ensemble" if n_members > 1 else "model") + (" (TTA)" if s.tta else "")
     curves = {main: scores["final"]}
@@ -141,7 +143,7 @@ def _plots(s: EvalSettings, df: pd.DataFrame, preds: Predictions, scores: dict[s
     if n_members > 1:
         curves.update({f"member {i}": m.prob for i, m in enumerate(preds.members)})
     plot_thresholds = {name: t["threshold"] for name, t in results["thresholds"].items()}
-    return make_plots(s.out, df["target"].to_numpy(), curves, main, plot_thresholds,
+    return make_plots(out, df["target"].to_numpy(), curves, main, plot_thresholds,
                       probabilistic=probabilistic)
 
 
@@ -185,48 +187,47 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
                                    n_boot=s.n_boot, min_tpr=s.min_tpr)
     second = second_stage(s, bundles, df, results)
 
-    out = s.out
-    out.mkdir(parents=True, exist_ok=True)
-    # From here on the folder changes: drop an older metrics.json first, so that it can never
-    # sit next to new predictions as if it described them.
-    (out / METRICS_FILE).unlink(missing_ok=True)
-    scores = final_scores(preds, combination)
-    classes, class_probs = model_classes(bundles), class_probabilities(preds)
-    frame = predictions_frame(df, preds, scores, class_columns(class_probs, classes))
-    if second is not None:
-        frame.insert(3, "prob_second_stage", second)
-    write_predictions(out / PREDICTIONS_FILE, frame)
+    # Written beside --out and swapped in whole (models/atomic.py): a failed or killed run
+    # leaves the previous results as they were and no half-written files.
+    with atomic_folder(s.out) as out:
+        scores = final_scores(preds, combination)
+        classes, class_probs = model_classes(bundles), class_probabilities(preds)
+        frame = predictions_frame(df, preds, scores, class_columns(class_probs, classes))
+        if second is not None:
+            frame.insert(3, "prob_second_stage", second)
+        write_predictions(out / PREDICTIONS_FILE, frame)
 
-    plots = _plots(s, df, preds, scores, results, n_members=len(bundles),
-                   probabilistic=combination.probabilistic)
-    if class_probs is not None:
-        results["diagnosis"] = _diagnosis(df, class_probs, classes, s.n_boot, out, plots)
+        plots = _plots(s, out, df, preds, scores, results, n_members=len(bundles),
+                       probabilistic=combination.probabilistic)
+        if class_probs is not None:
+            results["diagnosis"] = _diagnosis(df, class_probs, classes, s.n_boot, out, plots)
 
-    metrics: dict[str, Any] = {
-        "schema": SCHEMA,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": command,
-        "bundles": [bundle_summary(b) for b in bundles],
-        "ensemble": ({"method": combination.method, "n_members": len(bundles),
-                      **({"weights": list(combination.weights)} if combination.weights else {}),
-                      **({"ensemble_id": ensemble.ensemble_id} if ensemble else {})}
-                     if len(bundles) > 1 or ensemble else None),
-        "dataset": dataset_summary(df, s.data, s.fold, s.n_folds, s.seed, n_total),
-        "tta": s.tta,
-        "metadata": s.metadata,
-        "default_threshold": default,
-        "thresholds_rule": rule,
-        **results,
-        "speed": _speed(s, preds),
-        "machine": machine_info(),
-        "warnings": warnings,
-        "notes": notes + results.get("notes", []),
-        "plots": plots,
-        "files": {"predictions": PREDICTIONS_FILE, "report": REPORT_FILE,
-                  "metrics": METRICS_FILE},
-    }
-    write_report(out / REPORT_FILE, metrics, plots)
-    write_json_atomic(out / METRICS_FILE, metrics)  # last: its presence means "complete"
+        metrics: dict[str, Any] = {
+            "schema": SCHEMA,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "command": command,
+            "bundles": [bundle_summary(b) for b in bundles],
+            "ensemble": ({"method": combination.method, "n_members": len(bundles),
+                          **({"weights": list(combination.weights)}
+                             if combination.weights else {}),
+                          **({"ensemble_id": ensemble.ensemble_id} if ensemble else {})}
+                         if len(bundles) > 1 or ensemble else None),
+            "dataset": dataset_summary(df, s.data, s.fold, s.n_folds, s.seed, n_total),
+            "tta": s.tta,
+            "metadata": s.metadata,
+            "default_threshold": default,
+            "thresholds_rule": rule,
+            **results,
+            "speed": _speed(s, preds),
+            "machine": machine_info(),
+            "warnings": warnings,
+            "notes": notes + results.get("notes", []),
+            "plots": plots,
+            "files": {"predictions": PREDICTIONS_FILE, "report": REPORT_FILE,
+                      "metrics": METRICS_FILE},
+        }
+        write_report(out / REPORT_FILE, metrics, plots)
+        write_json_atomic(out / METRICS_FILE, metrics)  # last: its presence means "complete"
     return metrics
 
 
@@ -306,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         metrics = run(settings, command)
     except (*BAD_INPUT_ERRORS, OSError) as err:  # OSError: e.g. --out not writable
-        return report_bad_input(err)
+        reason = write_failure(err, settings.out)
+        return report_bad_input(write_failure_message(settings.out, reason) if reason else err)
     print_summary(metrics, settings.out)
     return 0
 

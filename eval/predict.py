@@ -25,7 +25,7 @@ import torch
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from configs.errors import settings_error_message
+from configs.errors import settings_error_message, write_failure, write_failure_message
 from configs.evaluation import PredictSettings
 from configs.process import ensure_fast_allocator, runtime_summary
 from data.readers import DatasetError
@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         counts = run(settings)
     except (*BAD_INPUT_ERRORS, OSError) as err:  # OSError: e.g. --out not writable
-        return report_bad_input(err)
+        reason = write_failure(err, settings.out)
+        return report_bad_input(write_failure_message(settings.out, reason) if reason else err)
     print(f"scored {counts['scored']} images -> {settings.out}; not scored: "
           f"{counts['skipped']} (see {errors_path(settings.out)})")
     return 0

@@ -55,6 +55,13 @@ def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir() and (os.path.ismount(target) or not os.access(target.parent, os.W_OK)):
+        # Nothing can be swapped in for a mount point (a container volume) or beside it in a
+        # read-only parent: write in place, as the only way left.
+        log.warning("%s: a mount point or in a read-only folder; writing in place, "
+                    "not atomically", target)
+        yield target
+        return
     _remove_stale_partials(target)
     tmp = target.with_name(f".{target.name}{PARTIAL_TAG}{os.getpid()}-{secrets.token_hex(4)}")
     tmp.mkdir()

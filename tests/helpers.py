@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,20 @@ def write_isic2024(root: Path, jpegs: list[tuple[str, Path, int]], *, drop_from_
             rows.append(row)
     write_csv(root / "train-metadata.csv", rows)
     return root
+
+
+def file_size_limit(max_bytes: int) -> Callable[[], None]:
+    """A `preexec_fn` for subprocess: the child cannot write a file past `max_bytes`
+    (RLIMIT_FSIZE; Python ignores SIGXFSZ, so writes fail with EFBIG): a disk that fills up,
+    simulated without root or a small mount."""
+    import resource
+
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
+    return apply
+
+
+def error_lines(stderr: str, prefix: str = "error:") -> list[str]:
+    """The lines of a command's stderr that start with `prefix`."""
+    return [line for line in stderr.splitlines() if line.startswith(prefix)]

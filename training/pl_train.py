@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from configs.base import ENV_PREFIX, Settings
-from configs.errors import settings_error_message
+from configs.errors import settings_error_message, write_failure, write_failure_message
 from configs.process import ensure_fast_allocator, runtime_summary
 from configs.training import TrainSettings
 from data.folds import FoldError
@@ -385,6 +385,16 @@ def run_cli(settings_cls: type[Settings], action: Callable[[Any], object],
         action(settings)
     except TRAINING_ERRORS as err:
         log.error("%s", err)
+        return 2
+    except Exception as err:
+        # A full disk, a size limit or a read-only --output-dir: one line, exit 2. Checkpoints
+        # (Lightning's transactional save) and bundles (models/atomic.py) are never left
+        # half-written, so the same command later resumes (training.resume).
+        place = Path(settings.output_dir)
+        reason = write_failure(err, place)
+        if reason is None:
+            raise
+        log.error("%s", write_failure_message(place, reason))
         return 2
     return 0
 

@@ -47,6 +47,12 @@ def resume_checkpoint(run_dir: Path, explicit: Path | None, named: bool,
         return None
     if (run_dir / "bundle" / META_FILE).is_file():
         return None  # a finished run: the same command trains it again from the start
+    try:
+        checkpoint_epoch(last)
+    except Exception as err:  # noqa: BLE001 (any damage means: do not continue from it)
+        log.warning("%s cannot be read (%s): starting %s over", last, type(err).__name__,
+                    run_dir.name)
+        return None
     log.warning("resuming %s from %s: this --run-name stopped before writing its bundle "
                 "(--no-auto-resume starts over)", run_dir.name, last)
     return last

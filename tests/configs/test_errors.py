@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 
 import pytest
 from pydantic import ValidationError
 
-from configs.errors import one_line, settings_error_message
+from configs.errors import (
+    one_line,
+    settings_error_message,
+    write_failure,
+    write_failure_message,
+)
 from configs.training import TrainSettings
 
 
@@ -46,3 +52,35 @@ def test_cli_bad_flag_is_one_line_and_exit_2(entry, argv, flag, caplog) -> None:
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and errors[0].startswith("invalid settings: ")
     assert flag in errors[0] and "\n" not in errors[0]
+
+
+@pytest.mark.parametrize(("err", "reason"), [
+    (OSError(errno.ENOSPC, "No space left on device"), "No space left on device"),
+    (OSError(errno.EFBIG, "File too large"), "File too large"),
+    (OSError(errno.EROFS, "Read-only file system", "/out/x"), "Read-only file system"),
+    (RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed "
+                  "writing file data/0: file write failed"),
+     "the disk is full or a file size limit was hit"),
+    (ValueError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, "
+                "message: \"No space left on device\" })"), "No space left on device"),
+], ids=["enospc", "efbig", "erofs", "torch-save", "safetensors"])
+def test_write_failures_are_recognised(err: BaseException, reason: str) -> None:
+    assert write_failure(err) == reason
+    try:  # also when wrapped by a library
+        raise RuntimeError("checkpoint saving failed") from err
+    except RuntimeError as wrapped:
+        assert write_failure(wrapped) == reason
+
+
+@pytest.mark.parametrize("err", [
+    ValueError("a bug"), OSError(errno.ENOENT, "No such file or directory", "/out/x"),
+    OSError(errno.EACCES, "Permission denied", "/data/images/a.jpg"),  # an input, not --out
+], ids=["bug", "missing-file", "unreadable-input"])
+def test_other_errors_are_not_write_failures(err: BaseException) -> None:
+    assert write_failure(err, "/out") is None
+
+
+def test_the_write_failure_line_names_the_place() -> None:
+    line = write_failure_message("/out/run", "No space left on device")
+    assert line.startswith("cannot write to /out/run: No space left on device.")
+    assert "\n" not in line and "same command again" in line

@@ -391,11 +391,16 @@ def test_cli_process_exit_code_and_single_line(ham_dataset, bundle64, tmp_path):
     assert not out.exists() or not (out / "metrics.json").exists()
 
 
-def test_failure_after_predictions_leaves_no_metrics_json(ham_source, bundle64, tmp_path,
-                                                         monkeypatch, capsys):
+def test_a_failure_after_predictions_leaves_the_previous_results(ham_source, bundle64,
+                                                                 tmp_path, monkeypatch, capsys):
+    """Issue 26: the output folder is swapped in whole, so a run that fails half-way (here:
+    the disk fills while writing the report) leaves the previous results byte for byte and
+    none of its own files."""
     out = tmp_path / "out"
     out.mkdir()
-    (out / "metrics.json").write_text('{"stale": true}')  # from an earlier run
+    (out / "metrics.json").write_text('{"earlier": true}')  # an earlier, complete run
+    (out / "predictions.csv").write_text("image_id,prob\nI1,0.5\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -403,9 +408,10 @@ def test_failure_after_predictions_leaves_no_metrics_json(ham_source, bundle64, 
     monkeypatch.setattr(evaluate, "write_report", disk_full)
     assert main(["--bundle", str(bundle64), "--data", str(ham_source), "--out", str(out),
                  *FAST]) == 2
-    assert "No space left on device" in capsys.readouterr().err
-    assert (out / "predictions.csv").exists()  # written before the failure ...
-    assert not (out / "metrics.json").exists()  # ... but no metrics.json claims completion
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and str(out) in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no partial folder left
 
 
 def test_write_json_atomic_keeps_old_file_on_failure(tmp_path):
@@ -415,3 +421,30 @@ def test_write_json_atomic_keeps_old_file_on_failure(tmp_path):
         write_json_atomic(path, {"auroc": float("nan")})
     assert json.loads(path.read_text()) == {"auroc": 0.8}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def _evaluate_process(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MELANOMA_")}
+    return subprocess.run([sys.executable, "-m", "eval.evaluate", *argv], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=300, check=False,
+                          **kwargs)
+
+
+def test_a_full_disk_gives_one_line_naming_the_folder_and_no_output(ham_dataset, bundle64,
+                                                                    tmp_path):
+    """Issue 26: no file may grow past 16 kB (the report's plots need more): exit 2, one
+    line naming --out and why, and nothing left behind that a later run would read."""
+    import matplotlib.font_manager  # noqa: F401 (its cache exists before the limit applies)
+
+    from tests.helpers import error_lines, file_size_limit
+
+    results = tmp_path / "results"
+    results.mkdir()
+    out = results / "out"
+    proc = _evaluate_process(["--bundle", str(bundle64), "--data", str(ham_dataset), "--out",
+                              str(out), *FAST], preexec_fn=file_size_limit(16 * 1024))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = error_lines(proc.stderr)
+    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert f"cannot write to {out}: File too large" in errors[0]
+    assert list(results.iterdir()) == []  # neither the folder nor a partial sibling

@@ -209,3 +209,33 @@ def test_bad_input_is_one_line_and_exit_2(argv, fact, folder, bundle64, tmp_path
                  *FAST]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and fact in err[-1]
+
+
+def test_a_full_disk_stops_with_one_line_and_the_rerun_completes(folder: Path, bundle64: Path,
+                                                                tmp_path: Path) -> None:
+    """Issue 26: the disk fills half-way through the output (RLIMIT_FSIZE): exit 2 and one
+    line naming the file; the same command later (with space) gives the uninterrupted output."""
+    import subprocess
+    import sys
+
+    from tests.helpers import error_lines, file_size_limit
+
+    repo = Path(__file__).resolve().parents[2]
+    args = ["--bundle", str(bundle64), "--images", str(folder), "--chunk-size", "3", *FAST]
+    clean, full = tmp_path / "clean.csv", tmp_path / "full.csv"
+
+    def run(out: Path, limit: int | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "eval.predict", "--out", str(out), *args],
+                              cwd=repo, capture_output=True, text=True, timeout=600,
+                              check=False, preexec_fn=file_size_limit(limit) if limit else None)
+
+    assert run(clean).returncode == 0
+    proc = run(full, limit=clean.stat().st_size // 2)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = error_lines(proc.stderr)
+    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert f"cannot write to {full}: File too large" in errors[0]
+    assert run(full).returncode == 0
+    a, b = _read(clean), _read(full)
+    assert list(b["image_id"]) == list(a["image_id"])
+    pd.testing.assert_frame_equal(b, a, check_exact=False, atol=1e-6)

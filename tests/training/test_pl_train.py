@@ -289,3 +289,23 @@ def test_multi_source_leave_source_out(ham_dataset: Path, isic2020_dataset: Path
     assert data["val_sources"] == ["isic2020"] and data["source_weights"] == {"HAM10000": 1.0}
     assert data["n_per_source"] == {"isic2020": N_LESIONS * 2, "HAM10000": N_LESIONS * 2}
     assert data["n_train"] == N_LESIONS * 2 and len(data["datasets"]) == 2
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_training_with_one_line(ham_dataset: Path, tmp_path: Path) -> None:
+    """Issue 26: no file may grow past 1 MB (a checkpoint needs more): exit 2, one ERROR line
+    naming --output-dir and why, no traceback, and no bundle or checkpoint to trust."""
+    from tests.helpers import error_lines, file_size_limit
+
+    out = tmp_path / "runs"
+    proc = subprocess.run([sys.executable, "-m", "training.pl_train", "--data-dir",
+                           str(ham_dataset), "--output-dir", str(out), "--run-name", "full",
+                           *TINY], capture_output=True, text=True, cwd=REPO, timeout=600,
+                          check=False, preexec_fn=file_size_limit(1024 * 1024))
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    errors = error_lines(proc.stderr, "ERROR")
+    assert len(errors) == 1 and f"cannot write to {out}: File too large" in errors[0], errors
+    run = out / "full"
+    assert not (run / "bundle").exists()
+    assert not list(run.glob("checkpoints/*.ckpt"))

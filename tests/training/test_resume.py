@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from training.resume import merge_metrics, resume_checkpoint
 
@@ -69,12 +70,19 @@ def test_a_killed_run_resumes_with_the_same_command(ham_dataset: Path, tmp_path:
 def test_only_a_named_unfinished_run_resumes(tmp_path: Path) -> None:
     last = tmp_path / "checkpoints" / "last.ckpt"
     last.parent.mkdir()
-    last.write_bytes(b"checkpoint")
+    torch.save({"epoch": 2, "state_dict": {}}, last)
     assert resume_checkpoint(tmp_path, None, named=True, auto=True) == last
     assert resume_checkpoint(tmp_path, None, named=False, auto=True) is None
     assert resume_checkpoint(tmp_path, None, named=True, auto=False) is None
     explicit = tmp_path / "other.ckpt"
     assert resume_checkpoint(tmp_path, explicit, named=False, auto=False) == explicit
+
+
+def test_a_damaged_last_checkpoint_starts_the_run_over(tmp_path: Path) -> None:
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.parent.mkdir()
+    last.write_bytes(b"PK\x03\x04 truncated")
+    assert resume_checkpoint(tmp_path, None, named=True, auto=True) is None
 
 
 def test_merged_metrics_keep_the_later_attempt_of_a_repeated_epoch(tmp_path: Path) -> None:
