@@ -9,7 +9,8 @@
 # through gradio_client with a real image (probability in [0,1], heatmaps present); inside the
 # container: non-root, tcmalloc preloaded, CPU-only torch; `docker stop` under 2 s;
 # `docker compose run --rm evaluate` on a 40-image labelled HAM10000 subset, writing
-# metrics.json (with auroc) to the mounted outputs; `docker compose down`.
+# metrics.json (with auroc) to the mounted outputs; the same into a read-only volume (exit 2,
+# one line naming the folder); `docker compose down`.
 # A trap always takes the stack down and stops the engine (KEEP_ENGINE=1 leaves it running).
 #
 # Environment (all optional):
@@ -225,6 +226,21 @@ assert m["n"] == 40 and m["n_pos"] == 20, (m["n"], m["n_pos"])
 assert 0.0 <= m["auroc"] <= 1.0, m["auroc"]
 print(f"metrics.json: {m['n']} images, AUROC {m['auroc']:.3f}")
 EOF
+
+step "evaluate into a read-only folder: one line naming it, exit 2 (issue 26)"
+# As root on the host every folder is writable; in the container (non-root) a read-only
+# volume is the real thing.
+mkdir -p "$WORK/readonly"
+set +e
+RO_OUT=$(MELANOMA_DATA=/datasets/ham40 MELANOMA_OUT=/readonly/eval docker compose run --rm \
+  --no-deps -v "$WORK/readonly:/readonly:ro" evaluate --n-boot 200 --no-progress 2>&1)
+RO_CODE=$?
+set -e
+[ "$RO_CODE" -eq 2 ] || { echo "$RO_OUT" | tail -20 >&2; fail "read-only --out: exit $RO_CODE, expected 2"; }
+grep -q "^error: cannot write to /readonly/eval: Read-only file system" <<<"$RO_OUT" \
+  || { echo "$RO_OUT" | tail -20 >&2; fail "read-only --out: no one-line error naming the folder"; }
+! grep -q "Traceback" <<<"$RO_OUT" || fail "read-only --out: a traceback"
+log "read-only --out: exit 2, $(grep '^error:' <<<"$RO_OUT" | cut -c1-90)"
 
 step "docker compose down"
 docker compose --profile train --profile evaluate down --remove-orphans --timeout 5

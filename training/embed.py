@@ -36,6 +36,7 @@ from data.folds import FoldError, assign_folds
 from data.multisource import DatasetSpec, dataset_specs, read_sources
 from data.readers import DatasetError
 from data.readers.isic2024 import read_tbp
+from models.atomic import atomic_write_text
 from models.bundle import Bundle, BundleError
 from models.embedding import EmbeddingError, embed_rows
 from models.ensemble import EnsembleError
@@ -179,8 +180,12 @@ def run(s: EmbedSettings) -> Path:
             "member_folds": plan["member_folds"],
             "embedding_dims": [int(b.model.backbone.num_features) for b in bundles]}
     table.attrs["embed"] = meta
-    table.to_parquet(s.out, index=False)
-    s.out.with_name(s.out.name + ".json").write_text(json.dumps(meta, indent=2) + "\n")
+    # The sidecar first, then the table by rename: a reader never finds a half-written file,
+    # and a run killed before the rename still has its parts to finish from.
+    atomic_write_text(s.out.with_name(s.out.name + ".json"), json.dumps(meta, indent=2) + "\n")
+    tmp = s.out.with_name(s.out.name + ".tmp")
+    table.to_parquet(tmp, index=False)
+    tmp.replace(s.out)
     for part in parts.iterdir():
         part.unlink()
     parts.rmdir()

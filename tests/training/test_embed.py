@@ -111,3 +111,48 @@ def test_image_statistics_are_measured_on_the_model_view(fold_bundles, ham_datas
         expected = image_stats(view)
         for c in IMAGE_STAT_COLUMNS:
             assert df[c].iloc[i] == pytest.approx(expected[c], rel=1e-6, abs=1e-9), c
+
+
+KILL_AT_SECOND_CHUNK = r"""
+import os, signal, sys
+import training.embed as embed
+
+real, calls = embed.embed_chunk, []
+
+def embed_chunk(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:  # the first chunk is on disk; die while computing the second
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(*args, **kwargs)
+
+embed.embed_chunk = embed_chunk
+sys.exit(embed.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_killed_mid_run_the_rerun_equals_an_uninterrupted_run(fold_bundles, ham_dataset,
+                                                              tmp_path):
+    """Issue 26: SIGKILL (a real process) while embedding the second chunk; the same command
+    again gives the same file as a run that was never interrupted."""
+    import signal
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    args = [a for b in fold_bundles for a in ("--bundle", str(b))]
+    args += ["--data-dir", str(ham_dataset), *FAST, "--chunk-size", "16"]
+
+    def run(out: Path, *prefix: str) -> int:
+        return subprocess.run([sys.executable, *prefix, *args, "--out", str(out)], cwd=repo,
+                              capture_output=True, timeout=600, check=False).returncode
+
+    clean, killed = tmp_path / "clean.parquet", tmp_path / "killed.parquet"
+    assert run(clean, "-m", "training.embed") == 0
+    assert run(killed, "-c", KILL_AT_SECOND_CHUNK) == -signal.SIGKILL
+    assert not killed.exists() and len(list((tmp_path / "killed.parquet.parts").iterdir())) == 1
+    assert run(killed, "-m", "training.embed") == 0
+    a, b = pd.read_parquet(clean), pd.read_parquet(killed)
+    assert list(b["image_id"]) == list(a["image_id"])
+    pd.testing.assert_frame_equal(b, a, check_exact=False, atol=1e-6)
+    assert not (tmp_path / "killed.parquet.parts").exists()
