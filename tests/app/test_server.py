@@ -188,6 +188,21 @@ def test_upload_is_deleted_and_nothing_identifying_is_logged(
     assert "upper extremity" not in log
 
 
+def test_answers_never_show_a_server_path(analysis: tuple, client: Client,
+                                          live_server: LiveServer, tmp_path: Path) -> None:
+    """The result JSON, the summary and an error name no file or folder on the server (the
+    gallery's images are Gradio file references, fetched by URL, not part of the answer)."""
+    private = str(live_server.private_dir)
+    result, _decision, _label, summary = analysis[:4]
+    assert private not in json.dumps(result) and "/tmp" not in json.dumps(result)
+    assert private not in str(summary)
+    broken = tmp_path / "broken.jpg"
+    broken.write_text("not an image")
+    with pytest.raises(AppError) as info:
+        client.predict(handle_file(str(broken)), *METADATA, api_name="/analyze")
+    assert private not in str(info.value) and str(broken.parent) not in str(info.value)
+
+
 def _tiny_png(path: Path) -> Path:
     Image.new("RGB", (8, 8), (120, 80, 60)).save(path)
     return path

@@ -448,3 +448,19 @@ def test_a_full_disk_gives_one_line_naming_the_folder_and_no_output(ham_dataset,
     assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert f"cannot write to {out}: File too large" in errors[0]
     assert list(results.iterdir()) == []  # neither the folder nor a partial sibling
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders; "
+                    ".ci/docker_smoke.sh checks a read-only volume in the container instead")
+def test_a_read_only_output_folder_gives_one_line(ham_dataset, bundle64, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        assert main(["--bundle", str(bundle64), "--data", str(ham_dataset), "--out",
+                     str(locked / "out"), *FAST]) == 2
+    finally:
+        locked.chmod(0o755)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"cannot write to {locked / 'out'}: Permission denied" in lines[0]
+    assert list(locked.iterdir()) == []
