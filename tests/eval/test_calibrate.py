@@ -135,3 +135,27 @@ def test_bad_inputs_say_why(case, fact, raw_run, bundle64, calibrated, make_bund
                            "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert fact in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_failed_rewrite_leaves_the_previous_calibrated_bundle(calibrated, raw_run, bundle64,
+                                                                tmp_path, monkeypatch):
+    """Issue 26: writing over an existing calibrated bundle and failing after the weights (the
+    disk fills while writing bundle.json) leaves the old one byte for byte, still loadable."""
+    target = tmp_path / "bundle"
+    shutil.copytree(calibrated, target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    real_write_text = Path.write_text
+
+    def full_disk(self, *args, **kwargs):
+        if self.name == "bundle.json":
+            raise OSError(28, "No space left on device")
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    assert calibrate.main(["--bundle", str(bundle64), "--predictions",
+                           str(raw_run / "predictions.csv"), "--score", "tta_mean",
+                           "--sensitivity-target", "0.9", "--out", str(target)]) == 2
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no partial sibling
+    load_bundle(target)
