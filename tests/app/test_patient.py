@@ -92,3 +92,69 @@ def test_table_puts_the_most_unusual_lesion_first_and_escapes_names() -> None:
             in text)
     assert ("<td>upper extremity</td><td>0.900</td><td><b>above</b></td><td>+1.00</td>"
             "<td>2.50</td><td>0.800</td></tr>") in text
+
+
+PEAK_GROWTH_LIMIT_MB = 1500.0  # see README "What survives what": the measured peak is stated
+
+
+@pytest.mark.slow
+def test_twenty_images_at_the_size_limits_keep_memory_bounded(tiny_bundle: Path,
+                                                              engine_cache_dir: Path,
+                                                              tmp_path: Path) -> None:
+    """Issue 26: the largest patient view (20 images, each just under the 20 MB upload limit
+    and the 50-megapixel decode limit) in one request. Images are decoded one at a time, so
+    the server's peak memory grows by about the uploads' bytes plus one decoded image."""
+    import threading
+    import time
+
+    import psutil
+
+    from data.images import DEFAULT_MAX_PIXELS
+    from tests.app.conftest import start_server
+
+    side = int((DEFAULT_MAX_PIXELS * 0.98) ** 0.5)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    # Smooth colour fields plus noise: about 19 MB as a quality-85 JPEG of ~49 megapixels.
+    base = np.stack([180 + 40 * np.sin(6 * xx), 120 + 50 * yy, 100 + 30 * np.cos(5 * yy)], -1)
+    noise = rng.normal(0, 14, (side, side, 3)).astype(np.float32)
+    big = tmp_path / "big.jpg"
+    Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)).save(big, quality=85)
+    del base, noise, yy, xx
+    size_mb = big.stat().st_size / 2**20
+    assert 10.0 < size_mb < 20.0, size_mb  # near, but under, the upload limit
+    paths = []
+    for i in range(20):  # 20 different files (a byte after the JPEG's end): 20 uploads
+        path = tmp_path / f"lesion-{i:02d}.jpg"
+        path.write_bytes(big.read_bytes() + bytes([i]))
+        paths.append(path)
+
+    server = start_server(tiny_bundle, tmp_path / "server", "--engine-cache-dir",
+                          str(engine_cache_dir))
+    try:
+        process = psutil.Process(server.proc.pid)
+        client = Client(server.url, verbose=False, download_files=False)
+        client.predict(handle_file(str(paths[0])), 50, "male", "unknown",
+                       api_name="/analyze")  # warm: the first large decode's buffers
+        baseline = process.memory_info().rss
+        peak = [baseline]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak.append(process.memory_info().rss)
+                time.sleep(0.1)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        result, _table = client.predict([handle_file(str(p)) for p in paths], 50, "male", "",
+                                        api_name="/patient")
+        done.set()
+        sampler.join(timeout=5)
+        growth_mb = (max(peak) - baseline) / 2**20
+        print(f"\npatient view, 20 x {size_mb:.1f} MB ({side}x{side} px): server RSS "
+              f"{baseline / 2**20:.0f} MB before, peak +{growth_mb:.0f} MB")
+        assert len(result["lesions"]) == 20
+        assert growth_mb <= PEAK_GROWTH_LIMIT_MB, growth_mb
+    finally:
+        server.stop()
