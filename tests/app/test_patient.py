@@ -117,7 +117,7 @@ def test_twenty_images_at_the_size_limits_keep_memory_bounded(tiny_bundle: Path,
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
     # Smooth colour fields plus noise: about 19 MB as a quality-85 JPEG of ~49 megapixels.
     base = np.stack([180 + 40 * np.sin(6 * xx), 120 + 50 * yy, 100 + 30 * np.cos(5 * yy)], -1)
-    noise = rng.normal(0, 14, (side, side, 3)).astype(np.float32)
+    noise = rng.normal(0, 8, (side, side, 3)).astype(np.float32)
     big = tmp_path / "big.jpg"
     Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)).save(big, quality=85)
     del base, noise, yy, xx
