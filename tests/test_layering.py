@@ -1,4 +1,4 @@
-"""The dependency rules of DESIGN.md, checked on every module's imports (lazy ones included).
+"""The dependency rules of docs/design.md, checked on every module's imports (lazy ones included).
 
 Arrows point from importer to imported. Each product package may import only the packages
 listed for it; `training` may use evaluation's metrics but nothing else of `eval`. A new
