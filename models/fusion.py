@@ -123,6 +123,44 @@ def _mlp(in_dim: int, widths: Sequence[int], dropout: float) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class BackboneError(ValueError):
+    """A backbone name or input size that cannot work; the message names both."""
+
+
+def fixed_input_size(backbone: nn.Module) -> tuple[int, int] | None:
+    """The only input size a backbone accepts (ViT/EVA-style fixed position embeddings), or
+    None for backbones that take any size (CNNs, hybrids, dynamic-size transformers)."""
+    patch = getattr(backbone, "patch_embed", None)
+    if patch is None or getattr(backbone, "dynamic_img_size", False):
+        return None
+    if not getattr(patch, "strict_img_size", False) or not getattr(patch, "img_size", None):
+        return None
+    return tuple(int(v) for v in patch.img_size)
+
+
+def check_input_size(backbone: str, image_size: int) -> None:
+    """Refuse, before any data is read, a backbone that cannot take `image_size` pixels.
+
+    Raises:
+        BackboneError: an unknown timm name, or a transformer whose position embeddings fix
+            another size (it would fail on its first forward pass).
+    """
+    try:
+        with torch.device("meta"):  # the modules' shapes only: no memory, no weights
+            net = timm.create_model(backbone, pretrained=False, num_classes=0)
+    except RuntimeError as err:
+        if "Unknown model" in str(err):
+            raise BackboneError(f"--backbone {backbone!r}: not a timm model name "
+                                "(see timm.list_models())") from None
+        return  # cannot be built on the meta device: the first forward pass will tell
+    fixed = fixed_input_size(net)
+    if fixed is not None and fixed != (image_size, image_size):
+        raise BackboneError(
+            f"--backbone {backbone} takes {fixed[0]}x{fixed[1]} images only (fixed position "
+            f"embeddings), but --image-size is {image_size}: use --image-size {fixed[0]}, or a "
+            "CNN or hybrid backbone for other sizes")
+
+
 class FusionNet(nn.Module):
     """Image backbone (timm, `num_classes=0`) + metadata MLP -> concat -> logit(s).
 

@@ -44,7 +44,7 @@ from eval.metrics.summary import summarize
 from eval.metrics.thresholds import select_thresholds
 from models.atomic import atomic_write_text
 from models.bundle import Bundle, BundleError, load_bundle, save_bundle
-from models.fusion import FusionConfig
+from models.fusion import BackboneError, FusionConfig, check_input_size
 from models.operating import OperatingCurve
 from models.pretrained import PretrainedError
 from training import resume
@@ -76,7 +76,8 @@ class InitBundleError(ValueError):
 
 
 # Errors caused by the input (data, flags, files): one log line and exit code 2, no traceback.
-TRAINING_ERRORS = (DatasetError, FoldError, InitBundleError, MetricError, PretrainedError)
+TRAINING_ERRORS = (BackboneError, DatasetError, FoldError, InitBundleError, MetricError,
+                   PretrainedError)
 
 
 def load_init_bundle(s: TrainSettings) -> Bundle | None:
@@ -298,6 +299,7 @@ def train(s: TrainSettings) -> Path:
     Returns:
         The bundle folder.
     """
+    check_input_size(s.backbone, s.image_size)  # before any data is read
     L.seed_everything(s.seed, workers=True)
     if s.num_threads:
         torch.set_num_threads(s.num_threads)

@@ -160,3 +160,25 @@ def test_config_round_trip():
 def test_model_keeps_its_config():
     cfg = FusionConfig(backbone="tf_efficientnet_lite0", meta_dim=3)
     assert FusionNet(cfg).config is cfg
+
+
+@pytest.mark.parametrize(("backbone", "size", "fact"), [
+    ("vit_tiny_patch16_224", 128, "takes 224x224 images only"),
+    ("eva02_tiny_patch14_224", 96, "--image-size is 96: use --image-size 224"),
+    ("no_such_backbone_xyz", 128, "not a timm model name"),
+])
+def test_a_backbone_that_cannot_take_the_size_is_refused_naming_both(backbone: str, size: int,
+                                                                      fact: str) -> None:
+    from models.fusion import BackboneError, check_input_size
+
+    with pytest.raises(BackboneError, match=fact):
+        check_input_size(backbone, size)
+
+
+@pytest.mark.parametrize(("backbone", "size"), [
+    ("vit_tiny_patch16_224", 224), ("tf_efficientnet_lite0", 128),
+    ("convnextv2_atto", 96), ("hybrid_convnextv2_ssa", 128)])
+def test_backbones_that_take_the_size_pass(backbone: str, size: int) -> None:
+    from models.fusion import check_input_size
+
+    check_input_size(backbone, size)

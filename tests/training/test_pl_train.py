@@ -309,3 +309,18 @@ def test_a_full_disk_stops_training_with_one_line(ham_dataset: Path, tmp_path: P
     run = out / "full"
     assert not (run / "bundle").exists()
     assert not list(run.glob("checkpoints/*.ckpt"))
+
+
+def test_a_transformer_at_another_size_fails_before_reading_data(tmp_path: Path,
+                                                                 caplog) -> None:
+    """Issue 27: a ViT at 64 px used to fail on its first forward pass; now one line names
+    both sizes before anything is read (the data folder does not even exist)."""
+    import logging
+
+    with caplog.at_level(logging.ERROR):
+        assert main(["--data-dir", str(tmp_path / "missing"), "--output-dir", str(tmp_path),
+                     "--backbone", "vit_tiny_patch16_224", "--image-size", "64",
+                     "--pretrained", "none"]) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "takes 224x224 images only" in errors[0]
+    assert "--image-size is 64" in errors[0]
