@@ -163,9 +163,10 @@ class TrainSettings(DatasetSettings):
     sampler: Literal["none", "weighted"] = Field(
         "none", description="weighted: a WeightedRandomSampler drawing every class (diagnosis) "
         "or melanoma/other (melanoma) equally often")
-    monitor: Literal["auroc", "pauc", "balanced_accuracy"] = Field(
+    monitor: Literal["auroc", "pauc", "balanced_accuracy", "macro_f1"] = Field(
         "auroc", description="validation metric choosing the checkpoint and early stopping: "
-        "melanoma AUROC or pAUC above 80 percent TPR, or balanced multi-class accuracy (diagnosis)")
+        "melanoma AUROC or pAUC above 80 percent TPR, or (diagnosis) balanced multi-class "
+        "accuracy or macro F1")
     focal_alpha: float = Field(0.75, gt=0, lt=1, description="focal loss positive weight")
     focal_gamma: float = Field(2.0, ge=0, description="focal loss focusing parameter")
     accumulate_grad_batches: int = Field(1, ge=1, description="gradient accumulation")
@@ -269,6 +270,7 @@ class TrainSettings(DatasetSettings):
                  "loss ce": self.loss == "ce" and not diagnosis,
                  "monitor balanced_accuracy": self.monitor == "balanced_accuracy"
                  and not diagnosis,
+                 "monitor macro_f1": self.monitor == "macro_f1" and not diagnosis,
                  "class_weights": self.class_weights != "none" and not diagnosis,
                  "label_smoothing": self.label_smoothing > 0 and not diagnosis,
                  "stratify diagnosis": self.stratify == "diagnosis" and not diagnosis}

@@ -178,7 +178,11 @@ def _diagnosis(d: Mapping[str, Any]) -> list[str]:
              f"{d['n']} images scored as classes{f' (left out: {left})' if left else ''}. "
              f"Balanced accuracy (the ISIC 2018/2019 challenge metric) "
              f"{_with_ci(d['balanced_accuracy'], d.get('balanced_accuracy_ci'))}, accuracy "
-             f"{_num(d['accuracy'])}, macro AUROC {_num(d['macro_auroc'])}.", ""]
+             f"{_num(d['accuracy'])}, macro AUROC {_num(d['macro_auroc'])}"
+             # Older metrics.json files have no macro precision/recall/F1.
+             + (f", macro precision / recall / F1 {_num(d['macro_precision'])} / "
+                f"{_num(d['macro_recall'])} / {_num(d['macro_f1'])}" if "macro_f1" in d else "")
+             + ".", ""]
     rows = []
     for name, c in d["per_class"].items():
         if c.get("absent"):

@@ -27,7 +27,7 @@ from torchmetrics.functional.classification import (
 from torchmetrics.utilities import dim_zero_cat
 
 from eval.metrics.checks import MetricError
-from eval.metrics.multiclass import balanced_accuracy
+from eval.metrics.multiclass import balanced_accuracy, macro_f1
 from eval.metrics.ranking import pauc_above_tpr
 from eval.metrics.thresholds import threshold_for_sensitivity
 from models.fusion import FusionConfig, FusionNet
@@ -250,6 +250,8 @@ class MelanomaModule(L.LightningModule):
         if self.diagnosis:
             self.log(f"{stage}/balanced_accuracy",
                      balanced_accuracy(scores["label"], scores["class_prob"]), prog_bar=True,
+                     sync_dist=True)
+            self.log(f"{stage}/macro_f1", macro_f1(scores["label"], scores["class_prob"]),
                      sync_dist=True)
         return scores
 

@@ -54,7 +54,8 @@ from training.module import MelanomaModule
 
 log = logging.getLogger("training")
 MONITORS = {"auroc": "val/auroc", "pauc": "val/pauc80",
-            "balanced_accuracy": "val/balanced_accuracy"}  # --monitor -> logged metric
+            "balanced_accuracy": "val/balanced_accuracy",
+            "macro_f1": "val/macro_f1"}  # --monitor -> logged metric
 MONITOR = MONITORS["auroc"]
 RUN_NAME_ENV = f"{ENV_PREFIX}RUN_NAME"
 LICENSE_NOTE = ("Weights inherit the licence of the training data; HAM10000 and ISIC archive "

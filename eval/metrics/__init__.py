@@ -51,6 +51,7 @@ from eval.metrics.multiclass import (
     balanced_accuracy_ci,
     confusion_matrix,
     macro_auroc,
+    macro_f1,
     multiclass_summary,
     per_class_metrics,
 )
@@ -104,6 +105,7 @@ __all__ = [
     "confusion_matrix",
     "expected_calibration_error",
     "macro_auroc",
+    "macro_f1",
     "multiclass_summary",
     "pauc_above_tpr",
     "per_class_metrics",

@@ -245,6 +245,31 @@ def confusion_matrix(labels: Any, probabilities: Any, classes: Sequence[str]) ->
     return {"classes": names, "counts": counts.tolist(), "normalized": normalized}
 
 
+def _macro_prf_of(y: np.ndarray, pred: np.ndarray, k: int) -> dict[str, float]:
+    """Macro precision, recall and F1 over the classes present in ``y`` (validated input).
+
+    A present class that nothing was predicted as counts 0 precision (scikit-learn's
+    ``zero_division=0``): in an average, never calling a class is a failure, not a gap.
+    """
+    counts = _confusion_counts(y, pred, k)
+    tp = np.diag(counts).astype(np.float64)
+    support, predicted = counts.sum(axis=1), counts.sum(axis=0)
+    present = support > 0
+    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
+    recall = tp / np.maximum(support, 1)
+    f1 = np.divide(2 * tp, support + predicted, out=np.zeros(k), where=(support + predicted) > 0)
+    return {"macro_precision": float(precision[present].mean()),
+            "macro_recall": float(recall[present].mean()),
+            "macro_f1": float(f1[present].mean())}
+
+
+def macro_f1(labels: Any, probabilities: Any) -> float:
+    """Macro F1 with argmax decisions, over the classes present in ``labels`` (the reference
+    recipe's checkpoint metric). Raises MetricError on invalid input."""
+    y, p, _ = _validate_multiclass(labels, probabilities)
+    return _macro_prf_of(y, p.argmax(axis=1), p.shape[1])["macro_f1"]
+
+
 def _ratio(num: int, den: int) -> float | None:
     return num / den if den > 0 else None
 
@@ -404,7 +429,7 @@ def multiclass_summary(
 
     Returns:
         Dict with ``n, classes, absent_classes, balanced_accuracy, balanced_accuracy_ci,
-        accuracy, macro_auroc, macro_auroc_classes, per_class, confusion_matrix, n_boot,
+        accuracy, macro_precision, macro_recall, macro_f1, macro_auroc, macro_auroc_classes, per_class, confusion_matrix, n_boot,
         bootstrap_seed, ci_level, grouped_bootstrap, notes``. ``per_class`` is
         :func:`per_class_metrics`, ``confusion_matrix`` is :func:`confusion_matrix`;
         ``balanced_accuracy_ci`` is ``[low, high]`` or None.
@@ -434,6 +459,8 @@ def multiclass_summary(
         "balanced_accuracy": _balanced_accuracy_of(y, pred, p.shape[1]),
         "balanced_accuracy_ci": ci,
         "accuracy": float(np.mean(pred == y)),
+        # Over the same classes as balanced accuracy (macro recall equals it).
+        **_macro_prf_of(y, pred, p.shape[1]),
         "macro_auroc": macro["macro_auroc"],
         "macro_auroc_classes": macro["classes_averaged"],
         "per_class": per_class_metrics(y, p, names),

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from configs.training import TrainSettings
-from eval.metrics.multiclass import balanced_accuracy
+from eval.metrics.multiclass import balanced_accuracy, macro_f1
 from models.bundle import load_bundle
 from models.engine import Engine
 from tests.training.test_pl_train import TINY
@@ -64,12 +64,16 @@ def test_validation_scores_are_what_the_bundle_computes(dx_run: Path) -> None:
     recorded = bundle.info["metrics"]["validation"]
     assert recorded["diagnosis"]["balanced_accuracy"] == pytest.approx(
         balanced_accuracy(labels, table), abs=1e-6)
+    assert recorded["diagnosis"]["macro_f1"] == pytest.approx(macro_f1(labels, table),
+                                                              abs=1e-6)
+    logged = pd.read_csv(dx_run / "metrics.csv")["val/macro_f1"].dropna()
+    assert len(logged) >= 1 and ((logged >= 0) & (logged <= 1)).all()
     assert set(recorded["diagnosis"]["per_class"]) == set(CLASSES)
     assert recorded["n_pos"] == int(preds["target"].sum())
 
 
 @pytest.mark.parametrize("flags", [["--loss", "ce"], ["--class-weights", "inverse"],
-                                   ["--monitor", "balanced_accuracy"],
+                                   ["--monitor", "balanced_accuracy"], ["--monitor", "macro_f1"],
                                    ["--task", "diagnosis", "--loss", "bce"]])
 def test_options_that_do_not_fit_the_task_are_refused(ham_dx_dataset: Path, tmp_path: Path,
                                                       flags: list[str], caplog) -> None:
@@ -89,3 +93,11 @@ def test_weighted_sampler_draws_classes_evenly(ham_dx_dataset: Path) -> None:
     drawn = np.concatenate([labels[list(sampler)] for _ in range(100)])
     shares = np.bincount(drawn, minlength=len(dm.classes)) / len(drawn)
     np.testing.assert_allclose(shares, 1 / len(dm.classes), atol=0.03)
+
+
+def test_macro_f1_can_choose_the_checkpoint(ham_dx_dataset: Path, tmp_path: Path) -> None:
+    """Issue 27: the reference recipe's checkpoint metric."""
+    assert main(["--data-dir", str(ham_dx_dataset), "--output-dir", str(tmp_path),
+                 "--run-name", "f1", *TINY, "--task", "diagnosis", "--monitor",
+                 "macro_f1"]) == 0
+    assert list((tmp_path / "f1" / "checkpoints").glob("epoch00-macro_f1*.ckpt"))

@@ -27,6 +27,7 @@ from eval.metrics import (
     balanced_accuracy_ci,
     confusion_matrix,
     macro_auroc,
+    macro_f1,
     multiclass_summary,
     per_class_metrics,
 )
@@ -193,6 +194,14 @@ def test_agrees_with_sklearn(seed, n, k, absent, dec) -> None:
     macro = macro_auroc(y, p, names)
     assert macro["macro_auroc"] == pytest.approx(
         np.mean([roc_auc_score(y == c, p[:, c]) for c in present]), abs=1e-12)
+    # Macro precision/recall/F1 over the present classes, a never-predicted class counting 0.
+    ours = multiclass_summary(y, p, names, n_boot=0)
+    theirs = precision_recall_fscore_support(y, pred, labels=present, average="macro",
+                                             zero_division=0)
+    assert [ours["macro_precision"], ours["macro_recall"], ours["macro_f1"]] == pytest.approx(
+        list(theirs[:3]), abs=1e-12)
+    assert macro_f1(y, p) == pytest.approx(theirs[2], abs=1e-12)
+    assert ours["macro_recall"] == pytest.approx(ours["balanced_accuracy"], abs=1e-12)
 
 
 @pytest.mark.parametrize(("seed", "n", "k", "absent", "dec"), RANDOM_CASES)
@@ -268,7 +277,8 @@ def test_summary_is_plain_json_with_the_documented_keys() -> None:
     s = multiclass_summary(y, p, ISIC2019_CLASSES, groups=groups, n_boot=200, seed=1)
     assert set(s) == {
         "n", "classes", "absent_classes", "balanced_accuracy", "balanced_accuracy_ci",
-        "accuracy", "macro_auroc", "macro_auroc_classes", "per_class", "confusion_matrix",
+        "accuracy", "macro_precision", "macro_recall", "macro_f1", "macro_auroc",
+        "macro_auroc_classes", "per_class", "confusion_matrix",
         "n_boot", "bootstrap_seed", "ci_level", "grouped_bootstrap", "notes"}
     assert json.loads(json.dumps(s, allow_nan=False)) == s  # plain types, no NaN
     assert s["absent_classes"] == ["DF"] and "DF" not in s["macro_auroc_classes"]
