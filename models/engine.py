@@ -37,16 +37,20 @@ from models.bundle import Bundle, BundleError, load_bundle
 from models.cam import cam_map, feature_maps
 from models.cam_layout import CamLayoutError, infer_layouts
 from models.fast import BACKENDS, configure_threads, make_runner, torch_threads
+from models.gradcam import EIGENCAM, GRADCAM, gradcam_maps
+from models.gradcam import METHODS as HEATMAP_METHODS
 from models.outputs import logits_to_class_probabilities, logits_to_probability
 from models.overlay import overlay
 from models.tta import VIEW_NAMES, dihedral_views
 
-__all__ = ["ABOVE", "BACKENDS", "BELOW", "UNKNOWN", "Analysis", "CamLayer", "Engine",
-           "InputError", "Prepared", "overlay"]
+__all__ = ["ABOVE", "BACKENDS", "BELOW", "EIGENCAM", "GRADCAM", "HEATMAP_METHODS",
+           "MELANOMA_OUTPUT", "UNKNOWN", "Analysis", "CamLayer", "Engine", "InputError",
+           "Prepared", "overlay"]
 
 ABOVE = "above threshold"
 BELOW = "below threshold"
 _BATCH = 32  # predict_batch chunk: bounds memory for evaluation-sized inputs
+MELANOMA_OUTPUT = "melanoma"  # what a melanoma model's Grad-CAM explains: its one logit
 
 
 class InputError(ValueError):
@@ -91,6 +95,9 @@ class Analysis:
         decision_score: "single" or "tta_mean".
         calibration: the calibration method ("platt", "temperature") or None.
         cams: per CAM layer, early -> late; [] when CAM is off.
+        heatmap_method: "eigencam" (class-agnostic, the default) or "gradcam".
+        heatmap_class: what a Grad-CAM explains: a diagnosis model's class name, or
+            "melanoma" (a melanoma model's one logit); None for EigenCAM.
         model_view: (S, S, 3) uint8, the exact image the model saw.
         metadata: the validated metadata fed to the model: age (float or None when missing),
             sex and site (canonical names, "unknown" when missing).
@@ -124,6 +131,8 @@ class Analysis:
     decision_probability: float | None = None
     decision_score: str = "single"
     calibration: str | None = None
+    heatmap_method: str = EIGENCAM
+    heatmap_class: str | None = None
 
     def __post_init__(self) -> None:
         if self.decision_probability is None:
@@ -155,6 +164,8 @@ class Analysis:
             "tta_max": self.tta_max,
             "cam_layers": self.cam_layer_names,
             "cam_resolutions": [list(c.resolution) for c in self.cams],
+            "heatmap_method": self.heatmap_method,
+            "heatmap_class": self.heatmap_class,
             "metadata": dict(self.metadata),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "model": self.model,
@@ -377,9 +388,34 @@ class Engine:
             out.append(to_probs(logits).numpy())
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float64)
 
+    def heatmap_target(self, method: Any, heatmap_class: Any) -> tuple[str, str | None]:
+        """Check a heatmap request: (method, class name or None = the decided class).
+
+        Raises:
+            InputError: an unknown method, or a class this model has no output for.
+        """
+        method = str(method or EIGENCAM).strip().lower()
+        if method not in HEATMAP_METHODS:
+            raise InputError(f"heatmap method {method!r} is not one of {list(HEATMAP_METHODS)}")
+        wanted = str(heatmap_class).strip() if heatmap_class not in (None, "") else None
+        if method == EIGENCAM or wanted is None:
+            return method, None
+        classes = list(self.bundle.classes or [])
+        if classes:
+            match = [c for c in classes if c.lower() == wanted.lower()]
+            if not match:
+                raise InputError(f"heatmap class {wanted!r} is not one of this model's "
+                                 f"classes {classes}")
+            return method, match[0]
+        if wanted.lower() not in (MELANOMA_OUTPUT, "mel"):
+            raise InputError(f"heatmap class {wanted!r}: this melanoma model has one output, "
+                             f"'{MELANOMA_OUTPUT}'; class heatmaps need a diagnosis model")
+        return method, MELANOMA_OUTPUT
+
     def analyze(self, image: Any, age: Any = None, sex: Any = None, site: Any = None, *,
                 tta: bool = True, cam: bool = True,
-                model_view: np.ndarray | None = None) -> Analysis:
+                model_view: np.ndarray | None = None, heatmap: str = EIGENCAM,
+                heatmap_class: str | None = None) -> Analysis:
         """Probability, 8-view TTA and per-layer EigenCAM from one batched forward pass.
 
         Args:
@@ -391,6 +427,11 @@ class Engine:
             cam: compute the EigenCAM maps (from the same pass).
             model_view: re-analyse an earlier analysis' `model_view` instead of `image`
                 (e.g. with other metadata); see `prepare`.
+            heatmap: "eigencam" (from the same pass) or "gradcam" (one more eager forward
+                and backward pass of the identity view, `models.gradcam`).
+            heatmap_class: what a Grad-CAM explains: a diagnosis model's class name (None =
+                the decided class, the highest probability); a melanoma model explains its
+                melanoma output.
 
         Returns:
             An Analysis.
@@ -402,6 +443,8 @@ class Engine:
         start = time.perf_counter()
         rule = self.bundle.decision
         tta = tta or rule.needs_tta  # the decision needs every view
+        method, explained = self.heatmap_target(heatmap, heatmap_class)  # cheap checks first
+        eigen = cam and method == EIGENCAM
         p = self.prepare(image, age, sex, site, timings, model_view=model_view)
         batch = torch.from_numpy(p.image[None])
         if tta:
@@ -410,14 +453,17 @@ class Engine:
         meta = None if p.meta is None else np.repeat(p.meta[None], len(images), axis=0)
         with self._lock:
             with _timed(timings, "forward"):
-                logits, acts = self._runner(images, meta, with_activations=cam)
+                logits, acts = self._runner(images, meta, with_activations=eigen)
             with _timed(timings, "cam"), torch_threads(1):
-                grids = feature_maps(acts, self.cam_layouts) if cam else []
-                maps = [cam_map(g, self.size) for g in grids]
+                grids = feature_maps(acts, self.cam_layouts) if eigen else []
+                cams = [CamLayer(name, (int(g.shape[-2]), int(g.shape[-1])), cam_map(g, self.size))
+                        for name, g in zip(self.cam_layer_names, grids, strict=False)]
+            differential = self._differential(logits, tta)
+            if cam and method == GRADCAM:
+                explained = explained or self._decided_class(differential)
+                with _timed(timings, "cam"):
+                    cams = self._gradcam(p, explained)
         probs = logits_to_probability(logits).numpy()
-        differential = self._differential(logits, tta)
-        cams = [CamLayer(name, (int(g.shape[-2]), int(g.shape[-1])), m)
-                for name, g, m in zip(self.cam_layer_names, grids, maps, strict=False)]
         shown = rule.calibrate(probs)
         stats: dict[str, float | None] = dict.fromkeys(("mean", "std", "min", "max"))
         views: list[dict[str, Any]] = []
@@ -437,7 +483,24 @@ class Engine:
             tta_max=stats["max"], cams=cams, model_view=p.model_view, metadata=p.metadata,
             timings_ms=timings, model=self.bundle_id, backend=self.backend,
             decision_probability=decided, decision_score=rule.score,
-            calibration=rule.method, **differential)
+            calibration=rule.method, heatmap_method=method if cam else EIGENCAM,
+            heatmap_class=explained if cam and method == GRADCAM else None, **differential)
+
+    def _decided_class(self, differential: dict[str, Any]) -> str:
+        """The class a Grad-CAM explains by default: the highest probability (TTA mean when
+        there is one), or a melanoma model's one output."""
+        table = differential.get("classes_tta_mean") or differential.get("classes")
+        return max(table, key=table.get) if table else MELANOMA_OUTPUT
+
+    def _gradcam(self, p: Prepared, explained: str) -> list[CamLayer]:
+        """Grad-CAM of the identity view for `explained` (eager PyTorch, under the lock)."""
+        classes = list(self.bundle.classes or [])
+        target = classes.index(explained) if classes else None
+        meta = None if p.meta is None else torch.from_numpy(p.meta)
+        maps = gradcam_maps(self.bundle.model, self.cam_layer_names, torch.from_numpy(p.image),
+                            meta, target, self.size, self.cam_layouts)
+        return [CamLayer(name, resolution, heatmap)
+                for name, (resolution, heatmap) in zip(self.cam_layer_names, maps, strict=True)]
 
     def _differential(self, logits: np.ndarray, tta: bool) -> dict[str, Any]:
         """A diagnosis model's class probabilities: identity view and TTA mean (else {})."""

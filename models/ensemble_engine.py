@@ -19,7 +19,16 @@ from typing import Any
 import numpy as np
 
 from models.bundle import OPERATING_CURVE_KEY, Bundle
-from models.engine import ABOVE, BELOW, Analysis, Engine, InputError
+from models.engine import (
+    ABOVE,
+    BELOW,
+    EIGENCAM,
+    GRADCAM,
+    MELANOMA_OUTPUT,
+    Analysis,
+    Engine,
+    InputError,
+)
 from models.ensemble import Ensemble, EnsembleError
 
 
@@ -113,13 +122,16 @@ class EnsembleEngine:
 
     def analyze(self, image: Any, age: Any = None, sex: Any = None, site: Any = None, *,
                 tta: bool = True, cam: bool = True, model_view: np.ndarray | None = None,
-                cam_member: Any = None) -> Analysis:
+                cam_member: Any = None, heatmap: str = EIGENCAM,
+                heatmap_class: str | None = None) -> Analysis:
         """Every member's analysis combined (see the module docstring).
 
         Args:
             image, age, sex, site, tta, cam, model_view: as `Engine.analyze`.
             cam_member: the member drawing the heatmaps for this call (index or bundle id;
                 None = the engine's default), so each user may pick their own.
+            heatmap, heatmap_class: as `Engine.analyze`; a Grad-CAM's default class is the
+                ensemble's decided class, drawn on the heatmap member.
 
         Raises:
             InputError: bad image or metadata, an unknown member, or a model view to
@@ -129,11 +141,22 @@ class EnsembleEngine:
         if model_view is not None and not self.shared_preprocessing:
             raise InputError("these ensemble members preprocess images differently: upload "
                              "the image again to analyse it with other metadata")
+        method, explained = self.engines[shown_at].heatmap_target(heatmap, heatmap_class)
+        # The ensemble's decided class is known only once every member has scored.
+        later = (cam and method == GRADCAM and explained is None
+                 and bool(self.engines[shown_at].bundle.classes))
         start = time.perf_counter()
-        parts = [engine.analyze(image, age, sex, site, tta=tta, cam=cam and i == shown_at,
-                                model_view=model_view)
+        parts = [engine.analyze(image, age, sex, site, tta=tta,
+                                cam=cam and i == shown_at and not later, model_view=model_view,
+                                heatmap=method, heatmap_class=explained)
                  for i, engine in enumerate(self.engines)]
         combine = self.ensemble.combination
+        if later:
+            combined = self._combined_classes([p.classes_tta_mean or p.classes for p in parts])
+            decided = max(combined, key=combined.get) if combined else MELANOMA_OUTPUT
+            parts[shown_at] = self.engines[shown_at].analyze(
+                image, age, sex, site, tta=tta, cam=True, model_view=model_view,
+                heatmap=method, heatmap_class=decided)
         shown = parts[shown_at]
         probability = float(combine([[p.probability] for p in parts])[0])
         views, stats = [], dict.fromkeys(("mean", "std", "min", "max"))
