@@ -92,6 +92,7 @@ def result_lines(result: dict[str, Any], curve: OperatingCurve | None) -> list[s
              (f"TTA mean {result['tta_mean']:.3f} ± {result['tta_std']:.3f}, range "
               f"{result['tta_min']:.3f}–{result['tta_max']:.3f}"),
              f"Metadata: age {age}, sex {meta.get('sex')}, site {meta.get('site')}",
+             heatmap_line(result),
              f"Model: {result['model']} ({result.get('backend', '?')} backend)",
              f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"]
     if result.get("classes"):
@@ -103,6 +104,15 @@ def result_lines(result: dict[str, Any], curve: OperatingCurve | None) -> list[s
     if previous:
         lines.append(f"Same image before: {previous['probability']:.3f}")
     return lines
+
+
+def heatmap_line(result: dict[str, Any]) -> str:
+    """What the report's heatmaps show: EigenCAM, or the Grad-CAM of which output."""
+    if result.get("heatmap_method") != "gradcam":
+        return "Heatmaps: EigenCAM per layer (where the features are strongest, any class)"
+    explained = result.get("heatmap_class") or "melanoma"
+    name = (result.get("class_names") or {}).get(explained, explained)
+    return f"Heatmaps: Grad-CAM per layer of the output '{name}' (what raises it)"
 
 
 def _tta_table(ax: Any, result: dict[str, Any]) -> None:

@@ -41,10 +41,11 @@ from app.render import (
 from app.report import ReportStore, report_pdf
 from app.uploads import UploadMissingError, UploadStore
 from configs.errors import one_line
-from models.engine import Analysis, Engine, InputError
+from models.engine import EIGENCAM, Analysis, Engine, InputError
 from models.operating import OperatingPointError, choose_threshold
 from models.stack_bundle import Stack, score_view
 
+DECIDED_CLASS = "decided class"  # the heatmap-class menu's default entry
 log = logging.getLogger(__name__)
 
 THRESHOLD_STEP = 0.001  # the UI slider's step; a value this close to a preset is that preset
@@ -185,11 +186,22 @@ class AnalysisService:
     # -- events ------------------------------------------------------------------------------
 
     def _run_engine(self, data: bytes | None, view: np.ndarray | None, age: Any, sex: Any,
-                    site: Any, member: str) -> Analysis:
+                    site: Any, member: str, method: str = EIGENCAM,
+                    heatmap_class: str | None = None) -> Analysis:
         # The engine is thread-safe (it serialises the model call itself).
         extra = {"cam_member": member} if self.members else {}
         return self.engine.analyze(data, age, sex, site, tta=True, cam=True, model_view=view,
-                                   **extra)
+                                   heatmap=method, heatmap_class=heatmap_class, **extra)
+
+    def heatmap_request(self, method: Any, heatmap_class: Any) -> tuple[str, str | None]:
+        """The heatmap method and class asked for (None/"" = EigenCAM; class None/"" or
+        DECIDED_CLASS = the decided class), checked before any work."""
+        wanted = None if heatmap_class in (None, "", DECIDED_CLASS) else heatmap_class
+        engine = self.engine.engines[0] if self.members else self.engine
+        try:
+            return engine.heatmap_target(method or EIGENCAM, wanted)
+        except InputError as err:
+            raise user_error(str(err)) from None
 
     def _second_stage(self, analysis: Analysis) -> dict[str, Any] | None:
         """The trees' score of the analysed image (None without a stack)."""
@@ -200,6 +212,7 @@ class AnalysisService:
 
     async def analyze(self, image: Any, age: Any, sex: Any, site: Any, threshold: Any = None,
                       target_sensitivity: Any = None, heatmap_member: Any = None,
+                      heatmap_method: Any = None, heatmap_class: Any = None,
                       session: dict[str, Any] | None = None,
                       progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008 (gradio API)
         """Analyse one case (the `/analyze` endpoint).
@@ -212,8 +225,12 @@ class AnalysisService:
             threshold: decision threshold in [0, 1]; None/"" = the bundle's.
             target_sensitivity: decide at the validation threshold reaching this sensitivity
                 (overrides `threshold`); None/"" = not used.
-            heatmap_member: for an ensemble, the member (bundle id or index) whose EigenCAM
+            heatmap_member: for an ensemble, the member (bundle id or index) whose
                 heatmaps are drawn; None/"" = the server's default (the first member).
+            heatmap_method: "eigencam" (per layer, class-agnostic; None/"" = this) or
+                "gradcam" (what drives one output).
+            heatmap_class: what a Grad-CAM explains: a diagnosis model's class (None/"" = the
+                decided class); a melanoma model explains its melanoma output.
             session: this browser session's state (hidden from the API).
             progress: Gradio's progress tracker.
 
@@ -231,10 +248,11 @@ class AnalysisService:
         data, view, source = self._image(image, session)
         t, name = self.threshold(threshold, target_sensitivity)
         member = self.heatmap_member(heatmap_member)
+        method, explained = self.heatmap_request(heatmap_method, heatmap_class)
         progress(0.2, desc="Running the model: probability, 8-view TTA, layer heatmaps")
         try:
             analysis = await anyio.to_thread.run_sync(self._run_engine, data, view, age, sex,
-                                                      site, member)
+                                                      site, member, method, explained)
             second = await anyio.to_thread.run_sync(self._second_stage, analysis)
         except InputError as err:
             raise user_error(str(err)) from None
@@ -261,15 +279,16 @@ class AnalysisService:
                 gr.update(choices=layers, value=ALL_LAYERS), state, self.slider_value(t))
 
     async def change_member(self, image: Any, age: Any, sex: Any, site: Any, threshold: Any,
-                            target_sensitivity: Any, heatmap_member: Any,
-                            session: dict[str, Any] | None,
+                            target_sensitivity: Any, heatmap_member: Any, heatmap_method: Any,
+                            heatmap_class: Any, session: dict[str, Any] | None,
                             progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
-        """Another ensemble member picked: analyse the shown case again (nothing before the
-        first analysis: the pick then applies to the next one)."""
+        """Another heatmap member, method or class picked: analyse the shown case again
+        (nothing before the first analysis: the pick then applies to the next one)."""
         if not session:
             return tuple(gr.skip() for _ in range(10))
         return await self.analyze(image, age, sex, site, threshold, target_sensitivity,
-                                  heatmap_member, session, progress)
+                                  heatmap_member, heatmap_method, heatmap_class, session,
+                                  progress)
 
     def redecide(self, session: dict[str, Any] | None, threshold: Any,
                  preset: Any = None) -> tuple:

@@ -26,9 +26,9 @@ from app.render import (
     render_overlays,
 )
 from app.report import ReportStore
-from app.service import CUSTOM, DEFAULT_PRESET, THRESHOLD_STEP, AnalysisService
+from app.service import CUSTOM, DECIDED_CLASS, DEFAULT_PRESET, THRESHOLD_STEP, AnalysisService
 from app.uploads import UploadStore
-from models.engine import UNKNOWN, Engine
+from models.engine import EIGENCAM, GRADCAM, UNKNOWN, Engine
 from models.stack_bundle import Stack
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -144,7 +144,7 @@ def build_ui(engine: Engine, uploads: UploadStore,
             with gr.Column(scale=3, min_width=360):
                 results = _result_column(list(bundle.info.get("cam_layers") or []),
                                          service.members, service.default_member,
-                                         len(bundle.classes))
+                                         list(bundle.classes))
         session = gr.State(None, time_to_live=STATE_TTL_S)
         _patient_view(PatientView(engine, uploads, stack), list(bundle.encoder.sexes))
         with gr.Accordion("Model information", open=True):
@@ -237,6 +237,8 @@ class _Results:
     label: gr.Label
     summary: gr.Markdown
     member: gr.Dropdown
+    method: gr.Radio
+    heatmap_class: gr.Dropdown
     layer: gr.Radio
     opacity: gr.Slider
     gallery: gr.Gallery
@@ -248,13 +250,15 @@ class _Results:
 
 
 def _result_column(layer_names: list[str], members: list[str], default_member: str,
-                   n_classes: int = 0) -> _Results:
+                   classes: Sequence[str] = ()) -> _Results:
     """Probability, summary, heatmaps with their controls, TTA plot and table, report, JSON.
 
     `members`: an ensemble's member ids (empty for one bundle): each user picks the member
-    whose heatmaps are drawn, so only one member's EigenCAM runs per analysis. `n_classes`: a
-    diagnosis model's class count (its probability panel shows the whole differential).
+    whose heatmaps are drawn, so only one member's heatmaps are computed per analysis.
+    `classes`: a diagnosis model's classes (its probability panel shows the whole
+    differential, and a Grad-CAM may explain any of them).
     """
+    n_classes = len(classes)
     # The decision first (a 0.4 can be "above threshold"). A melanoma model's two-bar
     # label would lead with the larger of melanoma / not melanoma, so only a diagnosis
     # model shows it (its differential); it stays an /analyze output either way.
@@ -269,6 +273,17 @@ def _result_column(layer_names: list[str], members: list[str], default_member: s
                          or [default_member], value=default_member, visible=bool(members),
                          label="Heatmaps from ensemble member (changing it analyses again)",
                          elem_id="heatmap-member")
+    # EigenCAM: where the features are strongest, per layer, whatever the class. Grad-CAM:
+    # what drives one output (a diagnosis model's chosen or decided class, or a melanoma
+    # model's melanoma output). Changing either analyses again.
+    with gr.Row():
+        method = gr.Radio(choices=[("EigenCAM (any class)", EIGENCAM),
+                                   ("Grad-CAM (one output)", GRADCAM)], value=EIGENCAM,
+                          label="Heatmap method", elem_id="heatmap-method")
+        heatmap_class = gr.Dropdown(
+            choices=[(f"{DECIDED_CLASS} (highest probability)", DECIDED_CLASS), *classes],
+            value=DECIDED_CLASS, visible=bool(n_classes), label="Grad-CAM explains class",
+            elem_id="heatmap-class")
     with gr.Row():
         layer = gr.Radio(choices=[ALL_LAYERS, *layer_names], value=ALL_LAYERS,
                          label="Layer (early = fine detail, late = semantics)",
@@ -276,7 +291,7 @@ def _result_column(layer_names: list[str], members: list[str], default_member: s
         opacity = gr.Slider(0.0, 1.0, value=DEFAULT_OPACITY, step=0.05,
                             label="Heatmap opacity", elem_id="opacity")
     # JPEG: a third of WebP's encoding time (PNG: 10x) for the same overlays on screen.
-    gallery = gr.Gallery(label="Where the network looked: EigenCAM per layer", columns=3,
+    gallery = gr.Gallery(label="Where the network looked, per layer", columns=3,
                          format="jpeg",
                          height="auto", object_fit="contain", elem_id="heatmaps",
                          interactive=False)
@@ -291,8 +306,8 @@ def _result_column(layer_names: list[str], members: list[str], default_member: s
     with gr.Accordion("Result as JSON (what the API returns)", open=False):
         gr.Markdown(JSON_FIELDS, elem_classes=["small-print"])
         result_json = gr.JSON(label="Result", elem_id="result-json")
-    return _Results(decision, label, summary, member, layer, opacity, gallery, tta_plot, tta_table,
-                    report_button, report_link, result_json)
+    return _Results(decision, label, summary, member, method, heatmap_class, layer, opacity,
+                    gallery, tta_plot, tta_table, report_button, report_link, result_json)
 
 
 def _examples(examples: Sequence[Example], inputs: list[gr.Component]) -> None:
@@ -329,7 +344,8 @@ def _wire_events(service: AnalysisService, button: gr.Button, inputs: list[gr.Co
     cleared = button.click(_clear_results, session,
                            [r.result_json, r.decision, r.label, r.summary, r.tta_table,
                             r.tta_plot, r.gallery, r.report_link, session], **private)
-    analyze_inputs = [*inputs, d.threshold, d.target_sensitivity, r.member, session]
+    analyze_inputs = [*inputs, d.threshold, d.target_sensitivity, r.member, r.method,
+                      r.heatmap_class, session]
     analysis = cleared.then(service.analyze, inputs=analyze_inputs, outputs=outputs,
                             api_name="analyze", preprocess=False, concurrency_id="analyze",
                             **shown_on)
@@ -338,11 +354,12 @@ def _wire_events(service: AnalysisService, button: gr.Button, inputs: list[gr.Co
                      outputs=r.gallery, **private)
     # Another member's heatmaps need its EigenCAM: the same analysis again, from the image
     # kept in this session when the upload is gone (members sharing preprocessing).
-    r.member.input(service.change_member, inputs=analyze_inputs, outputs=outputs,
-                   preprocess=False, concurrency_id="analyze", api_visibility="private",
-                   **shown_on).success(
-        _rerender_if_changed, inputs=[session, r.layer, r.opacity], outputs=r.gallery,
-        **private)
+    for picked in (r.member.input, r.method.input, r.heatmap_class.input):
+        picked(service.change_member, inputs=analyze_inputs, outputs=outputs,
+               preprocess=False, concurrency_id="analyze", api_visibility="private",
+               **shown_on).success(
+            _rerender_if_changed, inputs=[session, r.layer, r.opacity], outputs=r.gallery,
+            **private)
     # .input: user actions only (the analysis itself updates the layer choices).
     for event in (r.layer.input, r.opacity.input):
         event(render_overlays, inputs=[session, r.layer, r.opacity], outputs=r.gallery,

@@ -125,3 +125,18 @@ def test_second_stage_is_shown_with_what_it_could_not_use() -> None:
     assert "**Second stage** (lightgbm + xgboost trees" in text and "**0.731**" in text
     assert "mean percentile" in text and "no patient context" in text
     assert "Second stage" not in summary_markdown(session["result"], curve)
+
+
+@pytest.mark.parametrize(("extra", "line"), [
+    ({}, "Heatmaps: EigenCAM per layer (where the features are strongest, any class)"),
+    ({"heatmap_method": "gradcam", "heatmap_class": "melanoma"},
+     "Heatmaps: Grad-CAM per layer of the output 'melanoma' (what raises it)"),
+    ({"heatmap_method": "gradcam", "heatmap_class": "BCC",
+      "class_names": {"BCC": "basal cell carcinoma"}},
+     "Heatmaps: Grad-CAM per layer of the output 'basal cell carcinoma' (what raises it)"),
+], ids=["eigencam", "gradcam-melanoma", "gradcam-class"])
+def test_the_report_says_which_heatmaps_it_shows(extra: dict, line: str) -> None:
+    from app.report import result_lines
+
+    session, curve = _session()
+    assert line in result_lines({**session["result"], **extra}, curve)

@@ -510,9 +510,24 @@ def test_a_diagnosis_bundle_serves_the_differential(tmp_path: Path, test_image: 
         client = Client(server.url, verbose=False, download_files=False)
         result, _decision, label, summary, *_ = client.predict(
             handle_file(str(test_image)), *METADATA, api_name="/analyze")
+        # Issue 27: the heatmaps may explain a class, named in the answer.
+        explained = client.predict(handle_file(str(test_image)), *METADATA,
+                                   heatmap_method="gradcam", heatmap_class="bcc",
+                                   api_name="/analyze")[0]
+        decided = client.predict(handle_file(str(test_image)), *METADATA,
+                                 heatmap_method="gradcam", api_name="/analyze")[0]
+        with pytest.raises(AppError, match="heatmap class 'XYZ' is not one of"):
+            client.predict(handle_file(str(test_image)), *METADATA, heatmap_method="gradcam",
+                           heatmap_class="XYZ", api_name="/analyze")
         backend = _healthy(server)["backend"]
     finally:
         server.stop()
+    assert (result["heatmap_method"], result["heatmap_class"]) == ("eigencam", None)
+    assert (explained["heatmap_method"], explained["heatmap_class"]) == ("gradcam", "BCC")
+    assert explained["cam_layers"] == result["cam_layers"]
+    assert explained["probability"] == pytest.approx(result["probability"], abs=1e-6)
+    top = max(decided["classes_tta_mean"], key=decided["classes_tta_mean"].get)
+    assert decided["heatmap_class"] == top
     bundle = load_bundle(folder)
     assert list(result["classes"]) == list(DIAGNOSIS_CLASSES)
     assert sum(result["classes"].values()) == pytest.approx(1.0, abs=1e-6)
