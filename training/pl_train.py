@@ -312,8 +312,11 @@ def train(s: TrainSettings) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     resume_from = None if s.export_checkpoint is not None else resume.resume_checkpoint(
         run_dir, s.resume_from, named=bool(s.run_name), auto=s.auto_resume)
-    if resume_from is not None and getattr(rank_zero_only, "rank", 0) == 0:
-        resume.prepare(run_dir, resume_from)  # before the CSV logger empties metrics.csv
+    if getattr(rank_zero_only, "rank", 0) == 0:
+        if resume_from is not None:
+            resume.prepare(run_dir, resume_from)  # before the CSV logger empties metrics.csv
+        elif s.export_checkpoint is None:
+            resume.start_fresh(run_dir)
     monitor = MONITORS[s.monitor]
     checkpoint, latest = checkpoint_callbacks(run_dir / "checkpoints", s.keep_checkpoints,
                                               monitor)

@@ -76,6 +76,14 @@ def prepare(run_dir: Path, checkpoint: Path) -> None:
     atomic_write_text(run_dir / RESUMES_FILE, json.dumps(history, indent=2) + "\n")
 
 
+def start_fresh(run_dir: Path) -> None:
+    """A run that starts from scratch (in a folder that may hold an older run): forget the
+    older run's resumes and set-aside logs, so the new bundle does not claim them."""
+    (run_dir / RESUMES_FILE).unlink(missing_ok=True)
+    for part in run_dir.glob(PART_GLOB):
+        part.unlink()
+
+
 def resumes(run_dir: Path) -> list[dict[str, Any]]:
     """Every resume of this run folder so far (empty for a run that never resumed)."""
     path = run_dir / RESUMES_FILE
