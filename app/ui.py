@@ -281,7 +281,8 @@ def _result_column(layer_names: list[str], members: list[str], default_member: s
                                    ("Grad-CAM (one output)", GRADCAM)], value=EIGENCAM,
                           label="Heatmap method", elem_id="heatmap-method")
         heatmap_class = gr.Dropdown(
-            choices=[(f"{DECIDED_CLASS} (highest probability)", DECIDED_CLASS), *classes],
+            choices=[(f"{DECIDED_CLASS} (highest probability)", DECIDED_CLASS),
+                     *[(c, c) for c in classes]],
             value=DECIDED_CLASS, visible=bool(n_classes), label="Grad-CAM explains class",
             elem_id="heatmap-class")
     with gr.Row():

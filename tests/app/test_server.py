@@ -102,7 +102,7 @@ def test_only_analyze_and_patient_are_public_endpoints(client: Client) -> None:
         "files", "age", "sex", "sites"]
     params = [p["parameter_name"] for p in api["named_endpoints"]["/analyze"]["parameters"]]
     assert params == ["image", "age", "sex", "site", "threshold", "target_sensitivity",
-                      "heatmap_member"]
+                      "heatmap_member", "heatmap_method", "heatmap_class"]
 
 
 def test_analyze_returns_the_promised_json(analysis: tuple, tiny_bundle: Path) -> None:
