@@ -35,7 +35,7 @@ def _read(path: Path, column: str) -> pd.DataFrame:
     """One predictions file, checked for the columns the comparison needs."""
     try:
         frame = pd.read_csv(path, dtype={KEY: str, GROUP: str})
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise EvalError(f"{path}: not a readable predictions CSV ({err})") from None
     missing = [c for c in (KEY, LABEL, column) if c not in frame.columns]
     if missing:
@@ -81,7 +81,7 @@ def paired_comparison(baseline: pd.DataFrame, candidate: pd.DataFrame, column: s
         groups = merged[f"{GROUP}_a"].to_numpy()
     y = merged[f"{LABEL}_a"].to_numpy()
     a, b = merged[f"{column}_a"].to_numpy(), merged[f"{column}_b"].to_numpy()
-    out: dict[str, Any] = {"n": int(len(y)), "n_pos": int(y.sum()), "grouped": groups is not None,
+    out: dict[str, Any] = {"n": len(y), "n_pos": int(y.sum()), "grouped": groups is not None,
                            "column": column, "metrics": {}}
     for name, fn in (("auroc", auroc), (f"pauc{round(min_tpr * 100)}",
                                         partial(pauc_above_tpr, min_tpr=min_tpr))):
