@@ -37,7 +37,7 @@ from models.bundle import Bundle, BundleError, load_bundle
 from models.cam import cam_map, feature_maps
 from models.cam_layout import CamLayoutError, infer_layouts
 from models.fast import BACKENDS, configure_threads, make_runner, torch_threads
-from models.gradcam import EIGENCAM, GRADCAM, gradcam_maps
+from models.gradcam import EIGENCAM, GRADCAM, MELANOMA_OUTPUT, gradcam_maps, resolve_request
 from models.gradcam import METHODS as HEATMAP_METHODS
 from models.outputs import logits_to_class_probabilities, logits_to_probability
 from models.overlay import overlay
@@ -50,7 +50,6 @@ __all__ = ["ABOVE", "BACKENDS", "BELOW", "EIGENCAM", "GRADCAM", "HEATMAP_METHODS
 ABOVE = "above threshold"
 BELOW = "below threshold"
 _BATCH = 32  # predict_batch chunk: bounds memory for evaluation-sized inputs
-MELANOMA_OUTPUT = "melanoma"  # what a melanoma model's Grad-CAM explains: its one logit
 
 
 class InputError(ValueError):
@@ -389,28 +388,11 @@ class Engine:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float64)
 
     def heatmap_target(self, method: Any, heatmap_class: Any) -> tuple[str, str | None]:
-        """Check a heatmap request: (method, class name or None = the decided class).
-
-        Raises:
-            InputError: an unknown method, or a class this model has no output for.
-        """
-        method = str(method or EIGENCAM).strip().lower()
-        if method not in HEATMAP_METHODS:
-            raise InputError(f"heatmap method {method!r} is not one of {list(HEATMAP_METHODS)}")
-        wanted = str(heatmap_class).strip() if heatmap_class not in (None, "") else None
-        if method == EIGENCAM or wanted is None:
-            return method, None
-        classes = list(self.bundle.classes or [])
-        if classes:
-            match = [c for c in classes if c.lower() == wanted.lower()]
-            if not match:
-                raise InputError(f"heatmap class {wanted!r} is not one of this model's "
-                                 f"classes {classes}")
-            return method, match[0]
-        if wanted.lower() not in (MELANOMA_OUTPUT, "mel"):
-            raise InputError(f"heatmap class {wanted!r}: this melanoma model has one output, "
-                             f"'{MELANOMA_OUTPUT}'; class heatmaps need a diagnosis model")
-        return method, MELANOMA_OUTPUT
+        """Check a heatmap request (`models.gradcam.resolve_request`); InputError if bad."""
+        try:
+            return resolve_request(method, heatmap_class, self.bundle.classes)
+        except ValueError as err:
+            raise InputError(str(err)) from None
 
     def analyze(self, image: Any, age: Any = None, sex: Any = None, site: Any = None, *,
                 tta: bool = True, cam: bool = True,

@@ -12,6 +12,7 @@ the engine's compiled runtimes (TorchScript, ONNX Runtime) are not used here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +24,34 @@ from models.cam_layout import CamLayout
 
 EIGENCAM, GRADCAM = "eigencam", "gradcam"
 METHODS: tuple[str, ...] = (EIGENCAM, GRADCAM)
+MELANOMA_OUTPUT = "melanoma"  # what a melanoma model's Grad-CAM explains: its one logit
+
+
+def resolve_request(method: Any, heatmap_class: Any,
+                    classes: Sequence[str] | None) -> tuple[str, str | None]:
+    """A heatmap request checked against a model: (method, class name, or None = the
+    decided class; a melanoma model's Grad-CAM explains MELANOMA_OUTPUT).
+
+    Raises:
+        ValueError: an unknown method, or a class the model has no output for.
+    """
+    method = str(method or EIGENCAM).strip().lower()
+    if method not in METHODS:
+        raise ValueError(f"heatmap method {method!r} is not one of {list(METHODS)}")
+    wanted = str(heatmap_class).strip() if heatmap_class not in (None, "") else None
+    if method == EIGENCAM or wanted is None:
+        return method, None
+    names = list(classes or [])
+    if names:
+        match = [c for c in names if c.lower() == wanted.lower()]
+        if not match:
+            raise ValueError(f"heatmap class {wanted!r} is not one of this model's classes "
+                             f"{names}")
+        return method, match[0]
+    if wanted.lower() not in (MELANOMA_OUTPUT, "mel"):
+        raise ValueError(f"heatmap class {wanted!r}: this melanoma model has one output, "
+                         f"'{MELANOMA_OUTPUT}'; class heatmaps need a diagnosis model")
+    return method, MELANOMA_OUTPUT
 
 
 def gradcam_maps(model: nn.Module, layer_names: Sequence[str], image: torch.Tensor,
