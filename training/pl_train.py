@@ -341,8 +341,6 @@ def train(s: TrainSettings) -> Path:
         trainer.fit(module, datamodule=dm,
                     ckpt_path=str(resume_from) if resume_from else None)
     wall = time.perf_counter() - start
-    if trainer.is_global_zero:
-        resume.merge_metrics(run_dir)
     # Every process validates the same weights: rank 0 chose and wrote the best checkpoint.
     best = trainer.strategy.broadcast(str(s.export_checkpoint or checkpoint.best_model_path))
     trainer.strategy.barrier()
@@ -361,6 +359,8 @@ def train(s: TrainSettings) -> Path:
             # The loaded checkpoint already holds the average: validate exactly those weights.
             callback._average_model = None
     trainer.validate(module, datamodule=dm, verbose=False)
+    if trainer.is_global_zero:  # after the last logging: the logger rewrites metrics.csv
+        resume.merge_metrics(run_dir)
     bundle_dir = run_dir / "bundle"
     if trainer.is_global_zero:  # the validation scores are gathered from every process
         bundle_dir, metrics = export_bundle(s, dm, module, run_dir, wall, epochs_completed,

@@ -159,7 +159,7 @@ else:
     from models.bundle import load_bundle
     from models.ensemble import save_ensemble
     members = [load_bundle(target.parent / "m0"), load_bundle(target.parent / "m1")]
-    save_ensemble(target, members, name="new", combiner="rank")
+    save_ensemble(target, members, name="new", combiner="weighted")
 """
 
 
@@ -215,8 +215,8 @@ def test_a_killed_ensemble_export_leaves_the_previous_manifest(tmp_path: Path,
     old = snapshot(target)
     assert _export(target, point, "ensemble") == -signal.SIGKILL
     combiner = load_ensemble(target).combiner
-    assert combiner == ("rank" if point == "after-swap" else "mean")
+    assert combiner == ("weighted" if point == "after-swap" else "mean")
     if point == "before-swap":
         assert snapshot(target) == old
     _export(target, "none", "ensemble")
-    assert load_ensemble(target).combiner == "rank" and leftovers(target) == []
+    assert load_ensemble(target).combiner == "weighted" and leftovers(target) == []
