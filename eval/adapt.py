@@ -24,26 +24,23 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
-from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
 from configs.adaptation import AdaptSettings
-from configs.errors import settings_error_message, write_failure, write_failure_message
+from configs.errors import settings_error_message
 from data.readers import DatasetError
 from data.unlabelled import read_unlabelled
-from eval.errors import EvalError, report_bad_input
+from eval.errors import EvalError, report_bad_input, report_failure
 from models.atomic import atomic_folder
 from models.batch_inputs import ImageTable
 from models.bundle import (
-    BUNDLE_FORMAT,
     META_FILE,
     SECOND_STAGE_KEY,
-    WEIGHTS_FILE,
     Bundle,
     BundleError,
     load_bundle,
     read_bundle_info,
-    sha256_file,
+    write_weights,
 )
 from models.ensemble import is_ensemble
 
@@ -115,11 +112,8 @@ def run(s: AdaptSettings) -> dict[str, Any]:
     log.info("%d images from %s (%d not usable)", len(table), s.images, len(skipped))
     used = reestimate(bundle, table["image_path"].tolist(), s.batch_size)
     with atomic_folder(s.out) as tmp:
-        weights = tmp / WEIGHTS_FILE
         state = {k: v.detach().contiguous() for k, v in bundle.model.state_dict().items()}
-        save_file(state, str(weights), metadata={"format": BUNDLE_FORMAT})
-        weights.chmod(0o644)
-        digest = sha256_file(weights)
+        digest = write_weights(tmp, state)
         new = {k: v for k, v in info.items() if not k.startswith("_")}
         new["weights_sha256"] = digest
         new["bundle_id"] = f"{info['name']}-adabn-{digest[:12]}"
@@ -147,8 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         new = run(settings)
     except (BundleError, DatasetError, EvalError, OSError) as err:
-        reason = write_failure(err, settings.out) if isinstance(err, OSError) else None
-        return report_bad_input(write_failure_message(settings.out, reason) if reason else err)
+        return report_failure(err, settings.out)
     print(f"{settings.out}: {new['bundle_id']} (BatchNorm statistics of "
           f"{new[ADAPTATION_KEY]['n_images']} images from {settings.images})")
     return 0

@@ -26,8 +26,8 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from configs.calibration import CalibrateSettings
-from configs.errors import settings_error_message, write_failure, write_failure_message
-from eval.errors import EvalError, report_bad_input
+from configs.errors import settings_error_message
+from eval.errors import EvalError, report_bad_input, report_failure
 from eval.metrics.calibration import brier_score, expected_calibration_error
 from eval.metrics.thresholds import binary_metrics_at, select_thresholds
 from models.atomic import atomic_folder
@@ -179,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         new = run(settings)
     except (BundleError, EvalError, OSError, ValueError) as err:
-        reason = write_failure(err, settings.out) if isinstance(err, OSError) else None
-        return report_bad_input(write_failure_message(settings.out, reason) if reason else err)
+        return report_failure(err, settings.out)
     cal = new[DECISION_KEY]["calibration"] or {}
     fit = new["decision_fit"]
     print(f"{settings.out}: {DecisionRule.from_dict(new[DECISION_KEY]).describe()}")

@@ -24,14 +24,14 @@ from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
 
-from configs.errors import settings_error_message, write_failure, write_failure_message
+from configs.errors import settings_error_message
 from configs.evaluation import EvalSettings
 from configs.process import ensure_fast_allocator, runtime_summary
 from data.encoding import MetadataError
 from data.images import ImageError
 from data.readers import DatasetError
 from eval.diagnosis import class_columns, class_probabilities, diagnosis_metrics, model_classes
-from eval.errors import EvalError, report_bad_input
+from eval.errors import EvalError, report_bad_input, report_failure
 from eval.inference import Predictions, predict
 from eval.inputs import (
     check_held_out_fold,
@@ -307,8 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         metrics = run(settings, command)
     except (*BAD_INPUT_ERRORS, OSError) as err:  # OSError: e.g. --out not writable
-        reason = write_failure(err, settings.out)
-        return report_bad_input(write_failure_message(settings.out, reason) if reason else err)
+        return report_failure(err, settings.out)
     print_summary(metrics, settings.out)
     return 0
 

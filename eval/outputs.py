@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from eval.inference import Predictions
+from models.atomic import atomic_write_text
 
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"
@@ -66,17 +65,8 @@ def write_json_atomic(path: Path, data: Any) -> Path:
     A crash mid-write leaves the old file (or none), never a truncated one; NaN is refused
     (it is not JSON, and metrics never silently become NaN).
     """
-    text = json.dumps(data, indent=2, allow_nan=False, default=_json_default) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False,
+                                       default=_json_default) + "\n")
     return path
 
 

@@ -25,13 +25,13 @@ import torch
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from configs.errors import settings_error_message, write_failure, write_failure_message
+from configs.errors import settings_error_message
 from configs.evaluation import PredictSettings
 from configs.process import ensure_fast_allocator, runtime_summary
 from data.readers import DatasetError
 from data.unlabelled import Skipped, read_unlabelled
 from eval.diagnosis import class_columns, class_probabilities, model_classes
-from eval.errors import EvalError, report_bad_input
+from eval.errors import EvalError, report_bad_input, report_failure
 from eval.inference import Predictions, make_forward, predict
 from eval.inputs import decision_rule, load_second_stage, tta_for
 from models.bundle import Bundle, BundleError
@@ -208,8 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         counts = run(settings)
     except (*BAD_INPUT_ERRORS, OSError) as err:  # OSError: e.g. --out not writable
-        reason = write_failure(err, settings.out)
-        return report_bad_input(write_failure_message(settings.out, reason) if reason else err)
+        return report_failure(err, settings.out)
     print(f"scored {counts['scored']} images -> {settings.out}; not scored: "
           f"{counts['skipped']} (see {errors_path(settings.out)})")
     return 0

@@ -176,10 +176,7 @@ def save_bundle(out_dir: str | Path, model: FusionNet, *, preprocessing: Preproc
     # Built beside `out` and swapped in whole: a killed export never leaves new weights next to
     # old JSON, and the previous bundle stays loadable until the swap (models/atomic.py).
     with atomic_folder(out) as tmp:
-        weights = tmp / WEIGHTS_FILE
-        save_file(state, str(weights), metadata={"format": BUNDLE_FORMAT})
-        weights.chmod(0o644)  # safetensors writes 0600; containers run as another uid
-        digest = sha256_file(weights)
+        digest = write_weights(tmp, state)
         info = {
             "format": BUNDLE_FORMAT,
             "schema_version": BUNDLE_SCHEMA_VERSION,
@@ -212,6 +209,14 @@ def save_bundle(out_dir: str | Path, model: FusionNet, *, preprocessing: Preproc
         (tmp / META_FILE).write_text(json.dumps(info, indent=2, default=str) + "\n")
     log.info("Wrote bundle %s to %s", info["bundle_id"], out)
     return out
+
+
+def write_weights(folder: Path, state: dict[str, torch.Tensor]) -> str:
+    """Write a bundle's `model.safetensors` into `folder`; returns its SHA-256."""
+    weights = folder / WEIGHTS_FILE
+    save_file(state, str(weights), metadata={"format": BUNDLE_FORMAT})
+    weights.chmod(0o644)  # safetensors writes 0600; containers run as another uid
+    return sha256_file(weights)
 
 
 def read_bundle_info(path: str | Path) -> dict[str, Any]:
