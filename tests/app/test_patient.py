@@ -14,6 +14,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from app.patient import patient_html, split_sites
+from configs.app import AppSettings
 from tests.app.conftest import LiveServer
 
 
@@ -94,6 +95,30 @@ def test_table_puts_the_most_unusual_lesion_first_and_escapes_names() -> None:
             "<td>2.50</td><td>0.800</td></tr>") in text
 
 
+def _jpeg_near_size(path: Path, side: int, low_mb: float, high_mb: float) -> float:
+    """Write a ``side`` x ``side`` JPEG of between ``low_mb`` and ``high_mb`` MB; return its size.
+
+    Smooth colour fields plus Gaussian noise; the noise level is found by bisection because
+    how far JPEG compresses it is not something to guess (a fixed noise level meant to give
+    ~19 MB gave 8.4 MB in CI)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    base = np.stack([180 + 40 * np.sin(6 * xx), 120 + 50 * yy, 100 + 30 * np.cos(5 * yy)], -1)
+    del yy, xx
+    unit_noise = rng.standard_normal((side, side, 3), dtype=np.float32)
+    lo, hi, sizes = 0.0, 96.0, []
+    for _ in range(12):
+        sigma = (lo + hi) / 2
+        pixels = np.clip(base + sigma * unit_noise, 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(path, quality=85)
+        size_mb = path.stat().st_size / 2**20
+        sizes.append((round(sigma, 2), round(size_mb, 2)))
+        if low_mb < size_mb < high_mb:
+            return size_mb
+        lo, hi = (sigma, hi) if size_mb <= low_mb else (lo, sigma)
+    raise AssertionError(f"no noise level gives a JPEG of {low_mb:.1f}-{high_mb:.1f} MB: {sizes}")
+
+
 PEAK_GROWTH_LIMIT_MB = 1500.0  # see README "What survives what": the measured peak is stated
 
 
@@ -113,16 +138,9 @@ def test_twenty_images_at_the_size_limits_keep_memory_bounded(tiny_bundle: Path,
     from tests.app.conftest import start_server
 
     side = int((DEFAULT_MAX_PIXELS * 0.98) ** 0.5)
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
-    # Smooth colour fields plus noise: about 19 MB as a quality-85 JPEG of ~49 megapixels.
-    base = np.stack([180 + 40 * np.sin(6 * xx), 120 + 50 * yy, 100 + 30 * np.cos(5 * yy)], -1)
-    noise = rng.normal(0, 8, (side, side, 3)).astype(np.float32)
+    limit_mb = AppSettings().max_upload_mb
     big = tmp_path / "big.jpg"
-    Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)).save(big, quality=85)
-    del base, noise, yy, xx
-    size_mb = big.stat().st_size / 2**20
-    assert 10.0 < size_mb < 20.0, size_mb  # near, but under, the upload limit
+    size_mb = _jpeg_near_size(big, side, low_mb=0.7 * limit_mb, high_mb=0.98 * limit_mb)
     paths = []
     for i in range(20):  # 20 different files (a byte after the JPEG's end): 20 uploads
         path = tmp_path / f"lesion-{i:02d}.jpg"
