@@ -96,7 +96,7 @@ class TrainSettings(DatasetSettings):
     # model
     backbone: str = Field("efficientnet_b0", description="timm model name")
     pretrained: Literal["auto", "timm", "file", "none"] = Field(
-        "auto", description="ImageNet init: auto (local Lite0 package for tf_efficientnet_lite0, "
+        "auto", description="ImageNet init: auto (local package for tf_efficientnet_lite0/1/2, "
         "else timm download), timm, file (--pretrained-path) or none")
     pretrained_path: Path | None = Field(None, description="weights file for pretrained=file")
     init_bundle: Path | None = Field(None, description="fine-tune: start from this bundle's "

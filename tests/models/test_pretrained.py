@@ -21,6 +21,7 @@ from models.pretrained import (
     PretrainedError,
     lite0_package_weights,
     load_backbone_weights,
+    package_weights,
     remap_efficientnet_pytorch_lite0,
 )
 
@@ -271,5 +272,43 @@ def test_malicious_pickle_is_not_executed(tmp_path):
 
 @pytest.mark.parametrize("key", ["_blocks.0._se_reduce.weight", "_fancy_head.weight"])
 def test_remap_rejects_unexpected_keys(key):
-    with pytest.raises(PretrainedError, match="unexpected Lite0 weight key"):
+    with pytest.raises(PretrainedError, match="unexpected Lite weight key"):
         remap_efficientnet_pytorch_lite0({key: torch.zeros(1)})
+
+
+@pytest.mark.parametrize("name", ["tf_efficientnet_lite1", "tf_efficientnet_lite2"])
+def test_larger_lite_packages_load_completely_and_offline(monkeypatch, name):
+    """Lite1/Lite2 (stage depths 1-3-3-4-4-5-1, not Lite0's) load every backbone tensor offline."""
+    try:
+        path = package_weights(name)
+    except PretrainedError as err:
+        pytest.skip(str(err))
+    package_state = torch.load(path, map_location="cpu", weights_only=True)
+    model = timm.create_model(name, num_classes=0)
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    calls = _offline(monkeypatch)
+    unused = load_backbone_weights(model, name, "auto")
+    assert calls == []
+    assert sorted(unused) == ["classifier.bias", "classifier.weight"]
+    state = model.state_dict()
+    # The last block of the 6th stage (5 blocks in Lite1/2, 4 in Lite0) lands where it belongs.
+    last = sum([len(stage) for stage in model.blocks][:6]) - 1
+    torch.testing.assert_close(state["blocks.5.4.conv_pwl.weight"],
+                               package_state[f"_blocks.{last}._project_conv.weight"],
+                               rtol=0, atol=0)
+    changed = [k for k in state if k.endswith("weight") and not torch.equal(state[k], fresh[k])]
+    assert len(changed) == len([k for k in state if k.endswith("weight")])
+
+
+def test_lite0_remap_refuses_lite2_weights():
+    try:
+        path = package_weights("tf_efficientnet_lite2")
+    except PretrainedError as err:
+        pytest.skip(str(err))
+    with pytest.raises(PretrainedError, match="wrong architecture|do not fit"):
+        load_backbone_weights(_lite0(), LITE0_BACKBONE, "file", path)
+
+
+def test_no_package_for_other_backbones():
+    with pytest.raises(PretrainedError, match="no offline ImageNet weights package"):
+        package_weights("efficientnet_b0")
