@@ -115,7 +115,7 @@ docker image inspect "$MELANOMA_IMAGE" --format 'image size: {{.Size}} bytes' >&
 step "train/evaluate --help"
 # Capture first, then grep: `cmd | grep -q` closes the pipe at the first match, and under
 # pipefail docker's "write /dev/stdout: broken pipe" fails the step (CI run of 2026-12-05).
-for svc_flag in "train --data-dir" "evaluate --bundle"; do
+for svc_flag in "train --data" "evaluate --bundle"; do
   svc=${svc_flag% *}; flag=${svc_flag#* }
   help=$(docker compose run --rm --no-deps "$svc" --help) || fail "$svc --help exited non-zero"
   grep -q -- "$flag" <<<"$help" || fail "$svc --help does not mention $flag"

@@ -16,16 +16,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from configs.app import AppSettings
 from configs.base import DEFAULT_BUNDLE_DIR, ENV_PREFIX
-from configs.errors import one_line, settings_error_message
-from configs.process import ensure_fast_allocator, runtime_summary
+from configs.cli import LOG_FORMAT, Command
+from configs.errors import one_line
+from configs.process import runtime_summary
 
 log = logging.getLogger("app")
 
-EXIT_CONFIG = 2
+SERVER_LOG_FORMAT = "%(asctime)s " + LOG_FORMAT
 
 
 class _RedactAccessLog(logging.Filter):
@@ -43,8 +42,7 @@ class _RedactAccessLog(logging.Filter):
 
 
 def _configure_logging(level: str, access_log: bool) -> None:
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level.upper())
     # Third-party loggers that would otherwise report request URLs at INFO.
     for name in ("httpx", "httpcore", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -72,28 +70,25 @@ def _bundle_problem(path: Path) -> str | None:
     return f"model bundle {path} does not exist"
 
 
-def main(argv: list[str] | None = None) -> int:
+class StartError(ValueError):
+    """The server cannot start with these settings; the message says why."""
+
+
+def serve(settings: AppSettings) -> int:
     """Run the server until SIGTERM/SIGINT.
 
-    Args:
-        argv: CLI arguments (None = sys.argv[1:]).
-
     Returns:
-        The exit status: 0 after a clean shutdown, 2 for a configuration problem.
+        The exit status: 0 after a clean shutdown, 1 when uvicorn could not start.
+
+    Raises:
+        StartError: no usable bundle (reported as ``cannot start: ...``, exit status 2).
     """
-    try:
-        settings = AppSettings.from_cli(argv)
-    except ValidationError as err:
-        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-        log.error("cannot start: %s", settings_error_message(err))
-        return EXIT_CONFIG
     _configure_logging(settings.log_level, settings.access_log)
     signal.signal(signal.SIGTERM, _exit_on_signal)
 
     problem = _bundle_problem(settings.bundle)
     if problem:
-        log.error("cannot start: %s", problem)
-        return EXIT_CONFIG
+        raise StartError(problem)
 
     # Gradio reads these when it is imported / builds the app: set them first. The private
     # folder (mode 0700) holds uploads and rendered overlays only while they are needed.
@@ -109,12 +104,12 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(settings: AppSettings, private_dir: Path) -> int:
     import uvicorn
 
-    from models.bundle import BundleError
-    from models.engine import Engine
-    from models.ensemble import EnsembleError, is_ensemble, load_ensemble
-    from models.ensemble_engine import EnsembleEngine
-    from models.stack_bundle import bundle_stack, check_stack_for, load_stack
-    from models.trees import TreeError
+    from models.bundle.ensemble import EnsembleError, is_ensemble, load_ensemble
+    from models.bundle.io import BundleError
+    from models.inference.engine import Engine
+    from models.inference.ensemble_engine import EnsembleEngine
+    from models.second_stage.stack import bundle_stack, check_stack_for, load_stack
+    from models.second_stage.trees import TreeError
 
     options = {"num_threads": settings.num_threads, "backend": settings.backend,
                "cache_dir": settings.engine_cache_dir}
@@ -125,16 +120,15 @@ def _serve(settings: AppSettings, private_dir: Path) -> int:
         else:
             engine = Engine.from_path(settings.bundle, **options)
         stack = None
-        if settings.stack is not None:
+        if settings.second_stage is not None:
             if isinstance(engine, EnsembleEngine):
                 raise TreeError("--stack serves a single bundle's second stage, not an ensemble")
-            stack = load_stack(settings.stack)
+            stack = load_stack(settings.second_stage)
             check_stack_for(stack, engine.bundle)
         elif not isinstance(engine, EnsembleEngine):
             stack = bundle_stack(engine.bundle)  # a two-stage bundle's trees
     except (BundleError, EnsembleError, TreeError) as err:
-        log.error("cannot start: %s", one_line(err))
-        return EXIT_CONFIG
+        raise StartError(one_line(err)) from None
     log.info("loaded bundle %s (backend %s); %s", engine.bundle.bundle_id, engine.backend,
              runtime_summary(engine.num_threads))
 
@@ -177,6 +171,9 @@ def run() -> None:
     os._exit(code)
 
 
+COMMAND = Command(AppSettings, serve, bad_input=(StartError,), errors="log",
+                  error_prefix="cannot start: ", log_format=SERVER_LOG_FORMAT)
+main = COMMAND.main
+
 if __name__ == "__main__":
-    ensure_fast_allocator()  # no-op if the package already restarted it
     run()

@@ -3,7 +3,8 @@
 Each lesion gets the CNN's decision probability and decision, and its unusualness among this
 person's lesions ("ugly duckling"): the z-score and rank of its probability within the patient
 and the distance of its image embedding from the mean embedding of the other lesions
-(`models.tabular.patient_features`). With a second stage, the trees score every lesion with the
+(`models.second_stage.features.patient_features`). With a second stage, the trees score every
+lesion with the
 patient context they were trained with. Uploads are read once and deleted, as for `/analyze`.
 """
 
@@ -22,10 +23,10 @@ from PIL import Image
 
 from app.service import user_error
 from app.uploads import UploadMissingError, UploadStore
-from models.embedding import embed_view
-from models.engine import ABOVE, Engine, InputError
-from models.stack_bundle import Stack, view_row
-from models.tabular import base_features, patient_features, with_patient_context
+from models.inference.engine import ABOVE, Engine, InputError
+from models.second_stage.embedding import embed_view
+from models.second_stage.features import lesion_features, patient_features, with_patient_context
+from models.second_stage.stack import Stack, view_row
 
 MIN_IMAGES, MAX_IMAGES = 2, 20
 PATIENT = "patient"
@@ -109,7 +110,7 @@ class PatientView:
         out["rank_in_patient"] = context["decision_probability_prank"]
         out["distance_from_other_lesions"] = context["emb_patient_dist"]
         if self.stack is not None:
-            features = with_patient_context(base_features(df), df)
+            features = with_patient_context(lesion_features(df), df)
             out["second_stage"] = self.stack.predict(features, emb)
         records = [{k: (None if isinstance(v, float) and np.isnan(v) else v)
                     for k, v in r.items()} for r in out.to_dict("records")]

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.decision import DECISION_KEY, DecisionRule
-from models.engine import ABOVE, BELOW, Analysis, overlay
-from models.operating import OperatingCurve
+from models.bundle.decision import DECISION_KEY, DecisionRule
+from models.bundle.operating import OperatingCurve
+from models.inference.engine import ABOVE, BELOW, Analysis, overlay
 
 ALL_LAYERS = "all layers"
 DEFAULT_OPACITY = 0.45
@@ -27,7 +27,7 @@ def format_resolution(resolution: Any) -> str:
     return f"{int(resolution)}x{int(resolution)}"
 
 
-def fmt(value: Any, digits: int = 3) -> str:
+def format_value(value: Any, digits: int = 3) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return "n/a" if isinstance(value, float) and math.isnan(value) else f"{value:.{digits}f}"
     return "n/a" if value is None else str(value)
@@ -74,13 +74,14 @@ def model_card_markdown(info: dict[str, Any], thresholds: dict[str, float],
                      f"({', '.join(info['classes'])}); melanoma probability = P("
                      f"{info.get('melanoma_class', info['classes'][0])})")
     if val:
-        auroc = f"AUROC {fmt(val.get('auroc'))}"
+        auroc = f"AUROC {format_value(val.get('auroc'))}"
         if val.get("auroc_ci"):
-            auroc += f" (95% CI {fmt(val['auroc_ci'][0])}–{fmt(val['auroc_ci'][1])})"
+            low, high = val["auroc_ci"]
+            auroc += f" (95% CI {format_value(low)}–{format_value(high)})"
         min_tpr = val.get("min_tpr")
-        pauc = f"pAUC above TPR {fmt(min_tpr, 2)}: {fmt(val.get('pauc80'))}"
+        pauc = f"pAUC above TPR {format_value(min_tpr, 2)}: {format_value(val.get('pauc80'))}"
         if isinstance(min_tpr, (int, float)):
-            pauc += f" (max {fmt(1 - min_tpr)})"
+            pauc += f" (max {format_value(1 - min_tpr)})"
         count = (f" on {val['n']} images ({val.get('n_pos', '?')} melanomas)"
                  if "n" in val else "")
         lines.append(f"**Validation:** {auroc}; {pauc}{count}")
@@ -214,7 +215,8 @@ def differential_markdown(result: dict[str, Any]) -> list[str]:
     lines = [("**Differential** (the model's class probabilities; the decision above uses the "
               "melanoma probability only):"), "",
              "| class | probability | mean over the 8 TTA views |", "|---|---|---|"]
-    lines += [f"| {names.get(c, c)} ({c}) | {p:.3f} | {fmt(mean.get(c))} |" for c, p in ordered]
+    lines += [f"| {names.get(c, c)} ({c}) | {p:.3f} | {format_value(mean.get(c))} |"
+              for c, p in ordered]
     return lines
 
 

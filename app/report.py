@@ -23,7 +23,7 @@ from app.render import (
     rule_text,
     tta_frame,
 )
-from models.operating import OperatingCurve
+from models.bundle.operating import OperatingCurve
 
 PAGE_INCHES = (8.27, 11.69)  # A4 portrait
 REPORT_TTL_S = 120.0  # a report not fetched within this time is dropped

@@ -25,8 +25,8 @@ from app.service import REPORT_ROUTE
 from app.ui import build_ui
 from app.uploads import UploadCounter, UploadStore
 from configs.base import REPO_ROOT
-from models.engine import Engine
-from models.stack_bundle import Stack
+from models.inference.engine import Engine
+from models.second_stage.stack import Stack
 
 log = logging.getLogger(__name__)
 

@@ -41,9 +41,9 @@ from app.render import (
 from app.report import ReportStore, report_pdf
 from app.uploads import UploadMissingError, UploadStore
 from configs.errors import one_line
-from models.engine import EIGENCAM, Analysis, Engine, InputError
-from models.operating import OperatingPointError, choose_threshold
-from models.stack_bundle import Stack, score_view
+from models.bundle.operating import OperatingPointError, choose_threshold
+from models.inference.engine import EIGENCAM, Analysis, Engine, InputError
+from models.second_stage.stack import Stack, score_view
 
 DECIDED_CLASS = "decided class"  # the heatmap-class menu's default entry
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class AnalysisService:
     def threshold(self, threshold: Any = None, target_sensitivity: Any = None,
                   preset: Any = None) -> tuple[float, str]:
         """The decision threshold asked for and its name (see
-        `models.operating.choose_threshold`). A threshold within half a slider step of a
+        `models.bundle.operating.choose_threshold`). A threshold within half a slider step of a
         preset's is that preset, exactly and by its name (`preset`, the menu's value, settles
         ties between presets at the same threshold); any other is ``custom``."""
         name, value = self.default_threshold

@@ -28,8 +28,8 @@ from app.render import (
 from app.report import ReportStore
 from app.service import CUSTOM, DECIDED_CLASS, DEFAULT_PRESET, THRESHOLD_STEP, AnalysisService
 from app.uploads import UploadStore
-from models.engine import EIGENCAM, GRADCAM, UNKNOWN, Engine
-from models.stack_bundle import Stack
+from models.inference.engine import EIGENCAM, GRADCAM, UNKNOWN, Engine
+from models.second_stage.stack import Stack
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 STATE_TTL_S = 1800  # what the model saw, heatmaps and result stay 30 min in session memory

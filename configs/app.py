@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -18,10 +18,11 @@ class AppSettings(Settings):
     """
 
     model_config = settings_config("python -m app")
+    cli_renamed: ClassVar[dict[str, str]] = {"--stack": "--second-stage"}
 
     bundle: Path = Field(DEFAULT_BUNDLE_DIR, description="model bundle folder to serve (the "
                          "server refuses to start without a valid one)")
-    stack: Path | None = Field(None, description="a training.stack folder trained on this "
+    second_stage: Path | None = Field(None, description="a training.stack folder trained on this "
                                "bundle's embeddings: also show the second stage's score "
                                "(image-level features: one image has no patient context)")
     # Loopback by default: uploads are medical images. 0.0.0.0 serves the network (the

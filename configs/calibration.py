@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
+from pydantic import Field
 
-from configs.base import Settings, comma_list, settings_config
+from configs.base import CommaList, Settings, settings_config
 
 DEFAULT_SENSITIVITY_TARGET = 0.8
 
@@ -22,7 +21,7 @@ class CalibrateSettings(Settings):
     model_config = settings_config("python -m eval.calibrate")
 
     bundle: Path = Field(description="the uncalibrated bundle folder")
-    predictions: Annotated[list[Path], NoDecode] = Field(
+    predictions: CommaList[Path] = Field(
         description="predictions.csv of `eval.evaluate` runs of this bundle on data it never "
         "trained on (repeat or comma list; pooled); each folder's metrics.json must name the "
         "bundle")
@@ -38,8 +37,3 @@ class CalibrateSettings(Settings):
                       "rewritten)")
     fitted_on: str = Field("", description="words recorded in the bundle on what the "
                            "predictions were (e.g. 'ISIC 2019 BCN+MSK+archive, unseen')")
-
-    @field_validator("predictions", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        return comma_list(value)

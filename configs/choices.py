@@ -1,8 +1,9 @@
 """Named choices that settings offer and library code implements: one list for each.
 
 Kept here, free of torch, so that settings can be parsed (and a bad flag reported) before the
-heavy libraries load; `models.fast` builds its runners for exactly :data:`BACKENDS`, and
-`models.ensemble` combines members by exactly :data:`COMBINERS`.
+heavy libraries load; `models.inference.backends` builds its runners for exactly :data:`BACKENDS`,
+and
+`models.bundle.ensemble` combines members by exactly :data:`COMBINERS`.
 """
 
 from __future__ import annotations
@@ -29,16 +30,16 @@ ClassWeights = Literal["none", "inverse", "sqrt-inverse"]
 """Per-class loss weights of a diagnosis head, from the training split's class counts."""
 
 CLASS_WEIGHTS: tuple[str, ...] = get_args(ClassWeights)
-"""Every accepted class weighting (`models.losses.class_weights_from_counts`)."""
+"""Every accepted class weighting (`training.components.losses.class_weights_from_counts`)."""
 
 Optimizer = Literal["adamw", "sgd"]
-"""Training optimiser (`training.optim.build_optimizer`)."""
+"""Training optimiser (`training.components.optim.build_optimizer`)."""
 
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 """Every accepted optimiser name."""
 
 AugPolicy = Literal["none", "randaugment", "trivialaugment"]
-"""Automatic augmentation policy of training (`training.augment.TrainAugment`)."""
+"""Automatic augmentation policy of training (`training.components.augment.TrainAugment`)."""
 
 AUG_POLICIES: tuple[str, ...] = get_args(AugPolicy)
 """Every accepted policy name."""

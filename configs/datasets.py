@@ -7,12 +7,11 @@ the same way.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import NoDecode
+from pydantic import Field, model_validator
 
-from configs.base import Settings
+from configs.base import CommaList, Settings
 from data.readers import FORMATS, OnError
 
 # The formats come from the reader registry, so a new format needs no edit here.
@@ -20,19 +19,26 @@ DataFormat = Literal[("auto", *FORMATS)]  # type: ignore[valid-type]
 
 
 class DatasetSettings(Settings):
-    """The dataset fields (lists take repeated flags or a comma list)."""
+    """The dataset fields (lists take repeated flags or a comma list).
+
+    The same words as every other command: `--data` is a labelled dataset (its folder or
+    main CSV), `--images` its image folder, `--data-format` its format.
+    """
+
+    cli_renamed: ClassVar[dict[str, str]] = {"--data-dir": "--data", "--images-dir": "--images",
+                                             "--exclude-data-dir": "--exclude-data"}
 
     # data
-    data_dir: Annotated[list[Path], NoDecode] = Field(
+    data: CommaList[Path] = Field(
         [Path("datasets/ham10000")], description="dataset folder or CSV file; repeat the flag "
         "(or give a comma list) to train on several datasets at once: folds are assigned per "
         "dataset, an image in two datasets is kept once at the higher resolution")
-    data_format: Annotated[list[DataFormat], NoDecode] = Field(
+    data_format: CommaList[DataFormat] = Field(
         ["auto"], description="dataset format (auto-detected): one for all datasets or one "
-        "per --data-dir")
-    images_dir: Annotated[list[Path], NoDecode] = Field(
-        [], description="image folder, if not the format's default: one per --data-dir")
-    exclude_data_dir: Annotated[list[Path], NoDecode] = Field(
+        "per --data")
+    images: CommaList[Path] = Field(
+        [], description="image folder, if not the format's default: one per --data")
+    exclude_data: CommaList[Path] = Field(
         [], description="datasets held out of training and validation (their images, found by "
         "ISIC id, and those images' lesions are removed): keep an external test set external "
         "when a training dataset contains it (ISIC 2017 inside ISIC 2019)")
@@ -40,21 +46,14 @@ class DatasetSettings(Settings):
         "fail", description="bad rows (unknown label, missing image...): fail, or skip them "
         "with a logged count")
 
-    @field_validator("data_dir", "data_format", "images_dir", "exclude_data_dir", mode="before")
-    @classmethod
-    def _split_list(cls, value: Any) -> Any:
-        if isinstance(value, (str, Path)):
-            return [p.strip() for p in str(value).split(",") if p.strip()]
-        return value
-
     @model_validator(mode="after")
     def _check_datasets(self) -> DatasetSettings:
-        if not self.data_dir:
-            raise ValueError("give at least one --data-dir")
-        if len(self.data_format) not in (1, len(self.data_dir)):
+        if not self.data:
+            raise ValueError("give at least one --data")
+        if len(self.data_format) not in (1, len(self.data)):
             raise ValueError(f"{len(self.data_format)} --data-format values for "
-                             f"{len(self.data_dir)} --data-dir: give one for all or one each")
-        if self.images_dir and len(self.images_dir) != len(self.data_dir):
-            raise ValueError(f"{len(self.images_dir)} --images-dir values for "
-                             f"{len(self.data_dir)} --data-dir: give one per dataset")
+                             f"{len(self.data)} --data: give one for all or one each")
+        if self.images and len(self.images) != len(self.data):
+            raise ValueError(f"{len(self.images)} --images values for "
+                             f"{len(self.data)} --data: give one per dataset")
         return self

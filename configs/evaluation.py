@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import NoDecode
+from pydantic import Field, model_validator
 
-from configs.base import DEFAULT_BUNDLE_DIR, Settings, comma_list, settings_config
+from configs.base import DEFAULT_BUNDLE_DIR, CommaList, Settings, settings_config
 from configs.choices import Backend, Combiner
 from configs.datasets import DataFormat
 from data.readers import OnError
@@ -23,7 +21,9 @@ class ScoringSettings(Settings):
     serves the app (one bundle), evaluation and prediction.
     """
 
-    bundle: Annotated[list[Path], NoDecode] = Field(
+    cli_renamed: ClassVar[dict[str, str]] = {"--stack": "--second-stage"}
+
+    bundle: CommaList[Path] = Field(
         default_factory=lambda: [DEFAULT_BUNDLE_DIR],
         description="model bundle folder; repeat the flag, or give a folder holding several "
         "bundle folders (e.g. the folds of one run), to use an ensemble")
@@ -40,15 +40,11 @@ class ScoringSettings(Settings):
         "else TorchScript; both agree with eager to 1e-4 and run ~3x faster), or eager "
         "PyTorch (the reference)")
     progress: bool = Field(True, description="show a progress bar")
-    stack: Path | None = Field(None, description="a training.stack folder trained on the "
+    second_stage: Path | None = Field(None, description="a training.stack folder trained on the "
                                "(one) bundle's embeddings: also score the second stage "
                                "(evaluation: prob_second_stage and metrics; prediction: "
                                "probability_second_stage)")
 
-    @field_validator("bundle", mode="before")
-    @classmethod
-    def _split_bundles(cls, value: Any) -> Any:
-        return comma_list(value)
 
 
 class EvalSettings(ScoringSettings):
@@ -58,10 +54,13 @@ class EvalSettings(ScoringSettings):
     """
 
     model_config = settings_config("python -m eval.evaluate")
+    cli_renamed: ClassVar[dict[str, str]] = {**ScoringSettings.cli_renamed,
+                                             "--format": "--data-format"}
 
     data: Path = Field(description="labelled dataset: its folder or its main CSV file")
     images: Path | None = Field(None, description="image folder, if not the format's default")
-    format: DataFormat = Field("auto", description="dataset format (auto-detected from columns)")
+    data_format: DataFormat = Field("auto", description="dataset format (auto-detected from "
+                                    "columns)")
     out: Path = Field(Path("outputs/eval"), description="output folder (created)")
     n_boot: int = Field(1000, ge=0, description="bootstrap resamples per confidence interval "
                         "(0 = no intervals)")
@@ -111,6 +110,9 @@ class PredictSettings(ScoringSettings):
     """
 
     model_config = settings_config("python -m eval.predict")
+    # A flag alias only: the field keeps its name so that its env var (MELANOMA_METADATA_CSV)
+    # does not collide with evaluation's MELANOMA_METADATA (auto/ignore) in a shared `.env`.
+    cli_aliases: ClassVar[dict[str, str]] = {"--metadata": METADATA_FLAG}
 
     images: Path = Field(description="a folder (every jpg/png/bmp/tiff below it) or a CSV "
                          "listing images (image path/id column, optional age/sex/site)")
@@ -125,19 +127,6 @@ class PredictSettings(ScoringSettings):
                               "across processes or machines")
     chunk_size: int = Field(256, ge=1, description="images scored between two appends to "
                             "--out (what a resumed run can lose at most)")
-
-    @classmethod
-    def from_cli(cls, argv: list[str] | None = None) -> PredictSettings:
-        """As `Settings.from_cli`, with `--metadata` accepted for `--metadata-csv`.
-
-        A flag alias only: the field keeps its name so that its env var
-        (MELANOMA_METADATA_CSV) does not collide with evaluation's MELANOMA_METADATA
-        (auto/ignore) in a shared `.env`.
-        """
-        args = list(sys.argv[1:] if argv is None else argv)
-        args = [METADATA_FLAG + a[len("--metadata"):]
-                if a == "--metadata" or a.startswith("--metadata=") else a for a in args]
-        return super().from_cli(args)
 
     @model_validator(mode="after")
     def _check_shard(self) -> PredictSettings:

@@ -26,8 +26,8 @@ TCMALLOC_NAMES = ("libtcmalloc_minimal.so.4", "libtcmalloc.so.4")
 LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64",
                 "/usr/lib", "/usr/local/lib")
 INSTALL_HINT = "apt-get install libtcmalloc-minimal4"
-ENTRY_POINTS = ("app", "training.pl_train", "training.cv", "training.benchmark",
-                "eval.evaluate", "eval.predict", "models.benchmark")
+ENTRY_POINTS = ("app", "training.pl_train", "training.cv", "training.benchmark", "training.embed",
+                "eval.evaluate", "eval.predict", "eval.adapt", "eval.benchmark")
 """The `python -m` commands that run on tcmalloc (everything that runs the model)."""
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import NoDecode
+from pydantic import Field, model_validator
 
-from configs.base import DEFAULT_BUNDLE_DIR, Settings, comma_list, settings_config
+from configs.base import DEFAULT_BUNDLE_DIR, CommaList, Settings, settings_config
 from configs.datasets import DatasetSettings
 
 TreeLibrary = Literal["lightgbm", "xgboost", "catboost"]
@@ -22,7 +21,7 @@ class EmbedSettings(DatasetSettings):
 
     model_config = settings_config("python -m training.embed")
 
-    bundle: Annotated[list[Path], NoDecode] = Field(
+    bundle: CommaList[Path] = Field(
         default_factory=lambda: [DEFAULT_BUNDLE_DIR],
         description="model bundle(s); repeat for an ensemble (e.g. the folds of training.cv)")
     unseen: bool = Field(False, description="none of these images trained any bundle (an "
@@ -35,10 +34,6 @@ class EmbedSettings(DatasetSettings):
                             "run can lose at most)")
     progress: bool = Field(True, description="show a progress bar")
 
-    @field_validator("bundle", mode="before")
-    @classmethod
-    def _split_bundles(cls, value: Any) -> Any:
-        return comma_list(value)
 
 
 class StackSettings(Settings):
@@ -48,9 +43,10 @@ class StackSettings(Settings):
     """
 
     model_config = settings_config("python -m training.stack")
+    cli_renamed: ClassVar[dict[str, str]] = {"--model": "--tree-libraries"}
 
     embeddings: Path = Field(description="training.embed's Parquet file")
-    model: Annotated[list[TreeLibrary], NoDecode] = Field(
+    tree_libraries: CommaList[TreeLibrary] = Field(
         ["lightgbm"], description="tree libraries; several are combined by averaging their "
         "percentiles among their out-of-fold scores")
     n_folds: int = Field(5, ge=3, description="folds of the trees' cross-validation (grouped, "
@@ -81,8 +77,3 @@ class StackSettings(Settings):
         if self.two_stage_out is not None and self.bundle is None:
             raise ValueError("--two-stage-out needs --bundle (the embeddings' CNN bundle)")
         return self
-
-    @field_validator("model", mode="before")
-    @classmethod
-    def _split_models(cls, value: Any) -> Any:
-        return comma_list(value)

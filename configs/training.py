@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsError
 
-from configs.base import settings_config
+from configs.base import CommaList, settings_config
 from configs.choices import AugPolicy, ClassWeights, Optimizer
 from configs.datasets import DatasetSettings
 from data.images import ColorConstancy
@@ -71,7 +70,7 @@ class TrainSettings(DatasetSettings):
                                "flags override it; it overrides env vars and .env): "
                                + ", ".join(preset_names()) + ", or a .json file")
 
-    val_source: Annotated[list[str], NoDecode] = Field(
+    val_source: CommaList[str] = Field(
         [], description="leave-source-out validation: validate on these sources (e.g. BCN, "
         "HAM10000, MSK, ISIC_archive), train on the others; --fold is then not used")
     source_weights: Annotated[dict[str, float], NoDecode] = Field(
@@ -210,13 +209,6 @@ class TrainSettings(DatasetSettings):
         "auto", description="auto = online only when WANDB_API_KEY is set")
     log_every_n_steps: int = Field(20, ge=1, description="logging interval")
 
-    @field_validator("val_source", mode="before")
-    @classmethod
-    def _split_sources(cls, value: Any) -> Any:
-        if isinstance(value, (str, Path)):
-            return [p.strip() for p in str(value).split(",") if p.strip()]
-        return value
-
     @field_validator("source_weights", mode="before")
     @classmethod
     def _parse_weights(cls, value: Any) -> Any:
@@ -258,11 +250,11 @@ class TrainSettings(DatasetSettings):
         Raises:
             SettingsError: a bad preset (see `load_preset`), or what pydantic-settings raises.
         """
-        args = list(sys.argv[1:] if argv is None else argv)
+        args = cls.cli_args(argv)
         name = _flag_value(args, PRESET_FLAG) or os.environ.get("MELANOMA_PRESET")
         values = load_preset(name, cls.model_fields) if name else {}
         # pydantic-settings ranks init values below the CLI and above the environment.
-        return cls(_cli_parse_args=args, **values)
+        return cls(_cli_parse_args=args, **{**cls.renamed_env(), **values})
 
     def _check_task(self) -> None:
         diagnosis = self.task == "diagnosis"

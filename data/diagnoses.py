@@ -32,7 +32,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from data.sites import MISSING_TOKENS, normalize_key
+from data.sites import MISSING_TOKENS, format_mapping, normalize_key
 
 MELANOMA = "MEL"
 """The canonical melanoma class: ``target == 1`` exactly when ``diagnosis == MELANOMA``."""
@@ -156,14 +156,7 @@ def diagnosis_mapping(fmt: str) -> Mapping[str, str]:
     Raises:
         ValueError: If the format has no diagnosis mapping.
     """
-    name = _FORMAT_ALIASES.get(fmt, fmt)
-    try:
-        return DIAGNOSIS_MAPPINGS[name]
-    except KeyError:
-        known = sorted([*DIAGNOSIS_MAPPINGS, *_FORMAT_ALIASES])
-        raise ValueError(
-            f"no diagnosis mapping for format {fmt!r}; known formats: {known}"
-        ) from None
+    return format_mapping(fmt, DIAGNOSIS_MAPPINGS, _FORMAT_ALIASES, "diagnosis")
 
 
 def diagnosis_key(value: Any) -> str:

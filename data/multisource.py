@@ -63,10 +63,10 @@ def dataset_specs(paths: Sequence[Path], formats: Sequence[str] = ("auto",),
         raise DatasetError("no dataset given")
     if len(formats) not in (1, n):
         raise DatasetError(f"{len(formats)} data formats for {n} datasets: give one for all "
-                           "or one per --data-dir, in the same order")
+                           "or one per --data, in the same order")
     if len(images_dirs) not in (0, n) and not (n == 1 and len(images_dirs) == 1):
         raise DatasetError(f"{len(images_dirs)} image folders for {n} datasets: give one per "
-                           "--data-dir, in the same order")
+                           "--data, in the same order")
     fmts = list(formats) * n if len(formats) == 1 else list(formats)
     dirs = list(images_dirs) or [None] * n
     return [DatasetSpec(Path(p), f, d) for p, f, d in zip(paths, fmts, dirs, strict=True)]

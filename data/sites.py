@@ -182,12 +182,18 @@ def site_mapping(fmt: str) -> Mapping[str, str]:
     Raises:
         ValueError: If the format has no site mapping.
     """
-    name = _FORMAT_ALIASES.get(fmt, fmt)
+    return format_mapping(fmt, SITE_MAPPINGS, _FORMAT_ALIASES, "site")
+
+
+def format_mapping(fmt: str, mappings: Mapping[str, Mapping[str, str]],
+                   aliases: Mapping[str, str], what: str) -> Mapping[str, str]:
+    """The raw-value mapping of format `fmt` (or of the format it is an alias of) in
+    `mappings`; a ValueError naming `what` and the known formats if there is none."""
     try:
-        return SITE_MAPPINGS[name]
+        return mappings[aliases.get(fmt, fmt)]
     except KeyError:
-        known = sorted([*SITE_MAPPINGS, *_FORMAT_ALIASES])
-        raise ValueError(f"no site mapping for format {fmt!r}; known formats: {known}") from None
+        known = sorted([*mappings, *aliases])
+        raise ValueError(f"no {what} mapping for format {fmt!r}; known formats: {known}") from None
 
 
 def to_canonical_site(value: Any, fmt: str) -> str:

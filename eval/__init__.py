@@ -1,4 +1,5 @@
-"""Evaluation: metrics (shared with training), the evaluate CLI, reports and plots."""
+"""Evaluation: the commands at the top (evaluate, predict, compare, calibrate, adapt, benchmark);
+`metrics` (shared with training), `pipeline` and `writers` below them."""
 
 from configs.process import reexec_if_entry_point
 
@@ -6,4 +7,4 @@ reexec_if_entry_point()  # first: a `python -m` entry point restarts on tcmalloc
 
 # timm, grad-cam, lightning and torchmetrics import torchvision; importing `models` first applies
 # its torchvision shim (models/_compat.py), whichever module of this package is loaded first.
-import models  # noqa: E402, F401
+import models  # noqa: F401

@@ -22,18 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 from torch.utils.data import DataLoader
 
 from configs.adaptation import AdaptSettings
-from configs.errors import settings_error_message
+from configs.cli import Command
 from data.readers import DatasetError
 from data.unlabelled import read_unlabelled
-from eval.errors import EvalError, report_bad_input, report_failure
-from models.atomic import atomic_folder
-from models.batch_inputs import ImageTable
-from models.bundle import (
+from eval.pipeline.errors import EvalError
+from models.bundle.atomic import atomic_folder
+from models.bundle.batch_inputs import ImageTable
+from models.bundle.ensemble import is_ensemble
+from models.bundle.io import (
     META_FILE,
     SECOND_STAGE_KEY,
     Bundle,
@@ -42,7 +41,6 @@ from models.bundle import (
     read_bundle_info,
     write_weights,
 )
-from models.ensemble import is_ensemble
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +89,7 @@ def _refuse(folder: Path) -> dict[str, Any]:
     if is_ensemble(folder):
         raise EvalError(f"{folder}: an ensemble; adapt each member bundle with eval.adapt, "
                         "then write an ensemble of the adapted members (training.cv or "
-                        "models.ensemble): BatchNorm statistics belong to one network")
+                        "models.bundle.ensemble): BatchNorm statistics belong to one network")
     info = read_bundle_info(folder)
     if info.get(SECOND_STAGE_KEY):
         raise EvalError(f"{folder}: a two-stage bundle; its trees were fitted on this "
@@ -130,22 +128,15 @@ def run(s: AdaptSettings) -> dict[str, Any]:
     return new
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the process exit code (0 ok, 2 bad input)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    try:
-        settings = AdaptSettings.from_cli(argv)
-    except (ValidationError, SettingsError) as err:
-        return report_bad_input(settings_error_message(err))
-    try:
-        new = run(settings)
-    except (BundleError, DatasetError, EvalError, OSError) as err:
-        return report_failure(err, settings.out)
-    print(f"{settings.out}: {new['bundle_id']} (BatchNorm statistics of "
-          f"{new[ADAPTATION_KEY]['n_images']} images from {settings.images})")
-    return 0
+def show(s: AdaptSettings, new: dict[str, Any]) -> None:
+    """The adapted bundle's id and where its statistics came from."""
+    print(f"{s.out}: {new['bundle_id']} (BatchNorm statistics of "
+          f"{new[ADAPTATION_KEY]['n_images']} images from {s.images})")
 
+
+COMMAND = Command(AdaptSettings, run, bad_input=(BundleError, DatasetError, EvalError, OSError),
+                  writes_to=lambda s: s.out, show=show)
+main = COMMAND.main
 
 if __name__ == "__main__":
     sys.exit(main())

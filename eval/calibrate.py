@@ -3,7 +3,8 @@
 `python -m eval.calibrate --bundle B --predictions runs/eval-x/predictions.csv --out B2`
 reads `eval.evaluate` predictions of bundle B on data it never trained on (pooled over every
 `--predictions`), and writes bundle B2: the same weights, plus a decision rule
-(`models.decision`: the single view or the TTA mean, through a Platt or temperature map fitted
+(`models.bundle.decision`: the single view or the TTA mean, through a Platt or temperature map
+fitted
 on those predictions), with the thresholds and the operating curve re-chosen on the calibrated
 scale. The maps are monotone, so the ranking of the decision score does not change; the
 thresholds are chosen on the pooled predictions (e.g. other clinics' images), not on the
@@ -22,16 +23,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 
 from configs.calibration import CalibrateSettings
-from configs.errors import settings_error_message
-from eval.errors import EvalError, report_bad_input, report_failure
+from configs.cli import Command
 from eval.metrics.calibration import brier_score, expected_calibration_error
 from eval.metrics.thresholds import binary_metrics_at, select_thresholds
-from models.atomic import atomic_folder
-from models.bundle import (
+from eval.pipeline.errors import EvalError
+from models.bundle.atomic import atomic_folder
+from models.bundle.calibration import fit_platt, fit_temperature
+from models.bundle.decision import DECISION_KEY, DecisionRule
+from models.bundle.io import (
     BUNDLE_SCHEMA_VERSION,
     META_FILE,
     OPERATING_CURVE_KEY,
@@ -40,9 +41,7 @@ from models.bundle import (
     load_bundle,
     read_bundle_info,
 )
-from models.calibration import fit_platt, fit_temperature
-from models.decision import DECISION_KEY, DecisionRule
-from models.operating import OperatingCurve
+from models.bundle.operating import OperatingCurve
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +157,7 @@ def run(s: CalibrateSettings) -> dict[str, Any]:
     out = Path(s.out)
     if out.resolve() == Path(info["_folder"]).resolve():
         raise EvalError(f"{out}: write the calibrated bundle to a new folder")
-    with atomic_folder(out) as tmp:  # swapped in whole, once it loads (models/atomic.py)
+    with atomic_folder(out) as tmp:  # swapped in whole, once it loads (models/bundle/atomic.py)
         shutil.copyfile(Path(info["_folder"]) / info.get("weights_file", WEIGHTS_FILE),
                         tmp / WEIGHTS_FILE)
         (tmp / WEIGHTS_FILE).chmod(0o644)
@@ -168,21 +167,11 @@ def run(s: CalibrateSettings) -> dict[str, Any]:
     return new
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the process exit code (0 ok, 2 bad input)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    try:
-        settings = CalibrateSettings.from_cli(argv)
-    except (ValidationError, SettingsError) as err:
-        return report_bad_input(settings_error_message(err))
-    try:
-        new = run(settings)
-    except (BundleError, EvalError, OSError, ValueError) as err:
-        return report_failure(err, settings.out)
+def show(s: CalibrateSettings, new: dict[str, Any]) -> None:
+    """The new decision rule, its calibration and its thresholds on the fitting set."""
     cal = new[DECISION_KEY]["calibration"] or {}
     fit = new["decision_fit"]
-    print(f"{settings.out}: {DecisionRule.from_dict(new[DECISION_KEY]).describe()}")
+    print(f"{s.out}: {DecisionRule.from_dict(new[DECISION_KEY]).describe()}")
     if cal:
         print(f"ECE {cal['ece_before']:.4f} -> {cal['ece_after']:.4f}, Brier "
               f"{fit['brier_before']:.4f} -> {fit['brier_after']:.4f} (on the fitting set)")
@@ -190,8 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         m = fit["at_thresholds"][name]
         print(f"{name}: {t:.4f} (sensitivity {m['sensitivity']:.3f}, specificity "
               f"{m['specificity']:.3f})")
-    return 0
 
+
+COMMAND = Command(CalibrateSettings, run, bad_input=(BundleError, EvalError, OSError, ValueError),
+                  writes_to=lambda s: s.out, show=show)
+main = COMMAND.main
 
 if __name__ == "__main__":
     sys.exit(main())

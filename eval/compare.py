@@ -17,15 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
 
-from configs.errors import settings_error_message
+from configs.cli import Command
 from configs.evaluation import CompareSettings
-from eval.errors import EvalError
 from eval.metrics import MetricError, auroc, bootstrap_paired_difference, pauc_above_tpr
+from eval.pipeline.errors import EvalError
 
 log = logging.getLogger("eval.compare")
 KEY, LABEL, GROUP = "image_id", "label", "group_id"
@@ -91,21 +89,14 @@ def paired_comparison(baseline: pd.DataFrame, candidate: pd.DataFrame, column: s
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the process exit code (2 on bad input)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        s = CompareSettings.from_cli(argv)
-    except (ValidationError, SettingsError) as err:
-        log.error("%s", settings_error_message(err))
-        return 2
-    try:
-        result = paired_comparison(_read(s.baseline, s.score_column),
-                                   _read(s.candidate, s.score_column), s.score_column,
-                                   s.n_boot, s.min_tpr)
-    except (EvalError, MetricError) as err:
-        log.error("%s", err)
-        return 2
+def compare(s: CompareSettings) -> dict[str, Any]:
+    """The paired bootstrap comparison of the two prediction files."""
+    return paired_comparison(_read(s.baseline, s.score_column), _read(s.candidate, s.score_column),
+                             s.score_column, s.n_boot, s.min_tpr)
+
+
+def show(s: CompareSettings, result: dict[str, Any]) -> None:
+    """The comparison as a table."""
     table = Table(title=f"{s.candidate} vs {s.baseline}: {result['n']} images, "
                   f"{result['n_pos']} positive, column {s.score_column!r}, "
                   f"{'group' if result['grouped'] else 'image'}-level paired bootstrap")
@@ -115,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(name, f"{m['baseline']:.4f}", f"{m['candidate']:.4f}",
                       f"{m['difference']:+.4f} [{m['ci'][0]:+.4f}, {m['ci'][1]:+.4f}]")
     Console().print(table)
-    return 0
 
+
+COMMAND = Command(CompareSettings, compare, bad_input=(EvalError, MetricError), errors="log")
+main = COMMAND.main
 
 if __name__ == "__main__":
     sys.exit(main())

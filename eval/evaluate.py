@@ -10,7 +10,6 @@ one line on stderr naming the problem. Settings: CLI > MELANOMA_* env > `.env` >
 from __future__ import annotations
 
 import logging
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -19,21 +18,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
 
-from configs.errors import settings_error_message
+from configs.cli import Command
 from configs.evaluation import EvalSettings
-from configs.process import ensure_fast_allocator, runtime_summary
+from configs.process import runtime_summary
 from data.encoding import MetadataError
 from data.images import ImageError
 from data.readers import DatasetError
-from eval.diagnosis import class_columns, class_probabilities, diagnosis_metrics, model_classes
-from eval.errors import EvalError, report_bad_input, report_failure
-from eval.inference import Predictions, predict
-from eval.inputs import (
+from eval.metrics import DEFAULT_THRESHOLD, MetricError
+from eval.pipeline.diagnosis import (
+    class_columns,
+    class_probabilities,
+    diagnosis_metrics,
+    model_classes,
+)
+from eval.pipeline.errors import EvalError
+from eval.pipeline.inference import Predictions, predict
+from eval.pipeline.inputs import (
     check_held_out_fold,
     compatibility_notes,
     dataset_summary,
@@ -44,8 +47,8 @@ from eval.inputs import (
     select_fold,
     tta_for,
 )
-from eval.metrics import DEFAULT_THRESHOLD, MetricError
-from eval.outputs import (
+from eval.pipeline.scoring import bootstrap_groups, evaluate_predictions, final_scores, score
+from eval.writers.outputs import (
     METRICS_FILE,
     PREDICTIONS_FILE,
     REPORT_FILE,
@@ -53,21 +56,20 @@ from eval.outputs import (
     write_json_atomic,
     write_predictions,
 )
-from eval.plots import make_plots, plot_confusion_matrix
-from eval.report import write_report
-from eval.scoring import bootstrap_groups, evaluate_predictions, final_scores, score
-from models.atomic import atomic_folder
-from models.bundle import Bundle, BundleError
-from models.embedding import EmbeddingError
-from models.ensemble import (
+from eval.writers.plots import make_plots, plot_confusion_matrix
+from eval.writers.report import write_report
+from models.bundle.atomic import atomic_folder
+from models.bundle.ensemble import (
     CompatibilityError,
     Ensemble,
     EnsembleError,
     check_compatibility,
 )
-from models.loading import load_models
-from models.machine import machine_info
-from models.trees import TreeError
+from models.bundle.io import Bundle, BundleError
+from models.bundle.loading import load_models
+from models.inference.runtime import machine_info
+from models.second_stage.embedding import EmbeddingError
+from models.second_stage.trees import TreeError
 
 log = logging.getLogger("eval")
 SCHEMA = "melanoma-eval/1"
@@ -110,7 +112,7 @@ def _checked_inputs(s: EvalSettings) -> tuple[list[Bundle], Ensemble | None, pd.
         was selected, warnings, report notes).
     """
     bundles, ensemble = load_models(s.bundle)
-    df = read_eval_dataset(s.data, s.format, s.images, s.on_bad_row)
+    df = read_eval_dataset(s.data, s.data_format, s.images, s.on_bad_row)
     n_total, warnings = len(df), []
     if s.fold is not None:
         df = select_fold(df, s.fold, s.n_folds, s.seed, fold_stratification(bundles))
@@ -187,7 +189,7 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
                                    n_boot=s.n_boot, min_tpr=s.min_tpr)
     second = second_stage(s, bundles, df, results)
 
-    # Written beside --out and swapped in whole (models/atomic.py): a failed or killed run
+    # Written beside --out and swapped in whole (models/bundle/atomic.py): a failed or killed run
     # leaves the previous results as they were and no half-written files.
     with atomic_folder(s.out) as out:
         scores = final_scores(preds, combination)
@@ -251,7 +253,7 @@ def second_stage(s: EvalSettings, bundles: list[Bundle], df: pd.DataFrame,
     Raises:
         EvalError: --stack with several bundles; TreeError: a stack of another bundle.
     """
-    stack = load_second_stage(s.stack, bundles)
+    stack = load_second_stage(s.second_stage, bundles)
     if stack is None:
         return None
     scores = stack.score_table(bundles[0], df.reset_index(drop=True), batch_size=s.batch_size,
@@ -294,24 +296,15 @@ def print_summary(metrics: dict[str, Any], out: Path) -> None:
     Console().print(f"Outputs: {out}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the process exit code (0 ok, 2 bad input)."""
-    args = sys.argv[1:] if argv is None else list(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    try:
-        settings = EvalSettings.from_cli(args)
-    except (ValidationError, SettingsError) as err:
-        return report_bad_input(settings_error_message(err))
-    command = "python -m eval.evaluate " + shlex.join(args)
-    try:
-        metrics = run(settings, command)
-    except (*BAD_INPUT_ERRORS, OSError) as err:  # OSError: e.g. --out not writable
-        return report_failure(err, settings.out)
-    print_summary(metrics, settings.out)
-    return 0
+def show(s: EvalSettings, metrics: dict[str, Any]) -> None:
+    """The summary table of a finished evaluation."""
+    print_summary(metrics, s.out)
 
+
+# OSError: e.g. an unreadable input, or --out not writable (worded as a failed write).
+COMMAND = Command(EvalSettings, run, bad_input=(*BAD_INPUT_ERRORS, OSError),
+                  writes_to=lambda s: s.out, show=show, with_invocation=True)
+main = COMMAND.main
 
 if __name__ == "__main__":
-    ensure_fast_allocator()  # no-op if the package already restarted it
     sys.exit(main())

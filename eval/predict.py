@@ -22,29 +22,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 
-from configs.errors import settings_error_message
+from configs.cli import Command
 from configs.evaluation import PredictSettings
-from configs.process import ensure_fast_allocator, runtime_summary
+from configs.process import runtime_summary
 from data.readers import DatasetError
 from data.unlabelled import Skipped, read_unlabelled
-from eval.diagnosis import class_columns, class_probabilities, model_classes
-from eval.errors import EvalError, report_bad_input, report_failure
-from eval.inference import Predictions, make_forward, predict
-from eval.inputs import decision_rule, load_second_stage, tta_for
-from models.bundle import Bundle, BundleError
-from models.embedding import EmbeddingError
-from models.engine import ABOVE, BELOW
-from models.ensemble import (
+from eval.pipeline.diagnosis import class_columns, class_probabilities, model_classes
+from eval.pipeline.errors import EvalError
+from eval.pipeline.inference import Predictions, make_forward, predict
+from eval.pipeline.inputs import decision_rule, load_second_stage, tta_for
+from models.bundle.ensemble import (
     Combination,
     CompatibilityError,
     EnsembleError,
     check_compatibility,
 )
-from models.loading import load_models
-from models.trees import TreeError
+from models.bundle.io import Bundle, BundleError
+from models.bundle.loading import load_models
+from models.inference.engine import ABOVE, BELOW
+from models.second_stage.embedding import EmbeddingError
+from models.second_stage.trees import TreeError
 
 log = logging.getLogger("eval.predict")
 
@@ -156,7 +154,7 @@ def run(s: PredictSettings) -> dict[str, int]:
     combination, thresholds, _, default = decision_rule(bundles, ensemble, s.ensemble)
     threshold = thresholds.get(default)
     s = s.model_copy(update={"tta": tta_for(bundles, s.tta)[0]})
-    stack = load_second_stage(s.stack, bundles)
+    stack = load_second_stage(s.second_stage, bundles)
     done = done_ids(s.out)
     mine = table["image_id"].map(lambda i: in_shard(i, s.shard_index) and i not in done)
     todo = table[mine.astype(bool)].reset_index(drop=True)
@@ -197,23 +195,16 @@ def run(s: PredictSettings) -> dict[str, int]:
     return {"scored": scored, "skipped": len(skipped), "pending": len(todo)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the process exit code (0 ok, 2 bad input)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    try:
-        settings = PredictSettings.from_cli(argv)
-    except (ValidationError, SettingsError) as err:
-        return report_bad_input(settings_error_message(err))
-    try:
-        counts = run(settings)
-    except (*BAD_INPUT_ERRORS, OSError) as err:  # OSError: e.g. --out not writable
-        return report_failure(err, settings.out)
-    print(f"scored {counts['scored']} images -> {settings.out}; not scored: "
-          f"{counts['skipped']} (see {errors_path(settings.out)})")
-    return 0
+def show(s: PredictSettings, counts: dict[str, int]) -> None:
+    """What was scored and where the rest is explained."""
+    print(f"scored {counts['scored']} images -> {s.out}; not scored: "
+          f"{counts['skipped']} (see {errors_path(s.out)})")
 
+
+# OSError: e.g. an unreadable input, or --out not writable (worded as a failed write).
+COMMAND = Command(PredictSettings, run, bad_input=(*BAD_INPUT_ERRORS, OSError),
+                  writes_to=lambda s: s.out, show=show)
+main = COMMAND.main
 
 if __name__ == "__main__":
-    ensure_fast_allocator()  # no-op if the package already restarted it
     sys.exit(main())

@@ -1,4 +1,5 @@
-"""Model code: fusion network, losses, pretrained initialisation, bundles and the inference engine."""
+"""Model code in rooms: `nn` (the network), `bundle` (its saved form), `inference` (serving),
+`explain` (heatmaps) and `second_stage` (the trees); see docs/design.md."""
 
 from configs.process import reexec_if_entry_point
 

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from models.fusion import FusionNet
+from models.nn.fusion import FusionNet
 
 
 def randomise_batchnorm(model: nn.Module, g: torch.Generator) -> None:

@@ -70,7 +70,7 @@ def test_package_imports_follow_the_design(package: str) -> None:
 
 @pytest.mark.parametrize(("source", "expected"), [
     ("from data.readers import read_dataset\n", ["data.readers.read_dataset"]),
-    ("import eval.plots as p\n", ["eval.plots"]),
+    ("import eval.writers.plots as p\n", ["eval.writers.plots"]),
     ("def f():\n    from training import module\n", ["training.module"]),
     ("from . import sibling\nimport numpy\n", []),
 ])
@@ -87,8 +87,8 @@ def test_the_import_scanner_sees_lazy_and_aliased_imports(tmp_path: Path, source
     ("training", "eval.evaluate.run", False),
     ("training", "eval", False),
     ("app", "data.sites.UNKNOWN", False),
-    ("app", "models.engine.Engine", True),
-    ("models", "training.module", False),
+    ("app", "models.inference.engine.Engine", True),
+    ("models", "training.components.module", False),
     ("data", "configs.training", False),
 ])
 def test_the_rules_allow_and_refuse_as_written(importer: str, module: str, ok: bool) -> None:
@@ -109,3 +109,61 @@ def test_each_package_imports_before_torchvision_users(package: str) -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+# Rooms: sub-packages of models/, eval/ and training/ (docs/design.md, "Rooms inside the
+# packages"). room -> the rooms of the same package it may import; the package's top-level
+# modules (its commands, and `models/_compat.py`) are outside every room.
+ROOMS: dict[str, tuple[str, ...]] = {
+    "models.nn": ("models.nn",),
+    "models.bundle": ("models.nn", "models.bundle"),
+    "models.explain": ("models.explain",),
+    "models.inference": ("models.nn", "models.bundle", "models.explain", "models.inference"),
+    "models.second_stage": ("models.nn", "models.bundle", "models.second_stage"),
+    "eval.metrics": ("eval.metrics",),
+    "eval.pipeline": ("eval.metrics", "eval.pipeline"),
+    "eval.writers": ("eval.metrics", "eval.pipeline", "eval.writers"),
+    "training.components": ("training.components",),
+}
+COMMAND_PACKAGES = ("eval", "training")
+
+
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _room_of(module: str) -> str | None:
+    return next((room for room in ROOMS if module == room or module.startswith(room + ".")),
+                None)
+
+
+def test_every_sub_package_is_a_room() -> None:
+    on_disk = {_module_name(p.parent / "__init__.py") for package in ("models", "eval", "training")
+               for p in (REPO_ROOT / package).glob("*/__init__.py")}
+    assert on_disk == set(ROOMS)
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_rooms_import_only_their_allowed_rooms(room: str) -> None:
+    package = room.split(".")[0]
+    broken = []
+    for path in sorted((REPO_ROOT / Path(*room.split("."))).rglob("*.py")):
+        for line, module in _first_party_imports(path):
+            if module.split(".")[0] != package or module == package:
+                continue  # other packages: the package rules above
+            target = _room_of(module) or _room_of(module.rsplit(".", 1)[0])
+            if target not in ROOMS[room] and module.split(".")[1] != "_compat":
+                broken.append(f"{path.relative_to(REPO_ROOT)}:{line} imports {module}")
+    assert broken == [], f"{room} may import only {ROOMS[room]} of its package"
+
+
+@pytest.mark.parametrize("package", COMMAND_PACKAGES)
+def test_commands_do_not_import_each_other(package: str) -> None:
+    """What two commands share lives in a room (or in configs/, like the runner)."""
+    commands = {_module_name(p) for p in (REPO_ROOT / package).glob("*.py")} - {package}
+    broken = [f"{path.relative_to(REPO_ROOT)}:{line} imports {module}"
+              for path in sorted((REPO_ROOT / package).rglob("*.py"))
+              for line, module in _first_party_imports(path)
+              if any(module == c or module.startswith(c + ".") for c in commands)
+              and _module_name(path) not in (module, module.rsplit(".", 1)[0])]
+    assert broken == []

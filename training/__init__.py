@@ -1,4 +1,5 @@
-"""Training: LightningDataModule, LightningModule and the pl_train entry point."""
+"""Training: the commands at the top (pl_train, cv, loso, soup, embed, stack, benchmark);
+the Lightning pieces they assemble in `components`."""
 
 from configs.process import reexec_if_entry_point
 

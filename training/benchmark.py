@@ -19,9 +19,10 @@ import time
 import lightning as L
 import torch
 
-from configs.process import ensure_fast_allocator, runtime_summary
+from configs.cli import Command
+from configs.process import runtime_summary
 from configs.training import TrainSettings
-from training.pl_train import build_datamodule, build_module
+from training.components.fit import TRAINING_ERRORS, build_datamodule, build_module
 
 log = logging.getLogger("training.benchmark")
 WARMUP_STEPS = 3
@@ -66,10 +67,8 @@ def raw_step_rate(module: L.LightningModule, batch_size: int, size: int, meta_di
     return batch_size / statistics.median(times)
 
 
-def main(argv: list[str] | None = None) -> int:
+def measure(s: TrainSettings) -> None:
     """Run both measurements and print them."""
-    logging.basicConfig(level=logging.WARNING)
-    s = TrainSettings.from_cli(argv)
     L.seed_everything(s.seed, workers=True)
     if s.num_threads:
         torch.set_num_threads(s.num_threads)
@@ -92,9 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pipeline rate (real images, Lightning, median of "
           f"{len(timer.times) - WARMUP_STEPS}): {pipeline:.1f} img/s")
     print(f"ratio pipeline/raw: {pipeline / raw:.2f}")
-    return 0
 
+
+COMMAND = Command(TrainSettings, measure, bad_input=TRAINING_ERRORS, errors="log",
+                  log_level=logging.WARNING)
+main = COMMAND.main
 
 if __name__ == "__main__":
-    ensure_fast_allocator()  # no-op if the package already restarted it
     sys.exit(main())

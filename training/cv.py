@@ -23,21 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import Field, ValidationInfo, field_validator
 from rich.console import Console
 from rich.table import Table
 
-from configs.base import settings_config
-from configs.process import ensure_fast_allocator
-from configs.training import TrainSettings
+from configs.cli import Command
+from configs.studies import CVSettings
 from eval.metrics.bootstrap import bootstrap_ci
 from eval.metrics.multiclass import balanced_accuracy
 from eval.metrics.ranking import auroc
 from eval.metrics.thresholds import select_thresholds
-from models.bundle import META_FILE, load_bundle
-from models.ensemble import save_ensemble
-from models.operating import OperatingCurve
-from training.pl_train import run_cli, train
+from models.bundle.ensemble import save_ensemble
+from models.bundle.io import META_FILE, load_bundle
+from models.bundle.operating import OperatingCurve
+from training.components.fit import TRAINING_ERRORS, train
 
 log = logging.getLogger("training.cv")
 
@@ -45,37 +43,6 @@ OOF_FILE = "oof_predictions.csv"
 CLASS_PREFIX = "prob_class_"  # a diagnosis model's class columns in val_predictions.csv
 SUMMARY_FILE = "cv_summary.json"
 ENSEMBLE_DIR = "ensemble"
-
-
-class CVSettings(TrainSettings):
-    """`pl_train`'s settings plus which folds to run.
-
-    Each field is also the env var MELANOMA_<FIELD> and the CLI flag --<field-with-dashes>.
-    """
-
-    model_config = settings_config("python -m training.cv")
-
-    folds: str = Field("all", description="folds to train: 'all' or a comma list (0,1,2)")
-
-    @field_validator("folds")
-    @classmethod
-    def _check_folds(cls, value: str, info: ValidationInfo) -> str:
-        value = value.strip()
-        if value == "all":
-            return value
-        if not all(p.strip().isdigit() for p in value.split(",")):
-            raise ValueError(f"{value!r}: give 'all' or fold numbers like 0,1,2")
-        n_folds = info.data.get("n_folds")  # validated first: declared in TrainSettings
-        bad = sorted({int(p) for p in value.split(",") if n_folds and int(p) >= n_folds})
-        if bad:
-            raise ValueError(f"fold(s) {bad} do not exist with --n-folds {n_folds}")
-        return value
-
-    def fold_list(self) -> list[int]:
-        """The requested folds, in order."""
-        if self.folds == "all":
-            return list(range(self.n_folds))
-        return sorted({int(p) for p in self.folds.split(",")})
 
 
 def cv_dir(s: CVSettings) -> Path:
@@ -204,11 +171,9 @@ def run(s: CVSettings) -> Path:
     return root
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the process exit code (2 on bad input)."""
-    return run_cli(CVSettings, run, argv)
-
+COMMAND = Command(CVSettings, run, bad_input=TRAINING_ERRORS, writes_to=lambda s: s.output_dir,
+                  errors="log")
+main = COMMAND.main
 
 if __name__ == "__main__":
-    ensure_fast_allocator()  # no-op if the package already restarted it
     sys.exit(main())

@@ -1,17 +1,19 @@
-"""Image embeddings for the second stage: `python -m training.embed --bundle B --data-dir D`.
+"""Image embeddings for the second stage: `python -m training.embed --bundle B --data D`.
 
 Per image: id, group, label, metadata, source, the fold, and for each bundle (member ``m<i>``)
 its probability, whether that probability is out-of-fold (the bundle never trained on the
 image) and its pooled backbone features (``m<i>_emb_<j>``), from the bundle's own
 preprocessing and metadata encoding; and the image's colour/shape statistics (``img_*``,
-`models.tabular`) measured on member 0's model view, as the app measures them. ``prob`` is the mean of the out-of-fold members'
+`models.second_stage.features`) measured on member 0's model view, as the app measures them.
+``prob`` is the mean of the out-of-fold members'
 probabilities (NaN where every member trained on the image): the only CNN score the trees may
 use as a feature without leaking labels.
 
 Folds are those the bundles were trained with (their recorded n_folds, seed and
 stratification, assigned to the table exactly as `pl_train` assigns them), so the trees can
 reuse them. With ``--unseen`` (an external set no bundle trained on) every probability is
-out-of-fold and no fold is recorded (the trees assign their own). Finished chunks are kept in ``<out>.parts/``: a
+out-of-fold and no fold is recorded (the trees assign their own). Finished chunks are kept in
+``<out>.parts/``: a
 rerun resumes there; the Parquet file is written at the end.
 """
 
@@ -26,28 +28,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 from rich.progress import Progress
 
-from configs.errors import settings_error_message
+from configs.cli import Command
 from configs.second_stage import EmbedSettings
 from data.folds import FoldError, assign_folds
 from data.multisource import DatasetSpec, dataset_specs, read_sources
 from data.readers import DatasetError
 from data.readers.isic2024 import read_tbp
-from models.atomic import atomic_write_text
-from models.bundle import Bundle, BundleError
-from models.embedding import EmbeddingError, embed_rows
-from models.ensemble import EnsembleError
-from models.loading import load_models
-from models.tabular import IMAGE_STAT_COLUMNS
+from models.bundle.atomic import atomic_write_text
+from models.bundle.ensemble import EnsembleError
+from models.bundle.io import Bundle, BundleError
+from models.bundle.loading import load_models
+from models.second_stage.embedding import EmbeddingError, embed_rows
+from models.second_stage.features import IMAGE_STAT_COLUMNS
 
 log = logging.getLogger(__name__)
 
 KEEP_COLUMNS = ("image_id", "image_path", "group_id", "group_kind", "target", "diagnosis",
                 "age", "sex", "site", "source")
-EXIT_BAD_INPUT = 2
 
 
 class EmbedError(ValueError):
@@ -83,8 +82,8 @@ def fold_plan(bundles: list[Bundle], unseen: bool) -> dict[str, Any]:
 
 def read_table(s: EmbedSettings, plan: dict[str, Any], bundles: list[Bundle]) -> pd.DataFrame:
     """The canonical table with folds assigned as in training (checked against its size)."""
-    specs = dataset_specs(s.data_dir, s.data_format, s.images_dir)
-    exclude = [DatasetSpec(p) for p in s.exclude_data_dir]
+    specs = dataset_specs(s.data, s.data_format, s.images)
+    exclude = [DatasetSpec(p) for p in s.exclude_data]
     assign = None if s.unseen else functools.partial(
         assign_folds, n_folds=plan["n_folds"], seed=plan["seed"],
         stratify_by=plan["stratify_by"])
@@ -194,22 +193,10 @@ def run(s: EmbedSettings) -> Path:
     return s.out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the process exit code (0 ok, 2 bad input)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    try:
-        settings = EmbedSettings.from_cli(argv)
-        run(settings)
-    except (ValidationError, SettingsError) as err:
-        sys.stderr.write(f"error: {settings_error_message(err)}\n")
-        return EXIT_BAD_INPUT
-    except (EmbedError, EmbeddingError, BundleError, EnsembleError, DatasetError, FoldError,
-            OSError) as err:
-        sys.stderr.write(f"error: {' '.join(str(err).split())}\n")
-        return EXIT_BAD_INPUT
-    return 0
-
+COMMAND = Command(EmbedSettings, run, bad_input=(EmbedError, EmbeddingError, BundleError,
+                                                  EnsembleError, DatasetError, FoldError, OSError),
+                  writes_to=lambda s: s.out)
+main = COMMAND.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,31 +24,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
-from configs.base import Settings, settings_config
+from configs.cli import Command
+from configs.studies import LOSO_SUMMARY_FILE, LosoSettings
 from eval.metrics.bootstrap import bootstrap_ci
 from eval.metrics.calibration import expected_calibration_error
 from eval.metrics.ranking import auroc, pauc_above_tpr
 from eval.metrics.thresholds import binary_metrics_at, threshold_for_sensitivity
-from training.pl_train import run_cli
+from training.components.fit import TRAINING_ERRORS
 
-SUMMARY_FILE = "loso_summary.json"
+SUMMARY_FILE = LOSO_SUMMARY_FILE
 PREDICTIONS_FILE = "val_predictions.csv"
-
-
-class LosoSettings(Settings):
-    """Settings of the leave-one-source-out summary."""
-
-    model_config = settings_config("python -m training.loso")
-
-    runs: list[Path] = Field(..., description="pl_train --val-source run folders")
-    sensitivity_target: float = Field(0.8, gt=0, lt=1, description="sensitivity the pooled "
-                                      "out-of-source threshold is chosen for")
-    n_boot: int = Field(1000, ge=100, description="bootstrap resamples per interval")
-    out: Path = Field(Path(SUMMARY_FILE), description="summary JSON to write")
 
 
 def read_run(run: Path) -> tuple[str, pd.DataFrame]:
@@ -116,10 +104,10 @@ def run(s: LosoSettings) -> Path:
     return s.out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the process exit code (2 on bad input)."""
-    return run_cli(LosoSettings, run, argv)
-
+# A folder that is not a --val-source run, or has no predictions: ValueError/OSError, one line.
+COMMAND = Command(LosoSettings, run, bad_input=(*TRAINING_ERRORS, ValueError, OSError),
+                  writes_to=lambda s: s.out, errors="log")
+main = COMMAND.main
 
 if __name__ == "__main__":
     sys.exit(main())

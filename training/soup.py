@@ -18,7 +18,6 @@ robustness to distribution shift than the fine-tuned end point alone.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import pickle
 import sys
@@ -27,7 +26,9 @@ from pathlib import Path
 
 import torch
 
-from models.bundle import META_FILE, BundleError, load_bundle
+from configs.cli import Command
+from configs.studies import SoupSettings
+from models.bundle.io import META_FILE, BundleError, load_bundle
 
 log = logging.getLogger(__name__)
 
@@ -128,22 +129,13 @@ def make_soup(paths: Sequence[Path], out: Path) -> Path:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the process exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m training.soup", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoints", nargs="+", type=Path,
-                        help="Lightning checkpoints or bundle folders")
-    parser.add_argument("--out", type=Path, required=True, help="soup checkpoint to write")
-    args = parser.parse_args(argv)
-    try:
-        make_soup(args.checkpoints, args.out)
-    except SoupError as err:
-        log.error("%s", err)
-        return 2
-    return 0
+def _make(s: SoupSettings) -> Path:
+    return make_soup(s.checkpoints, s.out)
 
+
+COMMAND = Command(SoupSettings, _make, bad_input=(SoupError,), writes_to=lambda s: s.out,
+                  errors="log")
+main = COMMAND.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,15 +24,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 
-from configs.errors import settings_error_message
+from configs.cli import Command
 from configs.second_stage import StackSettings
 from data.folds import FoldError, assign_folds
 from eval.metrics import DEFAULT_MIN_TPR, auroc, pauc_above_tpr
-from models.bundle import BundleError, sha256_file
-from models.stack_bundle import (
+from models.bundle.io import BundleError, sha256_file
+from models.second_stage.features import (
+    IMAGE_STAT_COLUMNS,
+    has_patient_ids,
+    lesion_features,
+    with_patient_context,
+)
+from models.second_stage.stack import (
     FEATURES_FILE,
     STACK_FORMAT,
     STACK_SCHEMA,
@@ -41,15 +45,12 @@ from models.stack_bundle import (
     reference_quantiles,
     write_two_stage,
 )
-from models.tabular import IMAGE_STAT_COLUMNS, has_patient_ids, with_patient_context
-from models.tabular import base_features as tabular_features
-from models.trees import PACKAGES, TreeError, TreeModel
+from models.second_stage.trees import PACKAGES, TreeError, TreeModel
 
 log = logging.getLogger(__name__)
 
 MIN_TPR = DEFAULT_MIN_TPR
 CHECK_EVERY = 25  # rounds between pAUC checks on the stopping fold
-EXIT_BAD_INPUT = 2
 
 
 class StackError(ValueError):
@@ -84,10 +85,11 @@ def stack_folds(df: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
                         seed=seed)["fold"].to_numpy()
 
 
-def base_features(df: pd.DataFrame, with_image_stats: bool) -> pd.DataFrame:
-    """`models.tabular.base_features` (without the ``img_*`` statistics if asked) and, with
+def stack_features(df: pd.DataFrame, with_image_stats: bool) -> pd.DataFrame:
+    """`models.second_stage.features.lesion_features` (without the ``img_*`` statistics if asked)
+    and, with
     patient ids, each row's context within its patient."""
-    features = tabular_features(df)
+    features = lesion_features(df)
     if not with_image_stats:
         features = features.drop(columns=list(IMAGE_STAT_COLUMNS), errors="ignore")
     if has_patient_ids(df):
@@ -105,8 +107,8 @@ def _pca(train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return mean, vt[:k]
 
 
-def design(features: pd.DataFrame, emb: np.ndarray, pca: tuple[np.ndarray, np.ndarray] | None
-           ) -> pd.DataFrame:
+def with_components(features: pd.DataFrame, emb: np.ndarray,
+                    pca: tuple[np.ndarray, np.ndarray] | None) -> pd.DataFrame:
     """Features plus the embedding's principal components."""
     if pca is None:
         return features
@@ -127,7 +129,7 @@ def fit_fold(s: StackSettings, library: str, features: pd.DataFrame, emb: np.nda
     stop = ordered[(ordered.index(outer) + 1) % len(ordered)]
     fit, stopping, test = (~np.isin(folds, [outer, stop])), folds == stop, folds == outer
     pca = _pca(emb[fit], s.embedding_dims) if s.embedding_dims else None
-    x = design(features, emb, pca).to_numpy(np.float32)
+    x = with_components(features, emb, pca).to_numpy(np.float32)
     model = TreeModel.fit(library, x[fit], y[fit], n_estimators=s.n_estimators,
                           learning_rate=s.learning_rate, seed=s.seed, x_stop=x[stopping],
                           y_stop=y[stopping], stop_rounds=s.early_stopping_rounds)
@@ -146,7 +148,7 @@ def fit_final(s: StackSettings, library: str, features: pd.DataFrame, emb: np.nd
               y: np.ndarray, rounds: int) -> dict[str, Any]:
     """Trees on every row with `rounds` rounds, saved; their entry in features.json."""
     pca = _pca(emb, s.embedding_dims) if s.embedding_dims else None
-    x = design(features, emb, pca)
+    x = with_components(features, emb, pca)
     model = TreeModel.fit(library, x.to_numpy(np.float32), y, n_estimators=rounds,
                           learning_rate=s.learning_rate, seed=s.seed)
     path = model.save(s.out)
@@ -167,14 +169,14 @@ def run(s: StackSettings) -> dict[str, Any]:
     df, emb = load_embeddings(s.embeddings)
     y = df["target"].to_numpy()
     folds = stack_folds(df, s.n_folds, s.seed)
-    features = base_features(df, s.image_stats)
+    features = stack_features(df, s.image_stats)
     s.out.mkdir(parents=True, exist_ok=True)
     oof = pd.DataFrame({"image_id": df["image_id"], "group_id": df["group_id"], "label": y,
                         "fold": folds, "cnn_prob": df["prob"]})
     summary: dict[str, Any] = {"n": len(df), "n_pos": int(y.sum()), "models": {},
                                "features": list(features.columns)}
     entries = []
-    for library in s.model:
+    for library in s.tree_libraries:
         preds, bests = np.full(len(df), np.nan), []
         for outer in sorted(set(folds)):
             preds[folds == outer], best = fit_fold(s, library, features, emb, y, folds, outer)
@@ -188,9 +190,10 @@ def run(s: StackSettings) -> dict[str, Any]:
         summary["models"][library]["importance_top"] = dict(
             list(entries[-1]["importance"].items())[:15])
     # Combined exactly as the saved stack combines them (percentiles in the stored reference).
-    oof["prob"] = (oof[f"{s.model[0]}_prob"] if len(s.model) == 1 else percentile_mean(
-        [oof[f"{m}_prob"].to_numpy() for m in s.model], [np.asarray(e["reference"])
-                                                          for e in entries]))
+    libraries = s.tree_libraries
+    oof["prob"] = (oof[f"{libraries[0]}_prob"] if len(libraries) == 1 else percentile_mean(
+        [oof[f"{m}_prob"].to_numpy() for m in libraries], [np.asarray(e["reference"])
+                                                           for e in entries]))
     summary["cnn"] = {"auroc": auroc(y, df["prob"]),
                       "pauc80": pauc_above_tpr(y, df["prob"], min_tpr=MIN_TPR)}
     summary["stack"] = {"auroc": auroc(y, oof["prob"]),
@@ -211,7 +214,7 @@ def run(s: StackSettings) -> dict[str, Any]:
     return summary
 
 
-def run_all(s: StackSettings) -> dict[str, Any]:
+def fit_all(s: StackSettings) -> dict[str, Any]:
     """`run`, then the two-stage bundle when asked."""
     summary = run(s)
     if s.two_stage_out is not None:
@@ -220,25 +223,18 @@ def run_all(s: StackSettings) -> dict[str, Any]:
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry point; returns the process exit code (0 ok, 2 bad input)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    try:
-        settings = StackSettings.from_cli(argv)
-        summary = run_all(settings)
-    except (ValidationError, SettingsError) as err:
-        sys.stderr.write(f"error: {settings_error_message(err)}\n")
-        return EXIT_BAD_INPUT
-    except (StackError, TreeError, BundleError, FoldError, OSError) as err:
-        sys.stderr.write(f"error: {' '.join(str(err).split())}\n")
-        return EXIT_BAD_INPUT
+def show(s: StackSettings, summary: dict[str, Any]) -> None:
+    """The out-of-fold table of every model and the stack."""
     print(f"{'model':<10} {'AUROC':>7} {'pAUC80':>7}   (out-of-fold, {summary['n']} images)")
     for name, m in [("cnn", summary["cnn"]), *summary["models"].items(),
                     ("stack", summary["stack"])]:
         print(f"{name:<10} {m['auroc']:>7.4f} {m['pauc80']:>7.4f}")
-    return 0
 
+
+COMMAND = Command(StackSettings, fit_all, bad_input=(StackError, TreeError, BundleError,
+                                                     FoldError, OSError),
+                  writes_to=lambda s: s.out, show=show)
+main = COMMAND.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -57,9 +57,9 @@ def build_tiny_bundle(out_dir: Path, seed: int = 0, classes: tuple[str, ...] = (
     `classes` makes it a diagnosis model."""
     from data.encoding import MetadataEncoder
     from data.images import Preprocessing
-    from models.bundle import save_bundle
-    from models.fusion import FusionConfig, FusionNet
-    from models.operating import OperatingCurve
+    from models.bundle.io import save_bundle
+    from models.bundle.operating import OperatingCurve
+    from models.nn.fusion import FusionConfig, FusionNet
 
     encoder = MetadataEncoder().fit(pd.DataFrame({
         "age": [35.0, 60.0, np.nan, 45.0], "sex": ["male", "female", "unknown", "male"],

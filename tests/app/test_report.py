@@ -9,8 +9,8 @@ import pytest
 
 from app.render import decide
 from app.report import ReportStore, report_pdf
-from models.operating import OperatingCurve
-from models.tta import VIEW_NAMES
+from models.bundle.operating import OperatingCurve
+from models.inference.tta import VIEW_NAMES
 
 
 def _session() -> dict:

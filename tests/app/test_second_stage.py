@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
-from models.engine import Engine
-from models.stack_bundle import load_stack, score_view
+from models.inference.engine import Engine
+from models.second_stage.stack import load_stack, score_view
 from tests.app.conftest import LiveServer, build_tiny_bundle, start_server
 from tests.helpers import write_csv, write_image
 from training import embed, stack
@@ -96,7 +96,7 @@ def test_a_stack_of_another_bundle_is_refused(stack_dir: Path, tmp_path: Path,
 def test_a_two_stage_bundle_serves_its_trees(tiny_bundle: Path, stack_dir: Path,
                                              engine_cache_dir: Path, test_image: Path,
                                              tmp_path: Path) -> None:
-    from models.stack_bundle import write_two_stage
+    from models.second_stage.stack import write_two_stage
 
     two = write_two_stage(tiny_bundle, stack_dir, tmp_path / "two-stage")
     server = start_server(two, tmp_path / "server", "--engine-cache-dir", str(engine_cache_dir))

@@ -25,7 +25,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from models.tta import VIEW_NAMES
+from models.inference.tta import VIEW_NAMES
 from tests.app.conftest import (
     THRESHOLDS,
     LiveServer,
@@ -130,7 +130,7 @@ def test_analyze_returns_the_promised_json(analysis: tuple, tiny_bundle: Path) -
 def test_analyze_probability_equals_the_engine(analysis: tuple, tiny_bundle: Path,
                                                test_image: Path, engine_cache_dir: Path,
                                                live_server: LiveServer) -> None:
-    from models.engine import Engine
+    from models.inference.engine import Engine
 
     backend = _healthy(live_server)["backend"]
     engine = Engine.from_path(tiny_bundle, num_threads=1, backend=backend,
@@ -318,7 +318,7 @@ def test_bad_operating_point_gets_a_readable_error(client: Client, live_server: 
 
 def test_a_single_bundle_has_no_other_heatmap_member(client: Client, test_image: Path,
                                                      tiny_bundle: Path) -> None:
-    from models.bundle import load_bundle
+    from models.bundle.io import load_bundle
 
     bundle_id = load_bundle(tiny_bundle).bundle_id
     result = client.predict(handle_file(str(test_image)), *METADATA, heatmap_member=bundle_id,
@@ -409,9 +409,9 @@ def test_an_ensemble_is_served_with_every_member_scoring(tiny_bundle: Path, tmp_
                                                         engine_cache_dir: Path) -> None:
     """`--bundle <ensemble folder>`: probability and TTA from both members, heatmaps from the
     first, the ensemble's own threshold, members listed in /healthz."""
-    from models.bundle import load_bundle
-    from models.engine import Engine
-    from models.ensemble import save_ensemble
+    from models.bundle.ensemble import save_ensemble
+    from models.bundle.io import load_bundle
+    from models.inference.engine import Engine
     from tests.app.conftest import build_tiny_bundle
 
     second = build_tiny_bundle(tmp_path / "second", seed=1)
@@ -500,8 +500,8 @@ def test_a_diagnosis_bundle_serves_the_differential(tmp_path: Path, test_image: 
                                                    engine_cache_dir: Path) -> None:
     """/analyze of a diagnosis bundle: every class's probability (identity view and TTA mean),
     P(melanoma) = P(MEL) decided as for a melanoma model, the whole differential in the label."""
-    from models.bundle import load_bundle
-    from models.engine import Engine
+    from models.bundle.io import load_bundle
+    from models.inference.engine import Engine
     from tests.app.conftest import DIAGNOSIS_CLASSES, build_tiny_bundle
 
     folder = build_tiny_bundle(tmp_path / "dx", seed=2, classes=DIAGNOSIS_CLASSES)

@@ -16,8 +16,8 @@ from app.render import (
 from app.render import pack_cams as _pack_cams
 from app.ui import EXAMPLES_DIR, load_examples
 from data.sites import SEXES, SITES, normalize_sex, to_canonical_site
-from models.engine import Analysis, CamLayer, overlay
-from models.tta import VIEW_NAMES
+from models.inference.engine import Analysis, CamLayer, overlay
+from models.inference.tta import VIEW_NAMES
 
 
 def _analysis(size: int = 16) -> Analysis:
@@ -61,7 +61,7 @@ def test_render_overlays_matches_the_engine_overlay_and_filters_layers() -> None
     items = render_overlays(state, ALL_LAYERS, 0.6)
     assert [caption for _, caption in items] == [
         f"layer{i} — {2 ** (4 - i)}x{2 ** (4 - i)}" for i in range(5)]
-    # Same colours as models.engine.overlay on the (uint8-quantised) heatmap.
+    # Same colours as models.inference.engine.overlay on the (uint8-quantised) heatmap.
     heat = np.rint(analysis.cams[2].heatmap * 255) / 255
     np.testing.assert_array_equal(items[2][0], overlay(analysis.model_view, heat, 0.6))
     only = render_overlays(state, "layer3", 0.0)

@@ -285,8 +285,8 @@ def test_each_user_picks_the_ensemble_member_drawing_the_heatmaps(
     case again (from the session: the upload is gone) and its heatmaps replace the first's."""
     from playwright.sync_api import expect
 
-    from models.bundle import load_bundle
-    from models.ensemble import save_ensemble
+    from models.bundle.ensemble import save_ensemble
+    from models.bundle.io import load_bundle
     from tests.app.conftest import build_tiny_bundle, start_server
 
     members = [load_bundle(tiny_bundle), load_bundle(build_tiny_bundle(tmp_path / "b", seed=1))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,8 @@ def test_defaults():
     assert s.pretrained == "auto"
     assert s.use_metadata is True
     assert s.meta_hidden == (64, 32)
-    assert s.data_dir == [Path("datasets/ham10000")]
-    assert s.images_dir == [] and s.exclude_data_dir == [] and s.val_source == []
+    assert s.data == [Path("datasets/ham10000")]
+    assert s.images == [] and s.exclude_data == [] and s.val_source == []
     assert s.source_weights == {} and s.aug_downscale_prob == 0.0
     assert s.wandb is False
 
@@ -183,7 +184,41 @@ def test_metadata_needs_hidden_widths():
 
 def test_data_dir_env_var_comma_list(monkeypatch):
     monkeypatch.setenv("MELANOMA_DATA_DIR", "a,b")
-    assert TrainSettings.from_cli([]).data_dir == [Path("a"), Path("b")]
+    assert TrainSettings.from_cli([]).data == [Path("a"), Path("b")]
+
+
+@pytest.mark.parametrize("variable", ["MELANOMA_DATA", "MELANOMA_DATA_DIR"])
+def test_the_new_env_name_and_the_old_one_both_work(monkeypatch, variable):
+    monkeypatch.setenv(variable, "a,b")
+    assert TrainSettings.from_cli([]).data == [Path("a"), Path("b")]
+    assert TrainSettings.from_cli(["--data", "c"]).data == [Path("c")]  # the flag wins
+
+
+def test_the_new_env_name_wins_over_the_old_one(monkeypatch):
+    monkeypatch.setenv("MELANOMA_DATA_DIR", "old")
+    monkeypatch.setenv("MELANOMA_DATA", "new")
+    assert TrainSettings.from_cli([]).data == [Path("new")]
+
+
+@pytest.mark.parametrize(("old", "new"), [("--data-dir", "--data"), ("--images-dir", "--images"),
+                                          ("--exclude-data-dir", "--exclude-data")])
+def test_renamed_flags_still_work_with_a_warning(old, new, caplog):
+    with caplog.at_level(logging.WARNING):
+        s = TrainSettings.from_cli([old, "x", "--data", "d"] if old != "--data-dir"
+                                   else [old, "x"])
+    field = new.lstrip("-").replace("-", "_")
+    assert getattr(s, field)[0] == Path("x")
+    assert f"{old} is now {new}" in caplog.text
+
+
+def test_evaluation_speaks_the_same_words(caplog):
+    from configs.evaluation import EvalSettings
+
+    new = EvalSettings.from_cli(["--data", "d", "--images", "i", "--data-format", "ham10000"])
+    with caplog.at_level(logging.WARNING):
+        old = EvalSettings.from_cli(["--data", "d", "--images", "i", "--format", "ham10000"])
+    assert new.data_format == old.data_format == "ham10000"
+    assert "--format is now --data-format" in caplog.text
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -23,8 +23,8 @@ from configs.base import ENV_PREFIX
 from data.encoding import MetadataEncoder
 from data.images import Preprocessing
 from data.sites import SITES
-from models.bundle import save_bundle
-from models.fusion import FusionConfig, FusionNet
+from models.bundle.io import save_bundle
+from models.nn.fusion import FusionConfig, FusionNet
 from tests.helpers import randomise_batchnorm, write_csv, write_image
 
 BACKBONE = "tf_efficientnet_lite0"

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from data.unlabelled import read_unlabelled
 from eval.adapt import ADAPTATION_KEY, batchnorm_layers, main
-from models.bundle import load_bundle
+from models.bundle.io import load_bundle
 
 
 @pytest.fixture()
@@ -69,7 +69,7 @@ def test_only_batchnorm_statistics_change_to_the_images_statistics(bundle64: Pat
 def test_ensembles_two_stage_and_in_place_writes_are_refused(bundle64: Path, make_bundle,
                                                              images: Path, tmp_path: Path,
                                                              capsys) -> None:
-    from models.ensemble import save_ensemble
+    from models.bundle.ensemble import save_ensemble
 
     members = [load_bundle(bundle64), load_bundle(make_bundle(seed=1))]
     ensemble = save_ensemble(tmp_path / "ens", members, name="pair")

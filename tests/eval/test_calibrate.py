@@ -12,8 +12,8 @@ import pytest
 
 from eval import calibrate, evaluate, predict
 from eval.metrics import auroc, expected_calibration_error
-from models.bundle import load_bundle
-from models.calibration import apply_platt, nll
+from models.bundle.calibration import apply_platt, nll
+from models.bundle.io import load_bundle
 
 N_BOOT = 20
 FAST = ["--n-boot", str(N_BOOT), "--no-progress", "--num-workers", "0", "--batch-size", "6",

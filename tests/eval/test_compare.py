@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from eval.compare import main, paired_comparison
-from eval.errors import EvalError
 from eval.metrics import auroc, bootstrap_ci, bootstrap_paired_difference
+from eval.pipeline.errors import EvalError
 
 
 @pytest.fixture

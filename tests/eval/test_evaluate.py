@@ -23,9 +23,9 @@ from data.sites import SITES
 from eval import evaluate
 from eval.evaluate import main
 from eval.metrics import age_band, auroc, subgroup_table, summarize
-from eval.outputs import write_json_atomic
-from models.ensemble import rank_average
-from models.tta import VIEW_NAMES
+from eval.writers.outputs import write_json_atomic
+from models.bundle.ensemble import rank_average
+from models.inference.tta import VIEW_NAMES
 
 from .conftest import THRESHOLDS, read_rows, write_csv
 

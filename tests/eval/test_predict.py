@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from eval.predict import errors_path, in_shard, main
-from models.bundle import load_bundle
-from models.engine import Engine
+from models.bundle.io import load_bundle
+from models.inference.engine import Engine
 
 from .conftest import write_csv
 

@@ -11,7 +11,7 @@ import pytest
 
 from eval import evaluate
 from eval.metrics import auroc
-from models.stack_bundle import load_stack
+from models.second_stage.stack import load_stack
 from training import embed, stack
 
 FAST = ["--n-boot", "20", "--no-progress", "--num-workers", "0", "--batch-size", "6",
@@ -41,7 +41,7 @@ def test_evaluate_scores_the_second_stage(trained, ham_source, bundle64, tmp_pat
     metrics = json.loads((out / "metrics.json").read_text())
     # The same numbers as the saved trees applied to training.embed's rows.
     emb = pd.read_parquet(emb_path).set_index("image_id").loc[preds["image_id"]]
-    base = stack.base_features(emb.reset_index(), with_image_stats=True)
+    base = stack.stack_features(emb.reset_index(), with_image_stats=True)
     expected = load_stack(stack_dir).predict(base, emb.filter(like="m0_emb_").to_numpy())
     np.testing.assert_allclose(preds["prob_second_stage"], expected, atol=1e-5)
     assert metrics["second_stage"]["auroc"] == pytest.approx(
@@ -78,7 +78,7 @@ def test_prediction_scores_the_second_stage(trained, ham_source, bundle64, tmp_p
                          "--backend", "eager", "--chunk-size", "10"]) == 0
     got = pd.read_csv(out).set_index("image_path")
     emb = pd.read_parquet(emb_path).set_index("image_path").loc[got.index]
-    base = stack.base_features(emb.reset_index(), with_image_stats=True)
+    base = stack.stack_features(emb.reset_index(), with_image_stats=True)
     expected = load_stack(stack_dir).predict(base, emb.filter(like="m0_emb_").to_numpy())
     # Chunked prediction: the trees see each image alone, so the result must not depend on
     # which other images share its chunk.
@@ -86,7 +86,7 @@ def test_prediction_scores_the_second_stage(trained, ham_source, bundle64, tmp_p
 
 
 def test_a_two_stage_bundle_brings_its_trees(trained, ham_source, bundle64, tmp_path):
-    from models.stack_bundle import write_two_stage
+    from models.second_stage.stack import write_two_stage
 
     two = write_two_stage(bundle64, trained[1], tmp_path / "two-stage")
     for name, extra in (("with", ["--bundle", str(bundle64), "--stack", str(trained[1])]),

@@ -18,9 +18,9 @@ from PIL import Image
 
 from data.encoding import MetadataEncoder
 from data.images import Preprocessing
-from models.bundle import Bundle, load_bundle, save_bundle
-from models.engine import Engine
-from models.fusion import FusionConfig, FusionNet
+from models.bundle.io import Bundle, load_bundle, save_bundle
+from models.inference.engine import Engine
+from models.nn.fusion import FusionConfig, FusionNet
 from tests.helpers import randomise
 
 ENGINE_SIZE = 96

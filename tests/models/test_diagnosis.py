@@ -13,12 +13,12 @@ import pytest
 import torch
 from torch import nn
 
-from models.bundle import load_bundle
-from models.engine import Engine
-from models.fusion import FusionConfig, FusionNet, check_classes
-from models.losses import MultiClassFocalLoss, build_loss, class_weights_from_counts
-from models.outputs import logits_to_class_probabilities, logits_to_probability
+from models.bundle.io import load_bundle
+from models.inference.engine import Engine
+from models.nn.fusion import FusionConfig, FusionNet, check_classes
+from models.nn.probabilities import logits_to_class_probabilities, logits_to_probability
 from tests.models.conftest import DIAGNOSIS_CLASSES, make_tiny_bundle
+from training.components.losses import MultiClassFocalLoss, build_loss, class_weights_from_counts
 
 META = (61, "male", "lower extremity")
 TOL = 1e-4
@@ -140,7 +140,7 @@ def test_exported_multiclass_graphs_agree_with_eager(engines, backend, lesion_jp
 
 
 def test_a_bundle_with_a_bad_class_list_is_refused(tmp_path) -> None:
-    from models.bundle import BundleError
+    from models.bundle.io import BundleError
 
     folder = make_tiny_bundle(tmp_path / "b", classes=("MEL", "NV"))
     info = json.loads((folder / "bundle.json").read_text())

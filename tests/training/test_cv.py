@@ -13,7 +13,7 @@ import pytest
 
 from eval.evaluate import main as evaluate_main
 from eval.metrics.ranking import auroc
-from models.ensemble import EnsembleError, load_ensemble
+from models.bundle.ensemble import EnsembleError, load_ensemble
 from training.cv import main
 
 TINY = ["--backbone", "tf_efficientnet_lite0", "--pretrained", "none", "--image-size", "32",
@@ -128,8 +128,8 @@ def test_bad_folds_are_refused(ham_dataset: Path, tmp_path: Path, folds: str, fa
 def test_weighted_ensemble_weights_members_by_their_validation_auroc(cv_run: Path,
                                                                       ham_dataset: Path,
                                                                       tmp_path: Path) -> None:
-    from models.bundle import load_bundle
-    from models.ensemble import save_ensemble
+    from models.bundle.ensemble import save_ensemble
+    from models.bundle.io import load_bundle
 
     members = [load_bundle(cv_run / f"fold{k}" / "bundle") for k in (0, 1)]
     aurocs = np.array([m.info["metrics"]["validation"]["auroc"] for m in members])

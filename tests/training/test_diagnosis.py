@@ -11,10 +11,11 @@ import pytest
 
 from configs.training import TrainSettings
 from eval.metrics.multiclass import balanced_accuracy, macro_f1
-from models.bundle import load_bundle
-from models.engine import Engine
+from models.bundle.io import load_bundle
+from models.inference.engine import Engine
 from tests.training.test_pl_train import TINY
-from training.pl_train import build_datamodule, main
+from training.components.fit import build_datamodule
+from training.pl_train import main
 
 CLASSES = ["MEL", "NV", "BCC", "BKL"]
 

@@ -11,8 +11,8 @@ import pytest
 
 from data.folds import assign_folds
 from data.readers import read_dataset
-from eval.inference import predict
-from models.bundle import load_bundle
+from eval.pipeline.inference import predict
+from models.bundle.io import load_bundle
 from tests.eval.conftest import build_bundle
 from training.embed import main
 
@@ -102,7 +102,7 @@ def test_unreadable_image_names_the_file(fold_bundles, ham_dataset, tmp_path, ca
 
 
 def test_image_statistics_are_measured_on_the_model_view(fold_bundles, ham_dataset, tmp_path):
-    from models.tabular import IMAGE_STAT_COLUMNS, image_stats
+    from models.second_stage.features import IMAGE_STAT_COLUMNS, image_stats
 
     df = _embed(tmp_path, fold_bundles[:1], ham_dataset, "--unseen")
     pre = load_bundle(fold_bundles[0]).preprocessing

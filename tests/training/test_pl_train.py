@@ -16,15 +16,15 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from configs.training import TrainSettings
 from data.images import Preprocessing
-from models.bundle import load_bundle, predict_arrays
+from models.bundle.io import load_bundle, predict_arrays
 from tests.training.conftest import N_LESIONS
-from training.pl_train import (
+from training.components.fit import (
     build_datamodule,
     build_module,
     checkpoint_callbacks,
     load_init_bundle,
-    main,
 )
+from training.pl_train import main
 from training.soup import make_soup
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,9 +13,9 @@ import torch
 
 from configs.training import TrainSettings, preset_names
 from data.images import Preprocessing
-from models.bundle import load_bundle, predict_arrays
+from models.bundle.io import load_bundle, predict_arrays
 from tests.training.test_pl_train import TINY
-from training.augment import TrainAugment
+from training.components.augment import TrainAugment
 from training.pl_train import main
 
 ALL_OPTIONS = ["--optimizer", "sgd", "--nesterov", "--momentum", "0.8", "--lr-backbone", "0.01",
@@ -67,7 +67,7 @@ def test_a_frozen_first_epoch_leaves_the_backbone_as_initialised(ham_dx_dataset:
                  "--keep-checkpoints", "-1", "--seed", "3"]) == 0
     ckpt = next((tmp_path / "frozen" / "checkpoints").glob("epoch00*.ckpt"))
     trained = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
-    from models.fusion import FusionConfig, FusionNet
+    from models.nn.fusion import FusionConfig, FusionNet
     torch.manual_seed(3)
     init = {f"net.{k}": v for k, v in FusionNet(FusionConfig(
         backbone="tf_efficientnet_lite0", meta_dim=trained["net.meta_mlp.0.weight"].shape[1],
@@ -118,10 +118,10 @@ def test_augmentation_policies_and_rotation_keep_shape(policy: str) -> None:
 def test_recipe_choices_are_the_ones_the_code_implements() -> None:
     """The settings offer exactly what the library builds (configs.choices is the one list)."""
     from configs.choices import AUG_POLICIES, CLASS_WEIGHTS, OPTIMIZERS
-    from models.fusion import FusionConfig, FusionNet
-    from models.losses import class_weights_from_counts
-    from training.augment import _POLICIES
-    from training.optim import OptimConfig, build_optimizer
+    from models.nn.fusion import FusionConfig, FusionNet
+    from training.components.augment import _POLICIES
+    from training.components.losses import class_weights_from_counts
+    from training.components.optim import OptimConfig, build_optimizer
 
     assert tuple(_POLICIES) == AUG_POLICIES
     for mode in CLASS_WEIGHTS:

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.stack_bundle import load_stack
-from models.trees import TreeError, TreeModel
+from models.second_stage.stack import load_stack
+from models.second_stage.trees import TreeError, TreeModel
 from tests.eval.conftest import build_bundle
 from training import embed, stack
 
@@ -46,7 +46,7 @@ def test_outputs_and_reloaded_trees_agree(lightgbm_run, embeddings):
     assert not any(c.endswith("_pz") for c in summary["features"])
     loaded = load_stack(lightgbm_run)
     df = pd.read_parquet(embeddings)
-    base = stack.base_features(df, with_image_stats=True)
+    base = stack.stack_features(df, with_image_stats=True)
     emb = df.filter(like="m0_emb_").to_numpy(np.float32)
     pred = loaded.predict(base, emb)
     assert pred.shape == (48,) and np.isfinite(pred).all() and pred.std() > 0
@@ -71,7 +71,7 @@ def test_each_fold_is_predicted_by_trees_that_never_saw_it(embeddings, tmp_path,
                                              "--out", str(tmp_path / "s"), *FAST])
     df, emb = stack.load_embeddings(embeddings)
     folds = stack.stack_folds(df, 3, settings.seed)
-    features = stack.base_features(df, with_image_stats=False)
+    features = stack.stack_features(df, with_image_stats=False)
     y = df["target"].to_numpy()
     for outer in range(3):
         seen.clear()
@@ -80,7 +80,7 @@ def test_each_fold_is_predicted_by_trees_that_never_saw_it(embeddings, tmp_path,
         stop = (outer + 1) % 3
         assert n_fit == int((~np.isin(folds, [outer, stop])).sum())
         pca = stack._pca(emb[~np.isin(folds, [outer, stop])], 2)
-        x = stack.design(features, emb, pca).to_numpy(np.float32)
+        x = stack.with_components(features, emb, pca).to_numpy(np.float32)
         for row in x[(folds == outer) | (folds == stop)]:
             assert tuple(np.round(row, 6)) not in fitted
 
@@ -96,7 +96,7 @@ def test_other_libraries_save_json_and_reload(library, embeddings, tmp_path):
     oof = pd.read_csv(out / "oof_predictions.csv")
     df = pd.read_parquet(embeddings)
     stacked = load_stack(out)
-    pred = stacked.predict(stack.base_features(df, with_image_stats=False),
+    pred = stacked.predict(stack.stack_features(df, with_image_stats=False),
                            df.filter(like="m0_emb_").to_numpy(np.float32))
     assert np.isfinite(pred).all() and len(oof) == len(pred)
 
@@ -114,7 +114,7 @@ def test_several_libraries_are_rank_averaged(embeddings, tmp_path):
     # The saved stack combines one image exactly as the out-of-fold rows were combined.
     stacked = load_stack(out)
     df = pd.read_parquet(embeddings)
-    base = stack.base_features(df, with_image_stats=False)
+    base = stack.stack_features(df, with_image_stats=False)
     emb = df.filter(like="m0_emb_").to_numpy(np.float32)
     single = [stacked.predict(base.iloc[[i]].reset_index(drop=True), emb[[i]])[0]
               for i in range(3)]
@@ -150,8 +150,8 @@ def test_a_foreign_or_broken_manifest_is_refused(change, fact, lightgbm_run, tmp
 
 
 def test_two_stage_bundle_carries_the_trees(embeddings, lightgbm_run, tmp_path):
-    from models.bundle import load_bundle
-    from models.stack_bundle import bundle_stack
+    from models.bundle.io import load_bundle
+    from models.second_stage.stack import bundle_stack
 
     cnn = embeddings.parent / "bundle"
     out = tmp_path / "two-stage"
@@ -164,7 +164,7 @@ def test_two_stage_bundle_carries_the_trees(embeddings, lightgbm_run, tmp_path):
     assert not load_bundle(cnn).has_second_stage and bundle_stack(load_bundle(cnn)) is None
     inside = bundle_stack(two)
     df = pd.read_parquet(embeddings)
-    base = stack.base_features(df, with_image_stats=True)
+    base = stack.stack_features(df, with_image_stats=True)
     emb = df.filter(like="m0_emb_").to_numpy(np.float32)
     np.testing.assert_allclose(inside.predict(base, emb),
                                load_stack(tmp_path / "s").predict(base, emb))
@@ -199,7 +199,7 @@ def test_isic2024_tbp_and_patient_features_reach_the_trees(tmp_path):
     assert {"tbp_lv_areaMM2", "tbp_lv_H", "patient_n_lesions", "cnn_prob_pz",
             "tbp_lv_H_prank"} <= set(features)
     # One uploaded image has no TBP measurements and no patient: NaN, the trees still score.
-    one = stack.base_features(df.iloc[[0]].drop(columns=["tbp_lv_areaMM2", "tbp_lv_H"])
+    one = stack.stack_features(df.iloc[[0]].drop(columns=["tbp_lv_areaMM2", "tbp_lv_H"])
                               .assign(group_kind="lesion"), with_image_stats=True)
     score = load_stack(out).predict(one.reset_index(drop=True),
                                     df.filter(like="m0_emb_").to_numpy(np.float32)[[0]])

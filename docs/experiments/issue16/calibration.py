@@ -2,7 +2,7 @@
 import json, sys
 import pandas as pd
 sys.path.insert(0, "/work/main")
-from models.calibration import fit_temperature, apply_temperature
+from models.bundle.calibration import fit_temperature, apply_temperature
 from eval.metrics.calibration import expected_calibration_error as ece
 from eval.metrics.ranking import auroc
 R = "/work/runs16"
@@ -23,7 +23,7 @@ for name in ("ham10000-fold0", "isic2017"):
 print(json.dumps(out, indent=1))
 
 # Platt (slope + intercept on the log-odds), fitted on the same validation predictions.
-from models.calibration import fit_platt, apply_platt
+from models.bundle.calibration import fit_platt, apply_platt
 a, b = fit_platt(val["target"], val["prob"])
 for name in ("ham10000-fold0", "isic2017"):
     p = pd.read_csv(f"{R}/eval-{name}/predictions.csv")

@@ -7,7 +7,7 @@ import pandas as pd
 
 from data.readers import read_dataset
 from eval.metrics import summarize
-from models.decision import DecisionRule
+from models.bundle.decision import DecisionRule
 
 p = pd.read_csv("docs/experiments/issue16/eval-oos-default/predictions.csv")
 p = p.merge(read_dataset("/work/runs16/oos")[["image_id", "source"]], on="image_id")

@@ -21,8 +21,8 @@ from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
 from data.multisource import DatasetSpec
-from models.batch_inputs import ImageTable
-from models.bundle import BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, load_bundle, sha256_file
+from models.bundle.batch_inputs import ImageTable
+from models.bundle.io import BUNDLE_FORMAT, META_FILE, WEIGHTS_FILE, load_bundle, sha256_file
 
 
 def main() -> None:

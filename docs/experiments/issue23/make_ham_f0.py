@@ -2,7 +2,7 @@
 from pathlib import Path
 import pandas as pd
 from data.multisource import DatasetSpec
-from eval.inputs import select_fold
+from eval.pipeline.inputs import select_fold
 D = Path("/work/shared/data/ham10000")
 df = DatasetSpec(D).read("fail")
 part = select_fold(df, 0, 5, 42, stratify_by="target")

@@ -31,7 +31,7 @@ from eval.metrics import (
     multiclass_summary,
     per_class_metrics,
 )
-from eval.plots import plot_confusion_matrix
+from eval.writers.plots import plot_confusion_matrix
 
 HAM10000_CSV = REPO_ROOT.parent / "shared" / "data" / "ham10000" / "HAM10000_metadata.csv"
 ISIC2018_CLASSES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")

@@ -1,0 +1,2 @@
+"""Evaluation's pipeline: reading labelled inputs, running a bundle, scoring, the diagnosis
+block."""

@@ -1,0 +1,1 @@
+"""Evaluation's writers: output files, plots and the report."""

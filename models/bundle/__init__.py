@@ -1,0 +1,2 @@
+"""The model bundle: its files, decision rule, calibration, operating curve, ensemble manifests,
+loading, and atomic writes."""

@@ -1,0 +1,1 @@
+"""Heatmaps: EigenCAM and Grad-CAM, their layer layout, and overlays."""

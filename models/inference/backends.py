@@ -1,0 +1,289 @@
+"""Execution backends for the engine: eager PyTorch, TorchScript (trace + freeze), ONNX Runtime.
+
+Every backend runs the same `models.explain.cam.LayerTap` graph, so ONE forward returns the logits
+of a
+whole batch plus the CAM layers' activations of its first row (the identity view of a TTA
+batch). The fast backends are exported from the eager model when the engine starts and are
+checked against it (see `tests/models/inference/test_backends.py`, 1e-4).
+
+Thread settings: torch's intra-op pool, ONNX Runtime's intra-op pool and numpy's BLAS would
+otherwise each start one thread per core and fight on a 2-core machine; ONNX Runtime threads
+also spin after each run, which slows the next torch call ~2x (ENVIRONMENT.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from configs.choices import AUTO_ORDER, BACKENDS
+from models.explain.cam import LayerTap
+
+log = logging.getLogger(__name__)
+
+ONNX_OPSET = 17
+RunResult = tuple[np.ndarray, list[torch.Tensor]]  # logits (N,) or (N, K), per-layer (1, C, h, w)
+_EXPORT_BATCH = 2  # > 1 so the exporter cannot specialise the batch dimension to 1
+
+
+def configure_threads(num_threads: int | None) -> int:
+    """Give torch `num_threads` intra-op threads and keep numpy's BLAS single-threaded.
+
+    Sets `OMP_NUM_THREADS`/`MKL_NUM_THREADS`/`OPENBLAS_NUM_THREADS` defaults (for libraries and
+    child processes that read them later; entry points may set them before importing numpy)
+    and applies the BLAS limit at runtime through threadpoolctl, since numpy's OpenBLAS has
+    already read the environment by now. The engine does its linear algebra in torch, so numpy
+    BLAS only serves small helper calls.
+
+    Args:
+        num_threads: torch threads; None = all cores (os.cpu_count()).
+
+    Returns:
+        The number of threads set.
+    """
+    n = max(1, int(num_threads or os.cpu_count() or 1))
+    os.environ.setdefault("OMP_NUM_THREADS", str(n))
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")
+    except ImportError:  # optional: only the numpy BLAS limit is lost
+        log.debug("threadpoolctl not installed; numpy BLAS threads left as they are")
+    return n
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Temporarily run torch with `n` intra-op threads (process-wide; callers hold a lock).
+
+    The CAM maths (SVDs of at most 3136 x 24 or 49 x 1280, small resizes) is too small to
+    gain from threads, and each OpenMP parallel region waits for every thread to be scheduled:
+    on a busy 2-core machine, 2 threads made it 10-100x slower than 1 (measured).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class Runner:
+    """Runs `LayerTap` on numpy inputs. Subclasses implement `_run`.
+
+    Attributes:
+        name: backend name (one of BACKENDS except "auto").
+    """
+
+    name = "base"
+
+    def __call__(self, images: np.ndarray, meta: np.ndarray | None,
+                 with_activations: bool = True) -> RunResult:
+        """One forward pass.
+
+        Args:
+            images: float32 (N, 3, S, S), normalised.
+            meta: float32 (N, D) encoded metadata, or None for an image-only model.
+            with_activations: also return the CAM layers' activations of row 0.
+
+        Returns:
+            (logits float32 (N,), activations: per CAM layer a (1, C, h, w) tensor, or []).
+        """
+        images = np.ascontiguousarray(images, dtype=np.float32)
+        if meta is not None:
+            meta = np.ascontiguousarray(meta, dtype=np.float32)
+        return self._run(images, meta, with_activations)
+
+    def _run(self, images: np.ndarray, meta: np.ndarray | None,
+             with_activations: bool) -> RunResult:
+        raise NotImplementedError
+
+
+class EagerRunner(Runner):
+    """Plain PyTorch (the reference)."""
+
+    name = "eager"
+
+    def __init__(self, tap: LayerTap) -> None:
+        self.tap = tap
+
+    def _run(self, images: np.ndarray, meta: np.ndarray | None,
+             with_activations: bool) -> RunResult:
+        with torch.inference_mode():
+            x = torch.from_numpy(images)
+            m = torch.from_numpy(meta) if meta is not None else None
+            if not with_activations:
+                return self.tap.model(x, m).float().numpy(), []
+            logits, *acts = self.tap(x, m)
+            return logits.float().numpy(), [a.float() for a in acts]
+
+
+class TorchScriptRunner(Runner):
+    """`torch.jit.trace` + `torch.jit.freeze` of the tap (constant-folded batch norms)."""
+
+    name = "torchscript"
+
+    def __init__(self, tap: LayerTap, size: int, meta_dim: int) -> None:
+        example = _example_inputs(size, meta_dim)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer and deprecation chatter
+            traced = torch.jit.trace(tap.eval(), example, check_trace=False)
+            self.module = torch.jit.freeze(traced.eval())
+        self.uses_meta = meta_dim > 0
+
+    def _run(self, images: np.ndarray, meta: np.ndarray | None,
+             with_activations: bool) -> RunResult:
+        with torch.inference_mode():
+            args = (torch.from_numpy(images),)
+            if self.uses_meta:
+                args += (torch.from_numpy(meta),)
+            logits, *acts = self.module(*args)
+            return logits.numpy(), (list(acts) if with_activations else [])
+
+
+class OnnxRunner(Runner):
+    """ONNX Runtime on the CPU, exported from the tap (optionally cached on disk)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, tap: LayerTap, size: int, meta_dim: int, num_threads: int,
+                 cache_key: str | None = None, cache_dir: str | Path | None = None) -> None:
+        import onnxruntime as ort
+
+        self.uses_meta = meta_dim > 0
+        self.layer_outputs = [f"act{i}" for i in range(len(tap.layer_names))]
+        model_bytes = _cached_onnx(tap, size, meta_dim, cache_key, cache_dir)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = num_threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle ORT threads otherwise spin after each run and starve torch (CAM maths) on 2 cores.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(model_bytes, opts,
+                                            providers=["CPUExecutionProvider"])
+
+    def _run(self, images: np.ndarray, meta: np.ndarray | None,
+             with_activations: bool) -> RunResult:
+        feeds = {"image": images}
+        if self.uses_meta:
+            feeds["meta"] = meta
+        names = ["logits"] + (self.layer_outputs if with_activations else [])
+        logits, *acts = self.session.run(names, feeds)
+        return logits, [torch.from_numpy(a) for a in acts]
+
+
+def _example_inputs(size: int, meta_dim: int) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(0)
+    image = torch.randn(_EXPORT_BATCH, 3, size, size, generator=gen)
+    if meta_dim > 0:
+        return image, torch.randn(_EXPORT_BATCH, meta_dim, generator=gen)
+    return (image,)
+
+
+def export_onnx(tap: LayerTap, size: int, meta_dim: int) -> bytes:
+    """Export the tap to ONNX (dynamic batch) and return the serialised model.
+
+    Uses the TorchScript-based exporter (several times faster to export than the dynamo one
+    here); falls back to `dynamo=True` if it is unavailable.
+    """
+    example = _example_inputs(size, meta_dim)
+    inputs = ["image", "meta"][:len(example)]
+    outputs = ["logits"] + [f"act{i}" for i in range(len(tap.layer_names))]
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(tap.eval(), example, buf, input_names=inputs, output_names=outputs,
+                              dynamic_axes={name: {0: "batch"} for name in inputs + outputs[:1]},
+                              opset_version=ONNX_OPSET, dynamo=False)
+        except Exception as err:  # noqa: BLE001 (legacy exporter gone or failing: try dynamo)
+            log.info("legacy ONNX export failed (%s); trying the dynamo exporter", err)
+            buf = io.BytesIO()
+            batch = torch.export.Dim("batch")
+            shapes = {"image": {0: batch}, "meta": {0: batch}} if meta_dim > 0 else \
+                {"image": {0: batch}}
+            torch.onnx.export(tap.eval(), example, buf, input_names=inputs,
+                              output_names=outputs, dynamic_shapes=shapes, dynamo=True)
+    return buf.getvalue()
+
+
+def _cached_onnx(tap: LayerTap, size: int, meta_dim: int, cache_key: str | None,
+                 cache_dir: str | Path | None) -> bytes:
+    if cache_dir is None or cache_key is None:
+        return export_onnx(tap, size, meta_dim)
+    # The file name pins everything the graph depends on, so a stale file is never reused.
+    spec = "|".join([cache_key, torch.__version__, str(size), str(meta_dim), str(ONNX_OPSET),
+                     ",".join(tap.layer_names)])
+    path = Path(cache_dir) / f"engine-{hashlib.sha256(spec.encode()).hexdigest()[:24]}.onnx"
+    if path.is_file():
+        log.info("Loading cached ONNX graph %s", path)
+        return path.read_bytes()
+    data = export_onnx(tap, size, meta_dim)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as fh:
+            fh.write(data)
+        os.replace(fh.name, path)  # atomic: concurrent starters never read half a file
+    except OSError as err:
+        log.warning("Could not cache the ONNX graph in %s (%s)", cache_dir, err)
+    return data
+
+
+def make_runner(model: nn.Module, layer_names: Sequence[str], *, size: int, meta_dim: int,
+                backend: str = "auto", num_threads: int = 1, cache_key: str | None = None,
+                cache_dir: str | Path | None = None) -> Runner:
+    """Build the requested backend over `model`.
+
+    Args:
+        model: the eval-mode FusionNet.
+        layer_names: CAM layers, early -> late.
+        size: input side S.
+        meta_dim: encoded metadata length (0 = image-only model).
+        backend: "auto" (ONNX Runtime, else TorchScript, else eager), or one of those names.
+        num_threads: intra-op threads for ONNX Runtime.
+        cache_key: identifies the weights (e.g. their SHA-256) for the ONNX disk cache.
+        cache_dir: where to cache exported ONNX graphs; None = export in memory every time.
+
+    Returns:
+        A Runner.
+
+    Raises:
+        ValueError: unknown backend name.
+        Exception: whatever the explicitly requested backend raised while being built.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r} is not one of {BACKENDS}")
+    tap = LayerTap(model, layer_names).eval()
+    builders = {
+        "onnxruntime": lambda: OnnxRunner(tap, size, meta_dim, num_threads, cache_key,
+                                          cache_dir),
+        "torchscript": lambda: TorchScriptRunner(tap, size, meta_dim),
+        "eager": lambda: EagerRunner(tap),
+    }
+    if backend != "auto":
+        return builders[backend]()
+    *fallible, always_works = AUTO_ORDER
+    for name in fallible:
+        try:
+            return builders[name]()
+        except Exception as err:  # noqa: BLE001 (auto: fall back to the next backend)
+            log.warning("%s backend unavailable (%s: %s); falling back", name,
+                        type(err).__name__, err)
+    return builders[always_works]()

@@ -1,0 +1,1 @@
+"""Network definitions: the fusion net, the hybrid backbone, logits to probabilities."""

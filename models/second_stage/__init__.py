@@ -1,0 +1,1 @@
+"""The tree second stage: embeddings, tabular features, trees and the two-stage bundle."""

@@ -1,0 +1,257 @@
+"""The saved second stage (`training.stack`'s folder): load it safely and score feature rows.
+
+`features.json` lists each tree file with its library, version, rounds, the embedding's PCA
+(plain numbers) and its SHA-256; a tree file whose checksum differs is refused before any
+library parses it. Trees are read from the libraries' own text/JSON formats, never pickles.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.bundle.atomic import atomic_folder
+from models.bundle.io import (
+    META_FILE,
+    SECOND_STAGE_KEY,
+    TWO_STAGE_SCHEMA_VERSION,
+    WEIGHTS_FILE,
+    Bundle,
+    load_bundle,
+    sha256_file,
+)
+from models.second_stage.embedding import embed_rows, embed_view
+from models.second_stage.features import image_stats, lesion_features, with_patient_context
+from models.second_stage.trees import TreeError, TreeModel
+
+FEATURES_FILE = "features.json"
+SECOND_STAGE_FOLDER = "second_stage"
+STACK_FORMAT = "melanoma-stack"
+STACK_SCHEMA = 1
+REFERENCE_POINTS = 2001
+# Patient-context columns a single image cannot have: it is a patient with one lesion.
+ALONE = {"patient_n_lesions": 1.0}
+PATIENT_SUFFIXES = ("_pz", "_prank")
+# Measurements an uploaded image does not come with (ISIC 2024 total-body photography).
+NOT_MEASURED_PREFIXES = ("tbp_", "clin_size")
+
+
+@dataclass
+class StackMember:
+    """One library's final trees and the columns they expect."""
+
+    model: TreeModel
+    columns: list[str]
+    pca_mean: np.ndarray | None
+    pca_axes: np.ndarray | None
+    reference: np.ndarray
+
+    def predict(self, base: pd.DataFrame, embedding: np.ndarray) -> np.ndarray:
+        """P(melanoma) for rows of base features and their image embeddings."""
+        x = base.copy()
+        if self.pca_axes is not None:
+            x = pd.concat([x, embedding_components(embedding, self.pca_mean, self.pca_axes,
+                                                   index=x.index)], axis=1)
+        for c in self.columns:  # rows without patient context: a patient with one lesion
+            if c not in x.columns and (c in ALONE or c == "emb_patient_dist"
+                                       or c.endswith(PATIENT_SUFFIXES)
+                                       or c.startswith(NOT_MEASURED_PREFIXES)):
+                x[c] = ALONE.get(c, np.nan)
+        missing = [c for c in self.columns if c not in x.columns]
+        if missing:
+            raise TreeError(f"feature rows lack columns {missing[:5]}")
+        return self.model.predict(x[self.columns].to_numpy(np.float32))
+
+
+@dataclass
+class Stack:
+    """The loaded second stage."""
+
+    folder: Path
+    members: list[StackMember]
+    spec: dict[str, Any]
+
+    def score_table(self, bundle: Bundle, rows: pd.DataFrame, *, batch_size: int = 32,
+                    num_workers: int = 0) -> np.ndarray:
+        """The second stage's score of every row of a canonical table (as `training.stack`
+        computed its features: raw single view, model-view statistics, patient context when
+        the table has patient ids).
+
+        Raises:
+            EmbeddingError: an unreadable image.
+        """
+        probs, emb, stats = embed_rows(bundle, rows, batch_size=batch_size,
+                                       num_workers=num_workers,
+                                       with_stats=bool(self.spec.get("image_stats")))
+        frame = pd.DataFrame({"prob": probs, **{c: rows[c].to_numpy()
+                                                for c in ("age", "sex", "site")}})
+        if stats is not None:
+            frame = pd.concat([frame, stats], axis=1)
+        features = with_patient_context(lesion_features(frame), rows.reset_index(drop=True))
+        return self.predict(features, emb)
+
+    def predict(self, base: pd.DataFrame, embedding: np.ndarray) -> np.ndarray:
+        """The combined score: one library's probability, or `percentile_mean` of several."""
+        preds = [m.predict(base, embedding) for m in self.members]
+        if len(preds) == 1:
+            return preds[0]
+        return percentile_mean(preds, [m.reference for m in self.members])
+
+
+def embedding_components(embedding: np.ndarray, mean: np.ndarray, axes: np.ndarray,
+                         index: Any = None) -> pd.DataFrame:
+    """The embedding's principal components as the feature columns ``emb_pc<i>``."""
+    comps = (np.asarray(embedding, dtype=np.float64) - mean) @ np.asarray(axes).T
+    return pd.DataFrame(comps, columns=[f"emb_pc{i}" for i in range(comps.shape[1])],
+                        index=index)
+
+
+def reference_quantiles(scores: np.ndarray) -> np.ndarray:
+    """The stored reference of one library's out-of-fold scores (REFERENCE_POINTS quantiles)."""
+    return np.quantile(np.asarray(scores, dtype=np.float64), np.linspace(0, 1, REFERENCE_POINTS))
+
+
+def percentile_mean(columns: list[np.ndarray], references: list[np.ndarray]) -> np.ndarray:
+    """How several libraries combine: the mean, over libraries, of each score's percentile in
+    that library's out-of-fold scores (a rank average that also works for one image)."""
+    ranks = [np.searchsorted(ref, np.asarray(c, dtype=np.float64), side="right") / len(ref)
+             for c, ref in zip(columns, references, strict=True)]
+    return np.mean(ranks, axis=0)
+
+
+def load_stack(folder: str | Path) -> Stack:
+    """Load a `training.stack` output folder.
+
+    Raises:
+        TreeError: no features.json, a missing or tampered tree file (checksum), or a file the
+            library cannot read.
+    """
+    folder = Path(folder)
+    spec_path = folder / FEATURES_FILE
+    if not spec_path.is_file():
+        raise TreeError(f"{folder}: no {FEATURES_FILE} (not a training.stack output)")
+    try:
+        spec = json.loads(spec_path.read_text())
+        if spec.get("format") != STACK_FORMAT or spec.get("schema_version") != STACK_SCHEMA:
+            raise TreeError(f"{spec_path}: not a {STACK_FORMAT} manifest of schema "
+                            f"{STACK_SCHEMA} (format {spec.get('format')!r}, schema "
+                            f"{spec.get('schema_version')!r})")
+        members = []
+        for entry in spec["trees"]:
+            path = folder / Path(entry["file"]).name
+            if not path.is_file():
+                raise TreeError(f"{path}: tree file missing")
+            if sha256_file(path) != entry["sha256"]:
+                raise TreeError(f"{path}: SHA-256 does not match {FEATURES_FILE} (corrupt or "
+                                "replaced); refusing to load it")
+            pca = entry.get("pca_axes")
+            members.append(StackMember(
+                TreeModel.load(entry["library"], path, int(entry["n_iter"])),
+                list(entry["columns"]),
+                None if pca is None else np.asarray(entry["pca_mean"], dtype=np.float64),
+                None if pca is None else np.asarray(pca, dtype=np.float64),
+                np.asarray(entry["reference"], dtype=np.float64)))
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as err:
+        raise TreeError(f"{spec_path}: invalid content ({err})") from None
+    return Stack(folder, members, spec)
+
+
+def bundle_stack(bundle: Bundle) -> Stack | None:
+    """The trees inside a two-stage bundle (None for a one-stage bundle).
+
+    Raises:
+        TreeError: a manifest whose SHA-256 differs from bundle.json's record, or a stack that
+            does not fit the bundle.
+    """
+    entry = bundle.info.get(SECOND_STAGE_KEY)
+    if not entry:
+        return None
+    folder = bundle.path / Path(str(entry.get("folder", ""))).name
+    manifest = folder / FEATURES_FILE
+    if not manifest.is_file() or sha256_file(manifest) != entry.get("manifest_sha256"):
+        raise TreeError(f"{manifest}: missing, or its SHA-256 does not match bundle.json "
+                        "(corrupt or replaced); refusing to load the second stage")
+    stack = load_stack(folder)
+    check_stack_for(stack, bundle)
+    return stack
+
+
+def write_two_stage(bundle_dir: Path, stack_dir: Path, out: Path) -> Path:
+    """A two-stage bundle: the CNN bundle's files plus the stack in `second_stage/`, recorded
+    (with the manifest's SHA-256) in bundle.json, schema `TWO_STAGE_SCHEMA_VERSION`.
+
+    Raises:
+        BundleError, TreeError: an unusable bundle or stack, or a stack of another bundle.
+    """
+    bundle, stack = load_bundle(bundle_dir), load_stack(stack_dir)
+    check_stack_for(stack, bundle)
+    info = json.loads((bundle.path / META_FILE).read_text())
+    with atomic_folder(out) as tmp:  # swapped in whole, once it loads (models/bundle/atomic.py)
+        shutil.copyfile(bundle.path / WEIGHTS_FILE, tmp / WEIGHTS_FILE)
+        target = tmp / SECOND_STAGE_FOLDER
+        target.mkdir()
+        for name in [FEATURES_FILE, *(Path(e["file"]).name for e in stack.spec["trees"])]:
+            shutil.copyfile(stack.folder / name, target / name)
+        info["schema_version"] = TWO_STAGE_SCHEMA_VERSION
+        info[SECOND_STAGE_KEY] = {"folder": SECOND_STAGE_FOLDER,
+                                  "manifest_sha256": sha256_file(target / FEATURES_FILE),
+                                  "libraries": [m.model.library for m in stack.members]}
+        (tmp / META_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        bundle_stack(load_bundle(tmp))  # what was written must load
+    return out
+
+
+def check_stack_for(stack: Stack, bundle: Bundle) -> None:
+    """Refuse a stack trained on another bundle's embeddings or embedding size.
+
+    Raises:
+        TreeError: naming both.
+    """
+    trained_on = stack.spec.get("bundles") or []
+    if trained_on and trained_on != [bundle.bundle_id]:
+        raise TreeError(f"{stack.folder}: trained on embeddings of {trained_on}, not of "
+                        f"{bundle.bundle_id}")
+    dims = int(bundle.model.backbone.num_features)
+    for m in stack.members:
+        if m.pca_mean is not None and len(m.pca_mean) != dims:
+            raise TreeError(f"{stack.folder}: expects {len(m.pca_mean)}-d embeddings, "
+                            f"{bundle.bundle_id} gives {dims}")
+
+
+def view_row(stack: Stack | None, prob: float, model_view: np.ndarray,
+             metadata: dict[str, Any]) -> dict[str, Any]:
+    """One image's feature row for the trees: raw CNN score, metadata and, when the trees use
+    them, the model view's image statistics (not computed for no trees)."""
+    age = metadata.get("age")
+    row = {"prob": prob, "age": np.nan if age is None else age, "sex": metadata.get("sex"),
+           "site": metadata.get("site")}
+    if stack is not None and stack.spec.get("image_stats"):
+        row.update(image_stats(model_view))
+    return row
+
+
+def score_view(stack: Stack, bundle: Bundle, model_view: np.ndarray,
+               metadata: dict[str, Any]) -> dict[str, Any]:
+    """The second stage's score of one image, from exactly what the CNN saw.
+
+    Args:
+        stack: the loaded second stage.
+        bundle: the bundle whose embeddings it was trained on.
+        model_view: (S, S, 3) uint8, the engine's model view of the image.
+        metadata: the validated age, sex and site (the engine's `Analysis.metadata`).
+
+    Returns:
+        {"score", "cnn_probability" (the raw single view the trees were trained on),
+        "combiner", "libraries", "patient_context": False}.
+    """
+    prob, embedding = embed_view(bundle, model_view, metadata)
+    row = view_row(stack, prob, model_view, metadata)
+    score = float(stack.predict(lesion_features(pd.DataFrame([row])), embedding[None])[0])
+    return {"score": score, "cnn_probability": prob, "combiner": stack.spec.get("combiner"),
+            "libraries": [m.model.library for m in stack.members], "patient_context": False}
