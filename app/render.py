@@ -34,15 +34,8 @@ def format_value(value: Any, digits: int = 3) -> str:
 
 
 def analysis_json(analysis: Analysis, bundle_id: str) -> dict[str, Any]:
-    """The API's JSON result: the engine's own JSON summary (no image data).
-
-    Args:
-        analysis: the engine's result.
-        bundle_id: id of the served bundle (fills `model` if the engine left it empty).
-
-    Returns:
-        A JSON-serialisable dict with at least probability, threshold, decision, tta
-        ([{view, probability}]), tta_mean, tta_std, cam_layers and model.
+    """The API's JSON result: the engine's own summary (probability, threshold, decision, tta,
+    tta_mean, tta_std, cam_layers, model), no image data; ``bundle_id`` fills an empty ``model``.
     """
     out = analysis.to_json()
     out["model"] = out.get("model") or bundle_id
@@ -129,18 +122,11 @@ def rule_text(result: dict[str, Any]) -> str:
 
 def decide(result: dict[str, Any], threshold: float, name: str,
            curve: OperatingCurve | None) -> dict[str, Any]:
-    """The result decided at `threshold`: decision, threshold and its validation figures.
+    """A copy of an analysis JSON decided at ``threshold`` (named ``name``).
 
-    Args:
-        result: an analysis JSON (`analysis_json`), not modified.
-        threshold: the decision threshold.
-        name: its name (the bundle's, ``sensitivity_<target>`` or ``custom``).
-        curve: the bundle's validation curve, or None.
-
-    Returns:
-        A new dict: ``threshold``, ``threshold_name``, ``decision`` and ``operating_point``
-        (sensitivity, specificity and share flagged on the validation set, with its n and
-        n_pos; None without a curve) replaced.
+    Replaces ``threshold``, ``threshold_name``, ``decision`` and ``operating_point``: the
+    sensitivity, specificity and share flagged on the validation set (with its n and n_pos), or
+    None without a curve.
     """
     out = dict(result)
     out["threshold"], out["threshold_name"] = float(threshold), name

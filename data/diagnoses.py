@@ -145,16 +145,8 @@ class DiagnosisError(ValueError):
 
 
 def diagnosis_mapping(fmt: str) -> Mapping[str, str]:
-    """Return the raw-value -> canonical-diagnosis mapping of a format.
-
-    Args:
-        fmt: Format name: one of :data:`DIAGNOSIS_MAPPINGS` (``csv`` uses ``generic``).
-
-    Returns:
-        The mapping (keys are lower-case lookup keys).
-
-    Raises:
-        ValueError: If the format has no diagnosis mapping.
+    """The raw-value -> canonical-diagnosis mapping of a format (``csv`` uses ``generic``);
+    ValueError for a format without one.
     """
     return format_mapping(fmt, DIAGNOSIS_MAPPINGS, _FORMAT_ALIASES, "diagnosis")
 
@@ -188,18 +180,10 @@ def is_missing_diagnosis(value: Any) -> bool:
 
 
 def to_canonical_diagnosis(value: Any, fmt: str) -> str:
-    """Map one raw diagnosis value to the canonical vocabulary.
+    """One raw diagnosis value (str, int, None or NaN) in the canonical vocabulary of ``fmt``.
 
-    Args:
-        value: Raw value as read from the dataset (str, int, None or NaN).
-        fmt: Format whose mapping applies (see :func:`diagnosis_mapping`).
-
-    Returns:
-        A member of :data:`DIAGNOSES`, or :data:`UNKNOWN_DIAGNOSIS` for missing values and
-        values the format records but that belong to none of the classes.
-
-    Raises:
-        DiagnosisError: If the value is present but has no mapping in that format.
+    Missing values, and values the format records that belong to none of the classes, become
+    :data:`UNKNOWN_DIAGNOSIS`; a present value without a mapping is a DiagnosisError.
     """
     key = diagnosis_key(value)
     if key in MISSING_TOKENS:
@@ -214,17 +198,7 @@ def to_canonical_diagnosis(value: Any, fmt: str) -> str:
 
 
 def diagnosis_name(code: str) -> str:
-    """Human-readable name of a canonical diagnosis (``"unknown"`` for the missing value).
-
-    Args:
-        code: A member of :data:`DIAGNOSES` or :data:`UNKNOWN_DIAGNOSIS`.
-
-    Returns:
-        The name, e.g. ``"melanocytic naevus"`` for ``"NV"``.
-
-    Raises:
-        DiagnosisError: If ``code`` is not canonical.
-    """
+    """Human-readable name of a canonical diagnosis code (``"melanocytic naevus"`` for ``"NV"``)."""
     if code == UNKNOWN_DIAGNOSIS:
         return UNKNOWN_DIAGNOSIS
     try:

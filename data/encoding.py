@@ -72,21 +72,12 @@ def validate_sex(sex: Any) -> str:
 
 
 def validate_site(site: Any, sites: Sequence[str] = SITES) -> str:
-    """Validate an anatomic site: a canonical name or a synonym the readers accept.
+    """The canonical name of a site given as a canonical name or a synonym the readers accept.
 
     The synonyms are the generic CSV reader's (`data.sites.GENERIC_SITES`: HAM10000's own
-    ``back``, ``chest``, ``trunk``... and common words such as ``arm`` or ``head``), so the app,
-    the API and every dataset accept the same spellings through one mapping.
-
-    Args:
-        site: a site name or synonym (case- and whitespace-insensitive), or None/"" for unknown.
-        sites: the vocabulary to check against (the bundle's).
-
-    Returns:
-        The canonical site name.
-
-    Raises:
-        MetadataError: the value maps to no site, or to one outside the bundle's vocabulary.
+    ``back``, ``chest``, ``trunk``... and words such as ``arm`` or ``head``), so the app, the API
+    and every dataset accept the same spellings through one mapping. None or "" is unknown;
+    MetadataError for a value that maps to no site or to one outside ``sites`` (the bundle's).
     """
     key = normalize_key(site)
     if key in sites:

@@ -151,16 +151,10 @@ def _is_missing(value: Any) -> bool:
 
 
 def normalize_key(value: Any) -> str:
-    """Normalise a raw vocabulary value for lookup.
+    """A raw vocabulary value as a lookup key (missing values become ``""``).
 
     Lower-cases, trims, collapses inner whitespace, treats ``_`` as a space and drops spaces
-    around ``/`` so that ``" Head / Neck "`` and ``head/neck`` compare equal.
-
-    Args:
-        value: Raw value (any type; missing values become ``""``).
-
-    Returns:
-        The normalised lookup key.
+    around ``/``, so that ``" Head / Neck "`` and ``head/neck`` compare equal.
     """
     if _is_missing(value):
         return ""
@@ -170,17 +164,9 @@ def normalize_key(value: Any) -> str:
 
 
 def site_mapping(fmt: str) -> Mapping[str, str]:
-    """Return the raw-value -> canonical-site mapping of a format.
-
-    Args:
-        fmt: Format name: ``ham10000``, ``isic2019``, ``isic2020``, ``generic`` (``csv``,
-            ``isic2017`` and ``isic2018`` use the generic mapping).
-
-    Returns:
-        The mapping (keys are lower-case raw values).
-
-    Raises:
-        ValueError: If the format has no site mapping.
+    """The raw-value -> canonical-site mapping of a format (``csv``, ``isic2017`` and ``isic2018``
+    use
+    ``generic``); ValueError for a format without one.
     """
     return format_mapping(fmt, SITE_MAPPINGS, _FORMAT_ALIASES, "site")
 
@@ -197,17 +183,9 @@ def format_mapping(fmt: str, mappings: Mapping[str, Mapping[str, str]],
 
 
 def to_canonical_site(value: Any, fmt: str) -> str:
-    """Map one raw anatomic-site value to the canonical vocabulary.
+    """One raw site value (str, None or NaN) in the canonical vocabulary of ``fmt``.
 
-    Args:
-        value: Raw value as read from the dataset (str, None or NaN).
-        fmt: Format whose mapping applies (see :func:`site_mapping`).
-
-    Returns:
-        A member of :data:`SITES`; ``"unknown"`` for missing values.
-
-    Raises:
-        SiteError: If the value is present but has no mapping in that format.
+    Missing values become ``"unknown"``; a present value without a mapping is a SiteError.
     """
     key = normalize_key(value)
     if key in MISSING_TOKENS:
@@ -243,21 +221,10 @@ def find_unmapped_sites(series: pd.Series, fmt: str) -> dict[str, int]:
 
 
 def map_sites(series: pd.Series, fmt: str, source: str) -> pd.Series:
-    """Map a column of raw site values to the canonical vocabulary.
+    """A column of raw site values in the canonical vocabulary (same index).
 
-    Unlike :func:`to_canonical_site`, all problems are reported at once, so a user fixing a
-    file sees every unmapped value in one go.
-
-    Args:
-        series: Raw site values (strings, blanks or NaN).
-        fmt: Format whose mapping applies.
-        source: Where the values come from (file name), quoted in the error.
-
-    Returns:
-        A string series with the same index, every value a member of :data:`SITES`.
-
-    Raises:
-        SiteError: Listing every unmapped distinct value with its row count and the source.
+    Unlike :func:`to_canonical_site`, every unmapped distinct value is reported at once, with its
+    row count and ``source`` (the file), so a user fixing a file sees them all in one go.
     """
     unmapped = find_unmapped_sites(series, fmt)
     if unmapped:
@@ -275,19 +242,10 @@ def map_sites(series: pd.Series, fmt: str, source: str) -> pd.Series:
 
 
 def normalize_sex(value: Any) -> str:
-    """Map a raw sex value to ``"male"``, ``"female"`` or ``"unknown"``.
+    """``"male"``, ``"female"`` or ``"unknown"`` for a raw sex value.
 
     Accepts ``male``/``female``/``m``/``f`` in any case; None, NaN, blank and the tokens in
-    :data:`MISSING_TOKENS` (``unknown``, ``unk``...) become ``"unknown"``.
-
-    Args:
-        value: Raw value.
-
-    Returns:
-        A member of :data:`SEXES`.
-
-    Raises:
-        SexError: If the value is anything else.
+    :data:`MISSING_TOKENS` (``unknown``, ``unk``...) are unknown; anything else is a SexError.
     """
     key = normalize_key(value)
     if key in MISSING_TOKENS:

@@ -29,21 +29,11 @@ class Opened(NamedTuple):
 
 def open_csv(path: str | os.PathLike[str], spec: FormatSpec, required: Sequence[str],
              image_column: str, on_error: str) -> Opened:
-    """Locate and read a format's CSV, check its columns and rows, and read the image ids.
+    """Locate and read a format's CSV; check its ``required`` columns and rows; read the image ids.
 
-    Args:
-        path: dataset folder or the CSV itself.
-        spec: the format being read.
-        required: columns the CSV must have.
-        image_column: the column naming each image (blank ids become row problems).
-        on_error: ``"fail"`` or ``"skip"`` (checked here, applied by ``finish``).
-
-    Returns:
-        The CSV's path, its raw string frame, the new table and the image ids.
-
-    Raises:
-        DatasetError: missing file or columns, or no data rows.
-        ValueError: ``on_error`` is not a known policy.
+    Returns the CSV's path, its raw string frame, the new table and the image ids (blank ids in
+    ``image_column`` become row problems, handled by ``finish`` per ``on_error``). DatasetError
+    for a missing file or columns or no data rows.
     """
     check_on_error(on_error)
     csv_path = locate(path, spec)

@@ -83,17 +83,10 @@ def locate_dataset(path: str | os.PathLike[str], fmt: str = "auto") -> tuple[str
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
-    """Recognise the format of a dataset from its file names and CSV columns.
+    """The auto-detectable format (never ``isic2019_labels``) of a dataset folder or CSV.
 
-    Args:
-        path: A dataset folder or its main CSV file.
-
-    Returns:
-        One of :data:`FORMATS` that may be auto-detected (never ``isic2019_labels``).
-
-    Raises:
-        DatasetError: If nothing is recognised (the message lists what was looked for) or
-            several candidate files are found.
+    Recognised from file names and CSV columns; DatasetError, listing what was looked for, when
+    nothing or several candidate files match.
     """
     return locate_dataset(path)[0]
 
@@ -104,23 +97,13 @@ def read_dataset(
     images_dir: str | os.PathLike[str] | None = None,
     on_error: OnError = "fail",
 ) -> pd.DataFrame:
-    """Read any supported dataset into the canonical table.
+    """Read any supported dataset (its folder or main CSV) into the canonical table.
 
-    Args:
-        path: Dataset folder or its main CSV file.
-        fmt: ``"auto"`` (see :func:`detect_format`) or one of :data:`FORMATS`.
-        images_dir: Folder holding the images, overriding each format's default search.
-        on_error: ``"fail"`` raises one :class:`DatasetError` reporting the first few invalid
-            rows and the total; ``"skip"`` drops invalid rows and logs a count per reason.
-
-    Returns:
-        A DataFrame with exactly :data:`CANONICAL_COLUMNS`, index 0..n-1; ``attrs`` holds
-        ``format``, ``source_file`` and ``skipped`` (reason -> rows dropped).
-
-    Raises:
-        DatasetError: Unrecognised format, missing files or columns, empty dataset, or invalid
-            rows with ``on_error="fail"``.
-        ValueError: If ``on_error`` is not ``"fail"`` or ``"skip"``.
+    ``fmt`` is ``"auto"`` (:func:`detect_format`) or one of :data:`FORMATS`; ``images_dir``
+    overrides each format's own image search. ``on_error="fail"`` raises one DatasetError reporting
+    the first few invalid rows and the total; ``"skip"`` drops them and logs a count per reason.
+    The result has exactly :data:`CANONICAL_COLUMNS`, index 0..n-1, and ``attrs`` ``format``,
+    ``source_file`` and ``skipped`` (reason -> rows dropped).
     """
     check_on_error(on_error)
     detected, csv_path = locate_dataset(path, fmt)

@@ -19,6 +19,10 @@ each depending only on those listed above it:
 
 Design rules:
 
+* Binary metrics take ``y_true`` (0/1 labels) and ``y_prob`` (melanoma probabilities) of one
+  length n; multi-class ones take ``labels`` (class indices, shape (n,)) and ``probabilities``
+  (shape (n, k), rows summing to 1) and, where results are keyed by class, the k ``classes``
+  in column order. The docstrings below do not repeat this.
 * Invalid input (empty, length mismatch, NaN or out-of-range probabilities, labels other than
   0/1, a metric that needs both classes but gets one) raises :class:`MetricError` with a
   human-readable message. No function silently returns NaN.

@@ -65,30 +65,14 @@ def bootstrap_ci(
     seed: int = DEFAULT_SEED,
     max_skip_fraction: float = DEFAULT_MAX_SKIP_FRACTION,
 ) -> tuple[float, float, float]:
-    """Percentile bootstrap confidence interval of a metric.
+    """``(point, low, high)``: a metric on all rows and its percentile bootstrap interval.
 
-    Without ``groups`` rows are resampled with replacement. With ``groups`` (patient or lesion
-    ids) whole groups are resampled with replacement (cluster bootstrap): images of the same
-    patient are correlated, and treating them as independent would make the interval too
-    narrow. Resamples on which the metric is undefined (``metric_fn`` raises MetricError or
-    returns a non-finite value, typically a single-class resample) are skipped and counted.
-
-    Args:
-        y_true: Binary labels (0/1), length n.
-        y_prob: Predicted probabilities of the positive class, length n.
-        metric_fn: ``metric_fn(y_true, y_prob) -> float``, e.g. :func:`auroc`.
-        groups: Optional cluster id per row (array-like of hashables, length n).
-        n_boot: Number of bootstrap resamples (>= 1).
-        alpha: Two-sided level; the interval is the [alpha/2, 1 - alpha/2] percentile range.
-        seed: Seed of the random generator (results are reproducible).
-        max_skip_fraction: Largest tolerated fraction of skipped resamples.
-
-    Returns:
-        ``(point, low, high)``: the metric on the full data and the interval bounds.
-
-    Raises:
-        MetricError: On invalid input, if the metric is undefined on the full data, or if more
-            than ``max_skip_fraction`` of the resamples could not be scored.
+    Without ``groups`` rows are resampled with replacement; with ``groups`` (patient or lesion
+    ids) whole groups are (cluster bootstrap): images of one patient are correlated, and treating
+    them as independent would make the interval too narrow. Resamples on which ``metric_fn``
+    raises MetricError or gives a non-finite value (typically a single-class resample) are
+    skipped and counted; more than ``max_skip_fraction`` of them is an error. The interval is the
+    [alpha/2, 1 - alpha/2] percentile range; ``seed`` makes it reproducible.
     """
     _check_bootstrap_args(n_boot, alpha)
     y, p = _validate(y_true, y_prob)
@@ -107,22 +91,13 @@ def bootstrap_paired_difference(
     seed: int = DEFAULT_SEED,
     max_skip_fraction: float = DEFAULT_MAX_SKIP_FRACTION,
 ) -> tuple[float, float, float]:
-    """Paired percentile bootstrap interval of ``metric(b) - metric(a)`` on the same samples.
+    """``(b - a, low, high)``: the paired percentile bootstrap interval of ``metric(b) -
+    metric(a)``.
 
     Both models are scored on the same resample each time, so the interval reflects the
-    difference between them rather than the (much larger) variation of either score; two
-    overlapping single-model intervals say little about which model is better.
-
-    Args:
-        y_true: Binary labels (0/1), length n.
-        y_prob_a, y_prob_b: The two models' probabilities for the same n samples.
-        metric_fn, groups, n_boot, alpha, seed, max_skip_fraction: as in :func:`bootstrap_ci`.
-
-    Returns:
-        ``(difference, low, high)``: b minus a on the full data and the interval bounds.
-
-    Raises:
-        MetricError: as :func:`bootstrap_ci`.
+    difference between them rather than the (much larger) variation of either score: two
+    overlapping single-model intervals say little about which model is better. The other
+    arguments are :func:`bootstrap_ci`'s.
     """
     _check_bootstrap_args(n_boot, alpha)
     y, a = _validate(y_true, y_prob_a)

@@ -17,18 +17,7 @@ DEFAULT_N_BINS: int = 10
 
 
 def brier_score(y_true: Any, y_prob: Any) -> float:
-    """Brier score: mean squared difference between probability and outcome (lower is better).
-
-    Args:
-        y_true: Binary labels (0/1), length n.
-        y_prob: Predicted probabilities of the positive class, length n.
-
-    Returns:
-        Brier score in [0, 1].
-
-    Raises:
-        MetricError: On invalid input.
-    """
+    """Brier score: mean squared difference between probability and outcome (lower is better)."""
     y, p = _validate(y_true, y_prob)
     return float(np.mean((p - y) ** 2))
 
@@ -58,20 +47,9 @@ def _calibration_bins(
 def expected_calibration_error(
     y_true: Any, y_prob: Any, n_bins: int = DEFAULT_N_BINS
 ) -> float:
-    """Expected calibration error with equal-width bins, weighted by bin count.
+    """Expected calibration error over ``n_bins`` equal-width bins, weighted by bin count.
 
     ``ECE = sum_b (n_b / n) * |mean_prob_b - observed_frequency_b|`` over non-empty bins.
-
-    Args:
-        y_true: Binary labels (0/1), length n.
-        y_prob: Predicted probabilities of the positive class, length n.
-        n_bins: Number of equal-width bins on [0, 1].
-
-    Returns:
-        ECE in [0, 1].
-
-    Raises:
-        MetricError: On invalid input or a non-positive ``n_bins``.
     """
     y, p = _validate(y_true, y_prob)
     _, count, sum_prob, sum_true = _calibration_bins(y, p, n_bins)
@@ -83,22 +61,11 @@ def expected_calibration_error(
 def reliability_curve(
     y_true: Any, y_prob: Any, n_bins: int = DEFAULT_N_BINS
 ) -> dict[str, list[float] | list[int] | int]:
-    """Data for a reliability diagram (equal-width bins, non-empty bins only).
+    """Reliability-diagram data over ``n_bins`` equal-width bins, non-empty bins only.
 
-    Empty bins are left out so that every list can be plotted directly without NaN/None
-    handling; ``bin_lower``/``bin_upper`` say which bins remain.
-
-    Args:
-        y_true: Binary labels (0/1), length n.
-        y_prob: Predicted probabilities of the positive class, length n.
-        n_bins: Number of equal-width bins on [0, 1].
-
-    Returns:
-        Dict of equal-length lists ``bin_lower, bin_upper, bin_center, mean_predicted,
-        observed_frequency, count`` plus ``n_bins`` (int).
-
-    Raises:
-        MetricError: On invalid input or a non-positive ``n_bins``.
+    Equal-length lists ``bin_lower, bin_upper, bin_center, mean_predicted, observed_frequency,
+    count`` plus ``n_bins``. Empty bins are left out so every list plots directly without
+    NaN handling; ``bin_lower``/``bin_upper`` say which bins remain.
     """
     y, p = _validate(y_true, y_prob)
     edges, count, sum_prob, sum_true = _calibration_bins(y, p, n_bins)

@@ -90,21 +90,11 @@ def _class_counts(y: np.ndarray) -> tuple[int, int]:
 
 
 def _class_counts_requiring_both(y: np.ndarray, metric_name: str) -> tuple[int, int]:
-    """``(n_neg, n_pos)`` of validated labels; MetricError if either class has no sample.
+    """``(n_neg, n_pos)`` of validated labels; MetricError naming ``metric_name`` if a class is
+    missing.
 
-    Ranking metrics (AUROC, partial AUC), ROC-based threshold selection and the summary need
-    at least one positive and one negative; this raises a clear message when they get one
-    class only.
-
-    Args:
-        y: Validated 0/1 labels.
-        metric_name: Name used in the message (e.g. ``"AUROC"``).
-
-    Returns:
-        ``(n_neg, n_pos)``.
-
-    Raises:
-        MetricError: If there are no positives or no negatives.
+    Ranking metrics, ROC-based threshold selection and the summary need one positive and one
+    negative at least.
     """
     n_neg, n_pos = _class_counts(y)
     if n_neg == 0 or n_pos == 0:

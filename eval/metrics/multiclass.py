@@ -141,20 +141,12 @@ def _validate_labels(labels: Any, n: int, k: int) -> np.ndarray:
 def _validate_multiclass(
     labels: Any, probabilities: Any, classes: Any = None
 ) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
-    """Convert and check multi-class input.
+    """``(y, p, names)`` as int64 labels, float64 probabilities (k >= 2) and a list of names or
+    None.
 
-    Args:
-        labels: Int class indices, array-like of shape (n,).
-        probabilities: Array-like of shape (n, k), k >= 2.
-        classes: Optional k class names (used in messages and results).
-
-    Returns:
-        ``(y, p, names)``: int64 labels, float64 probabilities, names as a list (or None).
-
-    Raises:
-        MetricError: On empty input, wrong shapes, mismatched lengths, non-integer or
-            out-of-range labels, non-numeric / NaN / infinite / out-of-range probabilities, rows
-            not summing to 1, or bad class names. The message names the first bad row.
+    MetricError, naming the first bad row, for empty input, wrong shapes or lengths,
+    non-integer or out-of-range labels, non-numeric, NaN, infinite or out-of-range
+    probabilities, rows not summing to 1, or bad class names.
     """
     try:
         p_arr = np.asarray(probabilities)
@@ -198,42 +190,21 @@ def _balanced_accuracy_of(y: np.ndarray, pred: np.ndarray, k: int) -> float:
 
 
 def balanced_accuracy(labels: Any, probabilities: Any) -> float:
-    """Balanced accuracy, the ISIC 2018/2019 challenge metric.
+    """Balanced accuracy, the ISIC 2018/2019 challenge metric: mean recall over the classes present.
 
-    The mean, over the classes present in ``labels``, of each class's recall with argmax
-    decisions. A class absent from the labels is skipped (its recall is undefined), as the
-    official scorer does; a model is not rewarded for never predicting it.
-
-    Args:
-        labels: Int class indices, shape (n,).
-        probabilities: Shape (n, k), rows summing to 1.
-
-    Returns:
-        Balanced accuracy in [0, 1].
-
-    Raises:
-        MetricError: On invalid input.
+    Decisions are the argmax. A class absent from the labels is skipped (its recall is
+    undefined), as the official scorer does; a model is not rewarded for never predicting it.
     """
     y, p, _ = _validate_multiclass(labels, probabilities)
     return _balanced_accuracy_of(y, p.argmax(axis=1), p.shape[1])
 
 
 def confusion_matrix(labels: Any, probabilities: Any, classes: Sequence[str]) -> dict[str, Any]:
-    """Confusion matrix of argmax decisions, as counts and row-normalised.
+    """Confusion matrix of argmax decisions: ``{"classes", "counts", "normalized"}``.
 
-    Args:
-        labels: Int class indices, shape (n,).
-        probabilities: Shape (n, k), rows summing to 1.
-        classes: The k class names, in column order.
-
-    Returns:
-        ``{"classes": [k names], "counts": k x k ints, "normalized": k rows}``; rows are the
-        true class and columns the predicted class. A row of ``normalized`` is the fraction of
-        that class's images given each prediction, or None for a class absent from the labels
-        (a row of zeros would look like a class that is always misclassified).
-
-    Raises:
-        MetricError: On invalid input.
+    Rows are the true class, columns the prediction. A ``normalized`` row is the fraction of that
+    class's images given each prediction, or None for a class absent from the labels (a row of
+    zeros would look like a class that is always misclassified).
     """
     y, p, names = _validate_named(labels, probabilities, classes)
     k = p.shape[1]
@@ -315,28 +286,17 @@ def _one_class_metrics(
 def per_class_metrics(
     labels: Any, probabilities: Any, classes: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    """One-vs-rest metrics of every class, with argmax decisions.
+    """One-vs-rest metrics of every class with argmax decisions, in class order.
 
-    Undefined values are None, never 0, and each None is explained in the class's ``notes``:
+    Each class gets ``absent, support, n_predicted, auroc, sensitivity, specificity, precision,
+    f1, tp, fp, fn, tn, notes``. Undefined values are None, never 0, and ``notes`` says why:
 
-    * class absent from the labels: ``absent`` is True, ``support`` 0, and ``auroc``,
-      ``sensitivity`` and ``f1`` are None. Specificity and precision stay defined (an image
-      wrongly predicted as the absent class is a real false positive).
-    * nothing predicted as the class: ``precision`` is None (no call was made, so none was
-      right or wrong); F1 is then 0 if the class is present (all its images were missed).
+    * class absent from the labels: ``auroc``, ``sensitivity`` and ``f1`` are None; specificity
+      and precision stay defined (an image wrongly called the absent class is a real false
+      positive).
+    * nothing predicted as the class: ``precision`` is None (no call was made); F1 is then 0 if
+      the class is present (all its images were missed).
     * every image is of the class: ``auroc`` and ``specificity`` are None.
-
-    Args:
-        labels: Int class indices, shape (n,).
-        probabilities: Shape (n, k), rows summing to 1.
-        classes: The k class names, in column order.
-
-    Returns:
-        ``{name: {"absent", "support", "n_predicted", "auroc", "sensitivity", "specificity",
-        "precision", "f1", "tp", "fp", "fn", "tn", "notes"}}`` in class order.
-
-    Raises:
-        MetricError: On invalid input.
     """
     y, p, names = _validate_named(labels, probabilities, classes)
     counts = _confusion_counts(y, p.argmax(axis=1), p.shape[1])
@@ -347,18 +307,8 @@ def macro_auroc(labels: Any, probabilities: Any, classes: Sequence[str]) -> dict
     """Mean one-vs-rest AUROC over the classes present in the labels.
 
     Absent classes are left out (their AUROC is undefined) and listed, so two macro AUROCs are
-    only compared when they average the same classes.
-
-    Args:
-        labels: Int class indices, shape (n,).
-        probabilities: Shape (n, k), rows summing to 1.
-        classes: The k class names, in column order.
-
-    Returns:
-        ``{"macro_auroc": float, "classes_averaged": [names], "classes_absent": [names]}``.
-
-    Raises:
-        MetricError: On invalid input or fewer than two classes present.
+    only compared when they average the same classes: ``{"macro_auroc", "classes_averaged",
+    "classes_absent"}``. Needs two classes present.
     """
     y, p, names = _validate_named(labels, probabilities, classes)
     support = np.bincount(y, minlength=p.shape[1])
@@ -384,23 +334,11 @@ def balanced_accuracy_ci(
     alpha: float = DEFAULT_ALPHA,
     seed: int = DEFAULT_SEED,
 ) -> tuple[float, float, float]:
-    """Percentile bootstrap interval of the balanced accuracy.
+    """``(point, low, high)`` of the balanced accuracy, resampled as
+    :func:`~eval.metrics.bootstrap_ci`.
 
-    Same resampling as :func:`~eval.metrics.bootstrap_ci` (rows, or whole patients/lesions
-    with ``groups``). Each resample averages the classes present in it, as the challenge metric
-    would on that sample.
-
-    Args:
-        labels: Int class indices, shape (n,).
-        probabilities: Shape (n, k), rows summing to 1.
-        groups: Optional cluster id per row (length n) for a cluster bootstrap.
-        n_boot, alpha, seed: as in :func:`~eval.metrics.bootstrap_ci`.
-
-    Returns:
-        ``(point, low, high)``.
-
-    Raises:
-        MetricError: On invalid input or bootstrap arguments.
+    Each resample averages the classes present in it, as the challenge metric would on that
+    sample.
     """
     _check_bootstrap_args(n_boot, alpha)
     y, p, _ = _validate_multiclass(labels, probabilities)

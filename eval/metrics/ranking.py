@@ -36,21 +36,10 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
 
 
 def auroc(y_true: Any, y_prob: Any) -> float:
-    """Area under the ROC curve.
+    """Area under the ROC curve, by the Mann-Whitney rank formula (ties count one half).
 
-    Computed with the Mann-Whitney rank formula (ties count one half), which equals
-    ``sklearn.metrics.roc_auc_score`` but is several times faster; the speed matters because
-    bootstrap intervals evaluate it a thousand times.
-
-    Args:
-        y_true: Binary labels (0/1), length n.
-        y_prob: Predicted probabilities of the positive class, length n.
-
-    Returns:
-        AUROC in [0, 1].
-
-    Raises:
-        MetricError: On invalid input or if only one class is present.
+    Equal to ``sklearn.metrics.roc_auc_score`` but several times faster, which matters because
+    bootstrap intervals evaluate it a thousand times. Needs both classes.
     """
     y, p = _validate(y_true, y_prob)
     n_neg, n_pos = _class_counts_requiring_both(y, "AUROC")
@@ -60,18 +49,9 @@ def auroc(y_true: Any, y_prob: Any) -> float:
 
 
 def average_precision(y_true: Any, y_prob: Any) -> float:
-    """Average precision (area under the precision-recall curve, step-wise), as sklearn.
+    """Average precision (step-wise area under the precision-recall curve), as sklearn.
 
-    Args:
-        y_true: Binary labels (0/1), length n.
-        y_prob: Predicted probabilities of the positive class, length n.
-
-    Returns:
-        Average precision in [0, 1].
-
-    Raises:
-        MetricError: On invalid input or if there are no positives (AP is undefined then;
-            sklearn would warn and return 0, which would look like a real score).
+    Needs a positive: sklearn would warn and return 0 without one, which would look like a score.
     """
     y, p = _validate(y_true, y_prob)
     _, n_pos = _class_counts(y)
@@ -100,32 +80,18 @@ def _roc_points(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pauc_above_tpr(y_true: Any, y_prob: Any, min_tpr: float = DEFAULT_MIN_TPR) -> float:
-    """Partial AUC above a minimum TPR, as defined by the ISIC 2024 challenge.
+    """Partial AUC above a minimum TPR, as defined by the ISIC 2024 challenge, in [0, 1 - min_tpr].
 
-    The value is the area between the (linearly interpolated) ROC curve and the horizontal line
-    ``TPR = min_tpr``, i.e. the integral over FPR in [0, 1] of ``max(TPR(FPR) - min_tpr, 0)``.
-    Its range is ``[0, 1 - min_tpr]`` (``[0, 0.2]`` for the challenge's 0.8): 0.2 for a perfect
-    ranking, 0.02 for a constant score, 0 for a perfectly inverted ranking.
+    The area between the (linearly interpolated) ROC curve and the line ``TPR = min_tpr``: the
+    integral over FPR in [0, 1] of ``max(TPR(FPR) - min_tpr, 0)``. For the challenge's 0.8 it is
+    0.2 for a perfect ranking, 0.02 for a constant score and 0 for an inverted one.
 
-    The official Kaggle metric computes the same number by flipping labels and scores, calling
-    ``roc_auc_score(..., max_fpr=1 - min_tpr)`` and undoing sklearn's McClish standardisation.
-    We integrate the curve directly (agreement is tested to 1e-12) because it is faster in the
-    bootstrap and needs no algebraic round trip.
-
-    Note: ``isic_challenge_scoring.metrics.auc_above_sensitivity`` (the ISIC 2016-2020 scorer)
-    integrates TPR itself, not ``TPR - min_tpr``, from the FPR where the curve reaches
-    ``min_tpr``; its value equals this one plus ``min_tpr * (1 - FPR(min_tpr))``.
-
-    Args:
-        y_true: Binary labels (0/1), length n.
-        y_prob: Predicted probabilities of the positive class, length n.
-        min_tpr: Minimum true positive rate, in [0, 1).
-
-    Returns:
-        Partial AUC in [0, 1 - min_tpr].
-
-    Raises:
-        MetricError: On invalid input, an out-of-range ``min_tpr``, or a single class.
+    The official Kaggle metric gets the same number by flipping labels and scores, calling
+    ``roc_auc_score(..., max_fpr=1 - min_tpr)`` and undoing sklearn's McClish standardisation;
+    integrating the curve directly is faster in the bootstrap (agreement tested to 1e-12).
+    ``isic_challenge_scoring.metrics.auc_above_sensitivity`` (the ISIC 2016-2020 scorer)
+    integrates TPR itself from where the curve reaches ``min_tpr``: its value is this one plus
+    ``min_tpr * (1 - FPR(min_tpr))``.
     """
     if not 0.0 <= min_tpr < 1.0:
         raise MetricError(f"min_tpr must be in [0, 1); got {min_tpr}")

@@ -21,19 +21,7 @@ DEFAULT_THRESHOLD: float = 0.5
 
 
 def confusion_at(y_true: Any, y_prob: Any, threshold: float) -> dict[str, int]:
-    """Confusion-matrix counts at a decision threshold (``prob >= threshold`` is positive).
-
-    Args:
-        y_true: Binary labels (0/1), length n.
-        y_prob: Predicted probabilities of the positive class, length n.
-        threshold: Decision threshold.
-
-    Returns:
-        ``{"tn": int, "fp": int, "fn": int, "tp": int}``.
-
-    Raises:
-        MetricError: On invalid input or a NaN threshold.
-    """
+    """``{"tn", "fp", "fn", "tp"}`` at a decision threshold (``prob >= threshold`` is positive)."""
     if threshold is None or not isinstance(threshold, (int, float, np.number)) or math.isnan(
         threshold
     ):
@@ -94,23 +82,13 @@ def binary_metrics_at(y_true: Any, y_prob: Any, threshold: float) -> dict[str, f
 
 
 def threshold_closest_to_corner(y_true: Any, y_prob: Any) -> float:
-    """Threshold whose ROC point is closest (Euclidean) to the ideal corner (FPR=0, TPR=1).
+    """The observed score whose ROC point is closest (Euclidean) to the corner (FPR=0, TPR=1).
 
-    All distinct scores are candidates (``drop_intermediate=False``: a collinear point that
-    sklearn would drop can still be the closest one). sklearn's first threshold (``inf``,
-    "predict nothing", point (0, 0)) is excluded: its distance is 1, the same as the point
-    (1, 1) at the lowest score, so excluding it never loses and the result is always a finite
-    score in [0, 1]. Ties go to the higher threshold (fewer false positives).
-
-    Args:
-        y_true: Binary labels (0/1), length n.
-        y_prob: Predicted probabilities of the positive class, length n.
-
-    Returns:
-        A threshold equal to one of the observed scores.
-
-    Raises:
-        MetricError: On invalid input or a single class.
+    Every distinct score is a candidate (``drop_intermediate=False``: a collinear point sklearn
+    would drop can still be the closest). sklearn's first threshold (``inf``, the point (0, 0))
+    is excluded: its distance, 1, equals that of (1, 1) at the lowest score, so excluding it
+    never loses and the result is a finite score. Ties go to the higher threshold (fewer false
+    positives).
     """
     y, p = _validate(y_true, y_prob)
     _class_counts_requiring_both(y, "threshold selection (closest to ROC corner)")
@@ -124,25 +102,13 @@ def threshold_closest_to_corner(y_true: Any, y_prob: Any) -> float:
 def threshold_for_sensitivity(
     y_true: Any, y_prob: Any, target: float = DEFAULT_SENSITIVITY_TARGET
 ) -> float:
-    """Highest threshold whose sensitivity (``prob >= t``) is at least ``target``.
+    """Highest threshold whose sensitivity (``prob >= t``) is at least ``target`` (in (0, 1]).
 
-    Raising the threshold can only remove positive calls, so the highest threshold meeting the
-    sensitivity target is the one with the best specificity subject to that target. Sensitivity
-    only changes at positive scores, so the answer is the k-th highest positive score, with k
-    the smallest count such that ``k / n_pos >= target``. It is therefore always a finite,
-    observed score in [0, 1] (unlike sklearn's ``roc_curve`` whose first threshold is ``inf``).
-    With distinct scores, any higher threshold gives sensitivity below ``target``.
-
-    Args:
-        y_true: Binary labels (0/1), length n.
-        y_prob: Predicted probabilities of the positive class, length n.
-        target: Required sensitivity, in (0, 1].
-
-    Returns:
-        The threshold.
-
-    Raises:
-        MetricError: On invalid input, a target outside (0, 1], or no positives.
+    Raising the threshold only removes positive calls, so the highest threshold meeting the
+    target has the best specificity under it. Sensitivity only changes at positive scores, so
+    the answer is the k-th highest positive score, k the smallest count with ``k / n_pos >=
+    target``: always an observed score in [0, 1] (sklearn's ``roc_curve`` starts at ``inf``).
+    With distinct scores, any higher threshold falls short of ``target``.
     """
     if not 0.0 < target <= 1.0:
         raise MetricError(f"sensitivity target must be in (0, 1]; got {target}")
@@ -165,19 +131,10 @@ def threshold_for_sensitivity(
 def select_thresholds(
     y_true: Any, y_prob: Any, sensitivity_target: float = DEFAULT_SENSITIVITY_TARGET
 ) -> dict[str, float]:
-    """Select the standard operating thresholds (normally on the validation set).
+    """The standard operating thresholds, normally chosen on validation data.
 
-    Args:
-        y_true: Binary labels (0/1), length n.
-        y_prob: Predicted probabilities of the positive class, length n.
-        sensitivity_target: Sensitivity the screening threshold must reach.
-
-    Returns:
-        ``{"closest_to_corner": t1, "sensitivity_target": t2,
-        "sensitivity_target_value": sensitivity_target}``.
-
-    Raises:
-        MetricError: On invalid input or a single class.
+    ``{"closest_to_corner": t1, "sensitivity_target": t2, "sensitivity_target_value":
+    sensitivity_target}``.
     """
     return {
         "closest_to_corner": threshold_closest_to_corner(y_true, y_prob),

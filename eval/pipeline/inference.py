@@ -141,7 +141,8 @@ def make_forward(bundle: Bundle, backend: str = "eager") -> Forward:
         EvalError: unknown backend, or the engine backend cannot be built here.
     """
     if backend == "eager":
-        # channels_last is markedly faster for these convnets on CPU (see ENVIRONMENT.md).
+        # channels_last is markedly faster for these convnets on CPU (docs/design.md,
+        # "Platform facts").
         model = bundle.model.to(memory_format=torch.channels_last).eval()
 
         def eager(images: torch.Tensor, meta: torch.Tensor | None) -> torch.Tensor:

@@ -91,17 +91,11 @@ def read_eval_dataset(data: Path, fmt: str, images: Path | None, on_bad_row: str
 
 def select_fold(df: pd.DataFrame, fold: int, n_folds: int, seed: int,
                 stratify_by: str = "target") -> pd.DataFrame:
-    """Rows of one grouped, stratified fold, assigned exactly as training assigns them.
+    """The rows of one fold (index reset, a ``fold`` column, attrs kept), assigned exactly as
+    training.
 
-    Args:
-        df: the whole canonical table, in reader order (training's order).
-        fold: the fold to keep.
-        n_folds: number of folds, as in training.
-        seed: fold seed, as in training.
-        stratify_by: what training stratified the folds by (`fold_stratification`).
-
-    Returns:
-        The fold's rows (index reset) with a `fold` column; attrs of `df` are kept.
+    ``df`` must be the whole canonical table in reader order, and ``n_folds``, ``seed`` and
+    ``stratify_by`` what training used (`fold_stratification`).
     """
     with_folds = assign_folds(df, n_folds=n_folds, seed=seed, stratify_by=stratify_by)
     part = with_folds[with_folds[FOLD_COLUMN] == fold].reset_index(drop=True)

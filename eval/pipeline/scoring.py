@@ -30,19 +30,10 @@ def bootstrap_groups(df: pd.DataFrame) -> np.ndarray | None:
 def score(y: np.ndarray, prob: np.ndarray, thresholds: Mapping[str, float], *,
           groups: np.ndarray | None, n_boot: int, min_tpr: float,
           probabilistic: bool = True) -> dict[str, Any]:
-    """`eval.metrics.summarize`, with calibration blanked for non-probability scores.
+    """`eval.metrics.summarize` (0.5 always among the thresholds), calibration blanked for ranks.
 
-    Args:
-        y: 0/1 labels.
-        prob: scores in [0, 1].
-        thresholds: named operating points (0.5 is always added).
-        groups: cluster ids for the bootstrap, or None.
-        n_boot: bootstrap resamples (0 = no intervals).
-        min_tpr: minimum TPR of the partial AUC.
-        probabilistic: False for rank scores: Brier and ECE become None, with a note.
-
-    Returns:
-        The summary dict (see `summarize`).
+    With ``probabilistic=False`` (rank scores) Brier and ECE are None, with a note; ``n_boot=0``
+    gives no intervals.
     """
     out = summarize(y, prob, thresholds, groups=groups, n_boot=n_boot, min_tpr=min_tpr)
     if not probabilistic:

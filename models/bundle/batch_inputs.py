@@ -18,19 +18,10 @@ from data.images import ImageError, Preprocessing
 
 
 def metadata_matrix(encoder: MetadataEncoder, df: pd.DataFrame, mode: str = "auto") -> np.ndarray:
-    """Encode every row's metadata with the bundle's encoder, as the app encodes one request.
+    """float32 (N, encoder.dim): every row's metadata encoded as the app encodes one request.
 
-    Args:
-        encoder: the bundle's encoder.
-        df: canonical table (age NaN / sex, site "unknown" where not recorded).
-        mode: "auto" encodes each row's values; "ignore" gives every row the encoder's
-            all-unknown encoding (what the app feeds when nothing is entered).
-
-    Returns:
-        float32 (N, encoder.dim).
-
-    Raises:
-        MetadataError: a value outside the encoder's vocabulary.
+    ``mode="ignore"`` gives every row the all-unknown encoding (what the app feeds when nothing
+    is entered). MetadataError for a value outside the encoder's vocabulary.
     """
     if mode == "ignore":
         return np.tile(encoder.encode(None, None, None), (len(df), 1))

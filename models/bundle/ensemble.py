@@ -148,19 +148,11 @@ class Combination:
 def ensemble_thresholds(member_thresholds: Sequence[Mapping[str, float]],
                         method: str, weights: Sequence[float] | None = None
                         ) -> tuple[dict[str, float], str]:
-    """Operating points for the combined score, and how they were derived.
+    """``(thresholds by name, a sentence for the report)`` for the combined score.
 
-    For "mean" ("weighted"), each threshold name every member stores gets the (weighted) mean
-    of the members' values (each was chosen on that member's own validation fold). For "rank"
-    there are none: stored thresholds are probabilities and a rank is not.
-
-    Args:
-        member_thresholds: each member's stored thresholds.
-        method: "mean", "rank" or "weighted".
-        weights: the members' weights for "weighted".
-
-    Returns:
-        (thresholds by name, a sentence for the report).
+    For "mean" ("weighted"), each threshold name every member stores gets the (weighted) mean of
+    the members' values (each chosen on that member's own validation fold). For "rank" there are
+    none: stored thresholds are probabilities and a rank is not.
     """
     if len(member_thresholds) == 1:
         return dict(member_thresholds[0]), "the bundle's stored thresholds"

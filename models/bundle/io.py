@@ -306,15 +306,10 @@ def load_bundle(path: str | Path, *, verify_hash: bool = True) -> Bundle:
 
 
 def predict_arrays(bundle: Bundle, images: np.ndarray, meta: np.ndarray) -> np.ndarray:
-    """Melanoma probabilities for preprocessed inputs (the reference eager path).
+    """float64 (N,) melanoma probabilities of preprocessed inputs, by the reference eager path.
 
-    Args:
-        bundle: a loaded bundle.
-        images: float32 (N, 3, S, S) from `bundle.preprocessing`.
-        meta: float32 (N, encoder.dim) from `bundle.encoder`.
-
-    Returns:
-        float64 probabilities (N,).
+    ``images`` are float32 (N, 3, S, S) from ``bundle.preprocessing``, ``meta`` float32
+    (N, encoder.dim) from ``bundle.encoder``.
     """
     with torch.inference_mode():
         x = torch.from_numpy(np.ascontiguousarray(images))

@@ -111,17 +111,8 @@ class OperatingCurve:
                 "specificity": float(self.specificity[k]), "flagged": float(self.flagged[k])}
 
     def threshold_for_sensitivity(self, target: float) -> float:
-        """The highest stored threshold whose validation sensitivity reaches `target`.
-
-        Args:
-            target: wanted sensitivity in (0, 1].
-
-        Returns:
-            The threshold (a validation score).
-
-        Raises:
-            OperatingPointError: target outside (0, 1].
-        """
+        """The highest stored threshold (a validation score) whose validation sensitivity reaches
+        ``target``."""
         s = _probability(target, "target sensitivity")
         if s <= 0.0:
             raise OperatingPointError("target sensitivity must be above 0")
@@ -171,23 +162,13 @@ def _probability(value: Any, what: str) -> float:
 def choose_threshold(default_name: str, default_value: float, curve: OperatingCurve | None, *,
                      threshold: Any = None, target_sensitivity: Any = None,
                      tolerance: float = 0.0) -> tuple[float, str]:
-    """The decision threshold a request asks for, and its name.
+    """``(threshold, name)`` a request asks for: the default's, ``sensitivity_<target>`` or
+    ``custom``.
 
-    Args:
-        default_name, default_value: the bundle's default threshold.
-        curve: the bundle's validation curve (needed for `target_sensitivity`).
-        threshold: a probability in [0, 1], or None/"" for the default.
-        target_sensitivity: a sensitivity in (0, 1], or None/""; when given it wins over
-            `threshold` (its threshold is read off the validation curve).
-        tolerance: a `threshold` this close to the default counts as the default (a UI slider
-            rounds to its step).
-
-    Returns:
-        (threshold, name): the name is the default's, ``sensitivity_<target>`` or ``custom``.
-
-    Raises:
-        OperatingPointError: a value out of range, or a sensitivity target for a bundle
-            without a stored curve.
+    ``target_sensitivity`` (in (0, 1]) wins over ``threshold`` (in [0, 1]) and is read off the
+    validation curve; None or "" means the bundle's default. A ``threshold`` within ``tolerance``
+    of the default counts as the default (a UI slider rounds to its step). OperatingPointError for
+    a value out of range, or a sensitivity target for a bundle without a stored curve.
     """
     if target_sensitivity not in (None, ""):
         if curve is None:

@@ -85,17 +85,10 @@ def _min_max(x: torch.Tensor) -> torch.Tensor:
 
 
 def cam_map(activations: torch.Tensor, size: int) -> np.ndarray:
-    """EigenCAM heatmap for one layer, aligned to the size x size model input.
+    """EigenCAM heatmap of one image's (C, h, w) layer, as float32 (size, size) in [0, 1].
 
     As grad-cam: ReLU, min-max, bilinear resize (half-pixel centres, like cv2.resize), min-max.
     The model input is the whole photo squashed to size x size, so the map has no crop offset.
-
-    Args:
-        activations: (C, h, w) of one image.
-        size: the model's input side S.
-
-    Returns:
-        float32 (S, S) in [0, 1].
     """
     cam = _min_max(eigen_projection(activations).clamp_min(0))
     cam = F.interpolate(cam[None, None], size=(size, size), mode="bilinear",
@@ -119,14 +112,9 @@ def feature_maps(activations: Sequence[torch.Tensor],
 
 def cam_maps(activations: Sequence[torch.Tensor], size: int,
              layouts: Sequence[CamLayout] | None = None) -> list[np.ndarray]:
-    """Heatmaps for several layers of one image.
+    """One float32 (S, S) heatmap in [0, 1] per layer of one image, in order.
 
-    Args:
-        activations: per layer, the first image's output with its batch dimension.
-        size: the model's input side S.
-        layouts: per layer, how to read its output (None = NCHW maps).
-
-    Returns:
-        One float32 (S, S) map in [0, 1] per layer, same order.
+    ``activations`` are each layer's output for the first image, batch dimension kept; ``layouts``
+    say how to read each (None = NCHW maps).
     """
     return [cam_map(a, size) for a in feature_maps(activations, layouts)]

@@ -39,19 +39,11 @@ def colorize(heatmap: np.ndarray, colormap: str = "jet") -> np.ndarray:
 
 def overlay(model_view: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5,
             colormap: str = "jet") -> np.ndarray:
-    """Blend a colour-mapped heatmap onto the image the model saw.
+    """``(1 - alpha) * image + alpha * colormap(heatmap)`` as (S, S, 3) uint8 RGB.
 
-    Args:
-        model_view: (S, S, 3) uint8 RGB image.
-        heatmap: (S, S) float in [0, 1], aligned to `model_view`.
-        alpha: heatmap opacity in [0, 1] (0 = image only, 1 = heatmap only).
-        colormap: a matplotlib colour map name.
-
-    Returns:
-        (S, S, 3) uint8 RGB: `(1 - alpha) * image + alpha * colormap(heatmap)`.
-
-    Raises:
-        ValueError: shapes do not match, or alpha is outside [0, 1].
+    ``model_view`` is the (S, S, 3) uint8 image the model saw, ``heatmap`` an aligned (S, S) map in
+    [0, 1]; ``alpha`` is the heatmap's opacity. ValueError for mismatched shapes or alpha outside
+    [0, 1].
     """
     image = np.asarray(model_view)
     if image.ndim != 3 or image.shape[2] != 3:

@@ -8,7 +8,7 @@ checked against it (see `tests/models/inference/test_backends.py`, 1e-4).
 
 Thread settings: torch's intra-op pool, ONNX Runtime's intra-op pool and numpy's BLAS would
 otherwise each start one thread per core and fight on a 2-core machine; ONNX Runtime threads
-also spin after each run, which slows the next torch call ~2x (ENVIRONMENT.md).
+also spin after each run, which slows the next torch call ~2x (docs/design.md, "Platform facts").
 """
 
 from __future__ import annotations

@@ -230,15 +230,10 @@ class Engine:
     @classmethod
     def from_path(cls, path: str | os.PathLike, *, verify_hash: bool = True,
                   **kwargs: Any) -> Engine:
-        """Load a bundle folder and build an engine on it.
+        """An engine on a bundle folder (or its bundle.json); ``kwargs`` go to `Engine`.
 
-        Args:
-            path: bundle folder (or its bundle.json).
-            verify_hash: check the weights' SHA-256 against bundle.json.
-            **kwargs: passed to `Engine` (num_threads, backend, cache_dir).
-
-        Raises:
-            BundleError: the folder is not a usable bundle (message says why).
+        ``verify_hash`` checks the weights' SHA-256 against bundle.json; BundleError says why a
+        folder is not a usable bundle.
         """
         return cls(load_bundle(path, verify_hash=verify_hash), **kwargs)
 

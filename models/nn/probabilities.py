@@ -26,17 +26,11 @@ def _float32(logits: torch.Tensor | np.ndarray) -> torch.Tensor:
 
 
 def logits_to_probability(logits: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """Melanoma probability of each row of logits.
+    """Melanoma probability of each row of logits ((N,) melanoma or (N, K) diagnosis logits).
 
-    The sigmoid (softmax) is taken in float32 (the dtype every runtime produces its logits
-    in) and the result is widened to float64, so that values computed from eager, TorchScript
-    and ONNX Runtime logits, and stored probabilities, compare exactly.
-
-    Args:
-        logits: (N,) melanoma logits or (N, K) diagnosis logits, a tensor or an array.
-
-    Returns:
-        (N,) float64 tensor on the CPU, detached from any graph.
+    The sigmoid (softmax) is taken in float32, the dtype every runtime produces its logits in,
+    and widened to float64, so that values from eager, TorchScript and ONNX Runtime logits and
+    stored probabilities compare exactly. Returns an (N,) float64 CPU tensor, detached.
     """
     logits = _float32(logits)
     if logits.ndim == 2:

@@ -240,15 +240,9 @@ def score_view(stack: Stack, bundle: Bundle, model_view: np.ndarray,
                metadata: dict[str, Any]) -> dict[str, Any]:
     """The second stage's score of one image, from exactly what the CNN saw.
 
-    Args:
-        stack: the loaded second stage.
-        bundle: the bundle whose embeddings it was trained on.
-        model_view: (S, S, 3) uint8, the engine's model view of the image.
-        metadata: the validated age, sex and site (the engine's `Analysis.metadata`).
-
-    Returns:
-        {"score", "cnn_probability" (the raw single view the trees were trained on),
-        "combiner", "libraries", "patient_context": False}.
+    ``model_view`` is the engine's (S, S, 3) uint8 view and ``metadata`` its validated age, sex and
+    site. Returns ``score``, ``cnn_probability`` (the raw single view the trees were trained on),
+    ``combiner``, ``libraries`` and ``patient_context`` (False: one image has none).
     """
     prob, embedding = embed_view(bundle, model_view, metadata)
     row = view_row(stack, prob, model_view, metadata)

@@ -22,9 +22,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -53,22 +51,13 @@ DIAGNOSIS_CLASSES = ("MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC")
 
 
 def build_tiny_bundle(out_dir: Path, seed: int = 0, classes: tuple[str, ...] = ()) -> Path:
-    """Save a small random-weight bundle (tf_efficientnet_lite0, 64 px, metadata on);
-    `classes` makes it a diagnosis model."""
-    from data.encoding import MetadataEncoder
-    from data.images import Preprocessing
-    from models.bundle.io import save_bundle
+    """Save a small random-weight bundle (tf_efficientnet_lite0, 64 px, metadata on, timm's
+    initialisation) with a validation curve; `classes` makes it a diagnosis model."""
     from models.bundle.operating import OperatingCurve
-    from models.nn.fusion import FusionConfig, FusionNet
+    from tests.helpers import write_tiny_bundle
 
-    encoder = MetadataEncoder().fit(pd.DataFrame({
-        "age": [35.0, 60.0, np.nan, 45.0], "sex": ["male", "female", "unknown", "male"],
-        "site": ["head/neck", "posterior torso", "unknown", "palms/soles"]}))
-    torch.manual_seed(seed)
-    model = FusionNet(FusionConfig(backbone=BACKBONE, meta_dim=encoder.dim,
-                                   meta_hidden=(16, 8), classes=classes)).eval()
-    return save_bundle(
-        out_dir, model, preprocessing=Preprocessing(size=IMAGE_SIZE), encoder=encoder,
+    return write_tiny_bundle(
+        out_dir, backbone=BACKBONE, size=IMAGE_SIZE, seed=seed, classes=classes, weights="init",
         thresholds=THRESHOLDS, name="apptest",
         metrics={"validation": {"n": 10, "n_pos": 2, "auroc": 0.75, "pauc80": 0.1,
                                 "min_tpr": 0.8}},

@@ -52,7 +52,17 @@ def test_examples_are_real_images_with_canonical_metadata() -> None:
     assert [e.site for e in examples] == [to_canonical_site(r["localization"], "ham10000")
                                           for r in rows]
     assert [e.sex for e in examples] == [normalize_sex(r["sex"]) for r in rows]
-    assert (EXAMPLES_DIR / "ATTRIBUTION.md").read_text().count("CC BY-NC 4.0") >= 1
+    # Every example is attributed, with its own diagnosis, age and sex, under the licence.
+    attribution = (EXAMPLES_DIR / "ATTRIBUTION.md").read_text()
+    assert "**Licence:** Creative Commons Attribution-NonCommercial 4.0" in attribution
+    assert "doi:[10.1038/sdata.2018.161]" in attribution
+    table = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+             for line in attribution.splitlines() if line.startswith("| ISIC_")}
+    assert sorted(table) == sorted(r["image_id"] for r in rows)
+    for row in rows:
+        dx, _confirmed, age, sex, localization = table[row["image_id"]]
+        assert f"({row['dx']})" in dx and float(age) == float(row["age"]) and sex == row["sex"]
+        assert localization == row["localization"]
 
 
 def test_render_overlays_matches_the_engine_overlay_and_filters_layers() -> None:

@@ -15,17 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from configs.base import ENV_PREFIX
 from data.encoding import MetadataEncoder
-from data.images import Preprocessing
 from data.sites import SITES
-from models.bundle.io import save_bundle
-from models.nn.fusion import FusionConfig, FusionNet
-from tests.helpers import randomise_batchnorm, write_csv, write_image
+from tests.helpers import tiny_encoder, write_csv, write_ham10000, write_image, write_tiny_bundle
 
 BACKBONE = "tf_efficientnet_lite0"
 THRESHOLDS = {"sensitivity_target": 0.3, "closest_to_corner": 0.5}
@@ -43,21 +39,11 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 @pytest.fixture(scope="session")
 def ham_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """HAM10000 layout: metadata CSV + images/, lesion-grouped, some metadata missing."""
-    root = tmp_path_factory.mktemp("ham")
-    rng = np.random.default_rng(0)
-    rows = []
-    for lesion in range(N_LESIONS):
-        mel = lesion % 3 == 0
-        for k in range(2):
-            image_id = f"ISIC_{lesion:04d}{k}"
-            write_image(root / "images" / f"{image_id}.jpg", rng, mel)
-            rows.append({"lesion_id": f"HAM_{lesion:07d}", "image_id": image_id,
-                         "dx": "mel" if mel else ("nv", "bkl")[k], "dx_type": "histo",
-                         "age": "" if lesion % 5 == 3 else str(30 + 5 * (lesion % 10)),
-                         "sex": ["male", "female", "unknown"][(lesion + k) % 3],
-                         "localization": HAM_SITES[(lesion + k) % len(HAM_SITES)]})
-    write_csv(root / "HAM10000_metadata.csv", rows)
-    return root
+    return write_ham10000(tmp_path_factory.mktemp("ham"), N_LESIONS, 0, lambda lesion, k: {
+        "dx": "mel" if lesion % 3 == 0 else ("nv", "bkl")[k],
+        "age": "" if lesion % 5 == 3 else str(30 + 5 * (lesion % 10)),
+        "sex": ["male", "female", "unknown"][(lesion + k) % 3],
+        "localization": HAM_SITES[(lesion + k) % len(HAM_SITES)]})
 
 
 @pytest.fixture()
@@ -81,60 +67,30 @@ def isic2018_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+EVAL_FITTED_SITES = ("head/neck", "posterior torso", "unknown", "lower extremity")
+
+
 def fitted_encoder(sites: tuple[str, ...] = SITES) -> MetadataEncoder:
     """An encoder fitted on a tiny table."""
-    df = pd.DataFrame({"age": [35.0, 60.0, np.nan, 45.0],
-                       "sex": ["male", "female", "unknown", "male"],
-                       "site": ["head/neck", "posterior torso", "unknown", "lower extremity"]})
-    return MetadataEncoder(sites=sites).fit(df)
-
-
-def _randomise(model: FusionNet, seed: int, size: int) -> FusionNet:
-    """Non-default batch-norm statistics and a head scaled so probabilities spread over (0, 1)
-    without saturating (saturated outputs would make every agreement test trivially pass)."""
-    g = torch.Generator().manual_seed(seed)
-    randomise_batchnorm(model, g)
-    with torch.no_grad():
-        linear = model.head[-1]
-        linear.weight.copy_(torch.randn(linear.weight.shape, generator=g) * 0.1)
-        linear.bias.zero_()
-        model.eval()
-        # Centre the logits on a probe batch of image-like inputs.
-        probe = torch.randn(8, 3, size, size, generator=g) * 0.5
-        meta = torch.zeros(8, model.config.meta_dim) if model.uses_metadata else None
-        linear.bias.fill_(-float(model(probe, meta).median()))
-    return model
+    return tiny_encoder(sites, EVAL_FITTED_SITES)
 
 
 def build_bundle(out: Path, *, seed: int = 0, size: int = 64, metadata: bool = True,
                  sites: tuple[str, ...] = SITES, thresholds: dict[str, float] | None = None,
                  training_data: dict[str, Any] | None = None, name: str = "tiny",
                  classes: tuple[str, ...] = ()) -> Path:
-    """Save a tiny random-weight bundle.
+    """Save a tiny random-weight bundle whose probabilities spread over (0, 1).
 
-    Args:
-        out: bundle folder to create.
-        seed: weight seed (different seeds -> different members).
-        size: input size in px.
-        metadata: with a metadata branch.
-        sites: the encoder's site vocabulary.
-        thresholds: stored thresholds (default THRESHOLDS).
-        training_data: the bundle's training-data summary.
-        name: bundle name.
-        classes: a diagnosis model's classes (default: a melanoma model).
-
-    Returns:
-        The bundle folder.
+    `seed`: different seeds -> different members; `sites`: the encoder's site vocabulary;
+    `thresholds`: stored thresholds (default THRESHOLDS); `training_data`: the bundle's
+    training-data summary; `classes`: a diagnosis model's classes (default: melanoma).
     """
-    torch.manual_seed(seed)
-    encoder = fitted_encoder(sites)
-    config = FusionConfig(backbone=BACKBONE, meta_dim=encoder.dim if metadata else 0,
-                          meta_hidden=(16, 8), classes=classes)
     with one_thread():
-        model = _randomise(FusionNet(config), seed + 1, size)
-    return save_bundle(out, model, preprocessing=Preprocessing(size=size), encoder=encoder,
-                       thresholds=thresholds or THRESHOLDS, name=name,
-                       data_summary=training_data or {})
+        return write_tiny_bundle(out, backbone=BACKBONE, size=size, seed=seed,
+                                 metadata=metadata, classes=classes, weights="centred",
+                                 encoder=fitted_encoder(sites),
+                                 thresholds=thresholds or THRESHOLDS, name=name,
+                                 data_summary=training_data or {})
 
 
 @pytest.fixture(scope="session")

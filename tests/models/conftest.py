@@ -11,33 +11,17 @@ import io
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from PIL import Image
 
-from data.encoding import MetadataEncoder
-from data.images import Preprocessing
-from models.bundle.io import Bundle, load_bundle, save_bundle
+from models.bundle.io import Bundle, load_bundle
 from models.inference.engine import Engine
-from models.nn.fusion import FusionConfig, FusionNet
-from tests.helpers import randomise
+from tests.helpers import write_tiny_bundle
 
 ENGINE_SIZE = 96
 ENGINE_BACKBONE = "efficientnet_b0"
 ENGINE_THRESHOLDS = {"sensitivity_target": 0.3, "closest_to_corner": 0.5}
-
-
-def _tiny_encoder() -> MetadataEncoder:
-    df = pd.DataFrame({"age": [35.0, 60.0, np.nan, 45.0],
-                       "sex": ["male", "female", "unknown", "male"],
-                       "site": ["head/neck", "posterior torso", "unknown", "palms/soles"]})
-    return MetadataEncoder().fit(df)
-
-
-def _randomise(model: FusionNet, seed: int) -> FusionNet:
-    """Non-default batch-norm statistics and a livelier head, so eval mode is exercised."""
-    return randomise(model, seed)
 
 
 def make_tiny_bundle(folder: Path, *, backbone: str = ENGINE_BACKBONE, size: int = ENGINE_SIZE,
@@ -47,13 +31,10 @@ def make_tiny_bundle(folder: Path, *, backbone: str = ENGINE_BACKBONE, size: int
 
     `classes`: a diagnosis model's classes (default: a melanoma model).
     """
-    encoder = _tiny_encoder()
-    torch.manual_seed(seed)
-    cfg = FusionConfig(backbone=backbone, meta_dim=encoder.dim if use_metadata else 0,
-                       meta_hidden=(16, 8), classes=classes)
-    model = _randomise(FusionNet(cfg), seed + 1)
-    return save_bundle(folder, model, preprocessing=Preprocessing(size=size, **pre_kwargs),
-                       encoder=encoder, thresholds=ENGINE_THRESHOLDS, name="tiny-test")
+    return write_tiny_bundle(folder, backbone=backbone, size=size, seed=seed,
+                             metadata=use_metadata, classes=classes, weights="lively",
+                             preprocessing=pre_kwargs, thresholds=ENGINE_THRESHOLDS,
+                             name="tiny-test")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import write_csv, write_image
+from tests.helpers import write_csv, write_ham10000, write_image
 
 N_LESIONS = 24  # 2 images each; every 4th lesion is a melanoma
 HAM_SITES = ["back", "trunk", "face", "lower extremity", "unknown", "acral"]
@@ -17,21 +17,11 @@ ISIC2020_SITES = ["torso", "head/neck", "upper extremity", "", "palms/soles"]
 @pytest.fixture(scope="session")
 def ham_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """HAM10000 layout: metadata CSV + images/, lesion-grouped, with missing metadata."""
-    root = tmp_path_factory.mktemp("ham")
-    rng = np.random.default_rng(0)
-    rows = []
-    for lesion in range(N_LESIONS):
-        mel = lesion % 4 == 0
-        for k in range(2):
-            image_id = f"ISIC_{lesion:04d}{k}"
-            write_image(root / "images" / f"{image_id}.jpg", rng, mel)
-            rows.append({"lesion_id": f"HAM_{lesion:07d}", "image_id": image_id,
-                         "dx": "mel" if mel else "nv", "dx_type": "histo",
-                         "age": "" if lesion % 7 == 3 else str(30 + 5 * (lesion % 10)),
-                         "sex": ["male", "female", "unknown"][lesion % 3],
-                         "localization": HAM_SITES[lesion % len(HAM_SITES)]})
-    write_csv(root / "HAM10000_metadata.csv", rows)
-    return root
+    return write_ham10000(tmp_path_factory.mktemp("ham"), N_LESIONS, 0, lambda lesion, k: {
+        "dx": "mel" if lesion % 4 == 0 else "nv",
+        "age": "" if lesion % 7 == 3 else str(30 + 5 * (lesion % 10)),
+        "sex": ["male", "female", "unknown"][lesion % 3],
+        "localization": HAM_SITES[lesion % len(HAM_SITES)]})
 
 
 @pytest.fixture(scope="session")
@@ -62,17 +52,7 @@ DX_CYCLE = ["mel", "nv", "bcc", "bkl"]  # HAM10000 codes: MEL, NV, BCC, BKL
 def ham_dx_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """HAM10000 layout with four diagnoses (8 lesions each, 2 images per lesion), for
     diagnosis (multi-class) training."""
-    root = tmp_path_factory.mktemp("ham-dx")
-    rng = np.random.default_rng(2)
-    rows = []
-    for lesion in range(32):
-        dx = DX_CYCLE[lesion % 4]
-        for k in range(2):
-            image_id = f"ISIC_{lesion:04d}{k}"
-            write_image(root / "images" / f"{image_id}.jpg", rng, dx == "mel")
-            rows.append({"lesion_id": f"HAM_{lesion:07d}", "image_id": image_id, "dx": dx,
-                         "dx_type": "histo", "age": str(30 + 5 * (lesion % 10)),
-                         "sex": ["male", "female"][lesion % 2],
-                         "localization": HAM_SITES[lesion % len(HAM_SITES)]})
-    write_csv(root / "HAM10000_metadata.csv", rows)
-    return root
+    return write_ham10000(tmp_path_factory.mktemp("ham-dx"), 32, 2, lambda lesion, k: {
+        "dx": DX_CYCLE[lesion % 4], "age": str(30 + 5 * (lesion % 10)),
+        "sex": ["male", "female"][lesion % 2],
+        "localization": HAM_SITES[lesion % len(HAM_SITES)]})

@@ -252,19 +252,12 @@ def print_summary(metrics: dict[str, Any], bundle_dir: Path) -> None:
 
 def checkpoint_callbacks(ckpt_dir: Path, keep: int = 1,
                          monitor: str = MONITOR) -> tuple[ModelCheckpoint, ModelCheckpoint]:
-    """The best-by-validation-metric checkpoint and an always-current `last.ckpt`.
+    """``(best, latest)``: the ``keep`` best checkpoints by ``monitor`` and an always-current
+    ``last.ckpt``.
 
-    Lightning's `save_last` only rewrites last.ckpt in epochs that also produce a new best, so
-    after a plateau `--resume-from last.ckpt` would restart from a stale epoch; an
-    unmonitored checkpoint saves every epoch instead.
-
-    Args:
-        ckpt_dir: checkpoint folder.
-        keep: how many best checkpoints to keep (-1 = all epochs).
-        monitor: the logged validation metric that ranks checkpoints (higher is better).
-
-    Returns:
-        (best, latest) callbacks.
+    Lightning's ``save_last`` only rewrites last.ckpt in epochs that also produce a new best, so
+    after a plateau ``--resume-from last.ckpt`` would restart from a stale epoch; an unmonitored
+    checkpoint saves every epoch instead. ``keep=-1`` keeps every epoch.
     """
     short = monitor.split("/")[-1]
     best = ModelCheckpoint(dirpath=ckpt_dir, monitor=monitor, mode="max", save_top_k=keep,

@@ -77,21 +77,11 @@ def build_optimizer(net: nn.Module, c: OptimConfig) -> torch.optim.Optimizer:
 
 def lr_factor(step: int, *, total: int, warmup: int, start: float | None,
               begin: int = 0) -> float:
-    """Multiplier of a group's peak learning rate at optimiser step `step`.
+    """Multiplier in [0, 1] of a group's peak learning rate at optimiser step ``step`` (0-based).
 
-    Zero before `begin` (a frozen backbone); then a linear warm-up over `warmup` steps from
-    `start` (a fraction of the peak; None = 1/(warmup+1), ramping (k+1)/(warmup+1)); then a
-    cosine decay to zero at `total`, measured from the end of the run's warm-up.
-
-    Args:
-        step: optimiser step (0-based).
-        total: steps of the whole run.
-        warmup: warm-up steps.
-        start: the warm-up's first factor, or None.
-        begin: the step this group starts learning at.
-
-    Returns:
-        The factor in [0, 1].
+    Zero before ``begin`` (a frozen backbone); then a linear warm-up over ``warmup`` steps from
+    ``start`` (a fraction of the peak; None = 1/(warmup+1), ramping (k+1)/(warmup+1)); then a
+    cosine decay to zero at ``total``, measured from the end of the run's warm-up.
     """
     if step < begin:
         return 0.0

@@ -1,16 +1,23 @@
 """Temperature fitted on the candidate's validation predictions; ECE before/after on the eval sets."""
+import os
+from pathlib import Path as _Path
+# Paths (override with env vars): the repository, the shared data, the run folder, scratch space.
+REPO = _Path(os.environ.get("REPO", _Path(__file__).resolve().parents[3]))
+DATA_ROOT = _Path(os.environ.get("DATA_ROOT", REPO.parent / "shared" / "data"))
+RUNS = _Path(os.environ.get("RUNS", REPO.parent / "runs" / "issue16"))
+SCRATCH = _Path(os.environ.get("SCRATCH", _Path(os.environ.get("TMPDIR", "/tmp")) / "issue16"))
 import json, sys
 import pandas as pd
-sys.path.insert(0, "/work/main")
+sys.path.insert(0, str(REPO))
 from models.bundle.calibration import fit_temperature, apply_temperature
 from eval.metrics.calibration import expected_calibration_error as ece
 from eval.metrics.ranking import auroc
-R = "/work/runs16"
+R = str(RUNS)
 val = pd.read_csv(f"{R}/ms-f0-224/val_predictions.csv")
 t = fit_temperature(val["target"], val["prob"])
 out = {"temperature": t, "fitted_on": f"{len(val)} validation images (multi-source fold 0)"}
 for name in ("ham10000-fold0", "isic2017"):
-    for label, d in (("candidate", f"{R}/eval-{name}"), ("previous default", f"/work/main/docs/eval/{name}")):
+    for label, d in (("candidate", f"{R}/eval-{name}"), ("previous default", f"{REPO}/docs/eval/{name}")):
         p = pd.read_csv(f"{d}/predictions.csv")
         row = {}
         for col in ("prob", "prob_no_tta"):

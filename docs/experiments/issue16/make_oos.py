@@ -1,11 +1,18 @@
 """Out-of-source set for the HAM10000-trained default: ISIC 2019 (BCN, MSK, archive) minus the
 ISIC 2017 images and their lesions; BCN subsampled by lesion to ~3000 images (CPU time)."""
+import os
+from pathlib import Path as _Path
+# Paths (override with env vars): the repository, the shared data, the run folder, scratch space.
+REPO = _Path(os.environ.get("REPO", _Path(__file__).resolve().parents[3]))
+DATA_ROOT = _Path(os.environ.get("DATA_ROOT", REPO.parent / "shared" / "data"))
+RUNS = _Path(os.environ.get("RUNS", REPO.parent / "runs" / "issue16"))
+SCRATCH = _Path(os.environ.get("SCRATCH", _Path(os.environ.get("TMPDIR", "/tmp")) / "issue16"))
 import sys
 from pathlib import Path
 import numpy as np, pandas as pd
-sys.path.insert(0, "/work/main")
+sys.path.insert(0, str(REPO))
 from data.multisource import DatasetSpec, read_sources
-D = Path("/work/shared/data")
+D = DATA_ROOT
 df = read_sources([DatasetSpec(D / "isic2019_84px")], exclude=[DatasetSpec(D / "isic2017_train")])
 print(df["source"].value_counts().to_dict(), len(df))
 rng = np.random.default_rng(0)
@@ -18,7 +25,7 @@ for g in groups:
 sel = pd.concat([bcn[bcn["group_id"].isin(keep_g)], df[df["source"].isin(["MSK", "ISIC_archive"])]])
 ids = set(sel["image_id"])
 print(sel["source"].value_counts().to_dict(), len(sel), int(sel["target"].sum()))
-out = Path("/work/runs16/oos")
+out = RUNS / "oos"
 for name in ("ISIC_2019_Training_GroundTruth.csv", "ISIC_2019_Training_Metadata.csv"):
     t = pd.read_csv(D / "isic2019_84px" / name)
     t[t["image"].isin(ids)].to_csv(out / name, index=False)

@@ -1,10 +1,17 @@
 #!/bin/bash
 # Per-resolution: HAM10000 fold 0 with its images shrunk to 84 / 112 px, single view.
-cd /tmp/run16; PY=/work/main/.venv/bin/python; OUT=/work/runs16
-$PY $OUT/res.py 84 112
-for n in 84 112; do for m in default:/work/main/models/default candidate:$OUT/ms-f0-224/bundle; do
+# Paths (override any of them): the repository, the shared data, the run folder, scratch space.
+REPO=${REPO:-$(cd "$(dirname "$0")/../../.." && pwd)}
+DATA_ROOT=${DATA_ROOT:-$REPO/../shared/data}
+RUNS=${RUNS:-$REPO/../runs/issue16}
+SCRATCH=${SCRATCH:-${TMPDIR:-/tmp}/issue16}
+PY=${PY:-$REPO/.venv/bin/python}
+mkdir -p "$RUNS" "$SCRATCH"
+cd "$SCRATCH"; OUT=$RUNS
+$PY "$REPO/docs/experiments/issue16/res.py" 84 112
+for n in 84 112; do for m in default:$REPO/models/default candidate:$OUT/ms-f0-224/bundle; do
   s=$(date +%s)
-  $PY -m eval.evaluate --bundle ${m#*:} --data /tmp/ham$n --fold 0 --n-folds 5 --seed 42 --backend onnxruntime --out $OUT/res-$n-${m%%:*} > $OUT/res-$n-${m%%:*}.log 2>&1
+  $PY -m eval.evaluate --bundle ${m#*:} --data $SCRATCH/ham$n --fold 0 --n-folds 5 --seed 42 --backend onnxruntime --out $OUT/res-$n-${m%%:*} > $OUT/res-$n-${m%%:*}.log 2>&1
   echo "res $n ${m%%:*} rc=$? $(( $(date +%s) - s )) s" >> $OUT/times.log
 done; done
 echo RESDONE >> $OUT/times.log

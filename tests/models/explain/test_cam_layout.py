@@ -18,7 +18,8 @@ from models.explain.cam import LayerTap, cam_map, eigen_projection, feature_maps
 from models.explain.cam_layout import NCHW, NHWC, TOKENS, CamLayoutError, infer_layouts
 from models.inference.engine import Engine
 from models.nn.fusion import FusionConfig, FusionNet
-from tests.models.conftest import ENGINE_THRESHOLDS, _tiny_encoder
+from tests.helpers import tiny_encoder
+from tests.models.conftest import ENGINE_THRESHOLDS
 from tests.models.explain.test_cam import SignCorrectedEigenCAM
 
 SIZE = 224
@@ -97,7 +98,7 @@ def test_projection_equals_grad_cam_with_the_right_reshape(family) -> None:
 
 def _bundle(tmp_path, backbone: str):
     torch.manual_seed(0)
-    encoder = _tiny_encoder()
+    encoder = tiny_encoder()
     model = FusionNet(FusionConfig(backbone=backbone, meta_dim=encoder.dim, meta_hidden=(8,)))
     from data.images import Preprocessing
 

@@ -109,7 +109,13 @@ def test_training_mode_backward():
     model = FusionNet(FusionConfig(backbone="tf_efficientnet_lite0", meta_dim=META_DIM)).train()
     image, meta = _inputs()
     model(image[..., :32, :32], meta).sum().backward()
-    assert model.head[-1].weight.grad is not None
+    # Every trainable part gets a real (non-zero, finite) gradient: the head, the metadata MLP
+    # and the backbone's first convolution (the image path all the way back).
+    for name, param in [("head", model.head[-1].weight),
+                        ("metadata MLP", next(model.meta_mlp.parameters())),
+                        ("backbone stem", next(model.backbone.parameters()))]:
+        assert param.grad is not None, name
+        assert torch.isfinite(param.grad).all() and param.grad.abs().sum() > 0, name
     assert model.meta_mlp[0].weight.grad is not None
     assert model.backbone.conv_stem.weight.grad is not None
 

@@ -117,10 +117,11 @@ def test_a_hybrid_bundle_exports_and_serves_with_heatmaps(tmp_path, lesion_jpeg)
     from models.bundle.io import load_bundle, save_bundle
     from models.inference.engine import Engine
     from models.nn.fusion import FusionConfig, FusionNet
-    from tests.models.conftest import ENGINE_THRESHOLDS, _tiny_encoder
+    from tests.helpers import tiny_encoder
+    from tests.models.conftest import ENGINE_THRESHOLDS
 
     torch.manual_seed(0)
-    encoder = _tiny_encoder()
+    encoder = tiny_encoder()
     config = FusionConfig(backbone=HYBRID_NAME, meta_dim=encoder.dim, meta_hidden=(8,),
                           classes=("MEL", "NV", "BKL"),
                           backbone_kwargs={"depths": [1, 1, 2, 1], "dims": [16, 32, 48, 64]})
