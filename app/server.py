@@ -63,7 +63,8 @@ def gradio_upload_dir() -> Path:
 def health_record(engine: Engine, stack: Stack | None = None) -> dict[str, Any]:
     """What `/healthz` answers: status, the loaded model (and an ensemble's members)."""
     health = {"status": "ok", "model_loaded": True, "bundle_id": engine.bundle.bundle_id,
-              "version": app_version(), "backend": engine.backend}
+              "version": app_version(), "backend": engine.backend,
+              "device": "cpu"}  # the app always runs on the CPU (GPUs serve the batch commands)
     if getattr(engine, "members", None):  # an ensemble: which bundles score
         health["members"] = list(engine.members)
     if stack is not None:

@@ -1,9 +1,8 @@
 """Named choices that settings offer and library code implements: one list for each.
 
 Kept here, free of torch, so that settings can be parsed (and a bad flag reported) before the
-heavy libraries load; `models.inference.backends` builds its runners for exactly :data:`BACKENDS`,
-and
-`models.bundle.ensemble` combines members by exactly :data:`COMBINERS`.
+heavy libraries load; `models.inference.backends` builds its runners for exactly
+:data:`BACKENDS`, and `models.bundle.ensemble` combines members by exactly :data:`COMBINERS`.
 """
 
 from __future__ import annotations
@@ -18,6 +17,13 @@ BACKENDS: tuple[str, ...] = get_args(Backend)
 
 AUTO_ORDER: tuple[str, ...] = BACKENDS[1:]
 """What ``auto`` tries, in order; the last one (eager PyTorch) always works."""
+
+Device = Literal["auto", "cpu", "cuda"]
+"""Where the batch commands run the model; ``auto`` is a CUDA GPU when torch sees one, else the
+CPU. The app always runs on the CPU."""
+
+DEVICES: tuple[str, ...] = get_args(Device)
+"""Every accepted device name."""
 
 Combiner = Literal["mean", "rank", "weighted"]
 """How an ensemble's member probabilities become one score: mean probability, rank average, or

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from configs.base import DEFAULT_BUNDLE_DIR, CommaList, Settings, settings_config
-from configs.choices import Backend, Combiner
+from configs.choices import Backend, Combiner, Device
 from configs.datasets import DataFormat
 from data.readers import OnError
 
@@ -40,6 +40,10 @@ class ScoringSettings(Settings):
         "else TorchScript; both agree with eager to 1e-4 and run ~3x faster), or eager "
         "PyTorch (the reference)")
     progress: bool = Field(True, description="show a progress bar")
+    device: Device = Field("auto", description="where the model runs: auto (a CUDA GPU when "
+                           "torch sees one, else the CPU), cpu or cuda (an error without a GPU)")
+    amp: bool = Field(True, description="on a GPU, mixed precision where its probabilities "
+                      "agree with float32 on the first batch (to 1e-3); no effect on the CPU")
     second_stage: Path | None = Field(None, description="a training.stack folder trained on the "
                                "(one) bundle's embeddings: also score the second stage "
                                "(evaluation: prob_second_stage and metrics; prediction: "

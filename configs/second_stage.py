@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from configs.base import DEFAULT_BUNDLE_DIR, CommaList, Settings, settings_config
+from configs.choices import Device
 from configs.datasets import DatasetSettings
 
 TreeLibrary = Literal["lightgbm", "xgboost", "catboost"]
@@ -33,7 +34,9 @@ class EmbedSettings(DatasetSettings):
     chunk_size: int = Field(512, ge=1, description="images per saved chunk (what a resumed "
                             "run can lose at most)")
     progress: bool = Field(True, description="show a progress bar")
-
+    device: Device = Field("auto", description="where the model runs: auto (a CUDA GPU when "
+                           "torch sees one, else the CPU), cpu or cuda (an error without a GPU); "
+                           "embeddings are computed in float32")
 
 
 class StackSettings(Settings):

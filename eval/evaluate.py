@@ -67,7 +67,7 @@ from models.bundle.ensemble import (
 )
 from models.bundle.io import Bundle, BundleError
 from models.bundle.loading import load_models
-from models.inference.runtime import machine_info
+from models.inference.runtime import DeviceError, device_name, machine_info, resolve_device
 from models.second_stage.embedding import EmbeddingError
 from models.second_stage.trees import TreeError
 
@@ -76,7 +76,7 @@ SCHEMA = "melanoma-eval/1"
 # Errors caused by the input (files, flags, data): one line and exit code 2, no traceback.
 BAD_INPUT_ERRORS = (DatasetError, BundleError, CompatibilityError, EnsembleError, MetricError,
                     TreeError, EmbeddingError,
-                    MetadataError, ImageError, EvalError)
+                    MetadataError, ImageError, EvalError, DeviceError)
 
 
 def bundle_summary(b: Bundle) -> dict[str, Any]:
@@ -154,6 +154,7 @@ def _speed(s: EvalSettings, preds: Predictions) -> dict[str, Any]:
     return {"images": int(preds.keep.sum()), "seconds": round(preds.seconds, 3),
             "images_per_s": round(preds.images_per_s, 2), "forward_images": preds.n_forward,
             "batch_size": s.batch_size, "num_workers": s.num_workers, "backend": preds.backend,
+            "device": device_name("cuda" if preds.backend.startswith("eager-cuda") else "cpu"),
             "torch_threads": torch.get_num_threads()}
 
 
@@ -176,9 +177,10 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     bundles, ensemble, df, n_total, warnings, notes = _checked_inputs(s)
     tta, tta_notes = tta_for(bundles, s.tta)
     s, notes = s.model_copy(update={"tta": tta}), notes + tta_notes
+    device = resolve_device(s.device)
     preds = predict(bundles, df, tta=s.tta, metadata=s.metadata, batch_size=s.batch_size,
                     num_workers=s.num_workers, on_bad_row=s.on_bad_row, progress=s.progress,
-                    backend=s.backend)
+                    backend=s.backend, device=device, amp=s.amp)
     df = _scored_rows(df, preds)
     _require_melanomas_and_others(df, s.data)
 

@@ -41,6 +41,7 @@ from models.bundle.ensemble import (
 from models.bundle.io import Bundle, BundleError
 from models.bundle.loading import load_models
 from models.inference.engine import ABOVE, BELOW
+from models.inference.runtime import DeviceError, resolve_device
 from models.second_stage.embedding import EmbeddingError
 from models.second_stage.trees import TreeError
 
@@ -49,7 +50,7 @@ log = logging.getLogger("eval.predict")
 ERRORS_SUFFIX = ".errors.csv"
 TAIL_BLOCK = 64 * 1024  # bytes read at a time when looking for the last complete row
 BAD_INPUT_ERRORS = (DatasetError, BundleError, CompatibilityError, EnsembleError, EvalError,
-                    TreeError, EmbeddingError)
+                    TreeError, EmbeddingError, DeviceError)
 
 
 def errors_path(out: Path) -> Path:
@@ -167,13 +168,16 @@ def run(s: PredictSettings) -> dict[str, int]:
              errors_path(s.out).name)
     scored = 0
     # Built once: an engine runner costs a graph export, far more than one chunk's scoring.
-    forwards = [make_forward(b, s.backend) for b in bundles] if len(todo) else None
+    device = resolve_device(s.device)
+    forwards = ([make_forward(b, s.backend, device, s.amp) for b in bundles] if len(todo)
+                else None)
     for start in range(0, len(todo), s.chunk_size):
         rows = todo.iloc[start:start + s.chunk_size].reset_index(drop=True)
         try:
             preds = predict(bundles, rows, tta=s.tta, batch_size=s.batch_size,
                             num_workers=s.num_workers, on_bad_row="skip",
-                            progress=s.progress, backend=s.backend, forwards=forwards)
+                            progress=s.progress, backend=s.backend, forwards=forwards,
+                            device=device)
         except EvalError as err:  # every image of the chunk unreadable
             preds = None
             failed = [Skipped(i, p, str(err)) for i, p in zip(rows["image_id"],

@@ -40,6 +40,7 @@ from models.bundle.atomic import atomic_write_text
 from models.bundle.ensemble import EnsembleError
 from models.bundle.io import Bundle, BundleError
 from models.bundle.loading import load_models
+from models.inference.runtime import DeviceError, resolve_device
 from models.second_stage.embedding import EmbeddingError, embed_rows
 from models.second_stage.features import IMAGE_STAT_COLUMNS
 
@@ -113,11 +114,12 @@ def with_tbp(df: pd.DataFrame, specs: list[DatasetSpec]) -> pd.DataFrame:
 
 
 def _member_columns(bundle: Bundle, i: int, rows: pd.DataFrame, batch_size: int,
-                    num_workers: int) -> dict[str, np.ndarray]:
+                    num_workers: int, device: str = "cpu") -> dict[str, np.ndarray]:
     """One member's probability and embedding of every row (errors raise, naming the file)."""
     # Colour/shape statistics of exactly what member 0 saw.
     probs, emb, stats = embed_rows(bundle, rows, batch_size=batch_size,
-                                   num_workers=num_workers, with_stats=i == 0)
+                                   num_workers=num_workers, with_stats=i == 0,
+                                   device=device)
     out = {f"m{i}_prob": probs}
     out.update({f"m{i}_emb_{j:04d}": emb[:, j] for j in range(emb.shape[1])})
     if stats is not None:
@@ -126,7 +128,7 @@ def _member_columns(bundle: Bundle, i: int, rows: pd.DataFrame, batch_size: int,
 
 
 def embed_chunk(bundles: list[Bundle], rows: pd.DataFrame, plan: dict[str, Any],
-                batch_size: int, num_workers: int) -> pd.DataFrame:
+                batch_size: int, num_workers: int, device: str = "cpu") -> pd.DataFrame:
     """Every member's columns for one chunk of rows, plus the out-of-fold `prob`."""
     keep = [*KEEP_COLUMNS, "fold", *[c for c in rows.columns
                                       if c.startswith("tbp_lv_") or c == "clin_size_long_diam_mm"]]
@@ -134,7 +136,7 @@ def embed_chunk(bundles: list[Bundle], rows: pd.DataFrame, plan: dict[str, Any],
     columns: dict[str, np.ndarray] = {}
     oof_probs = []
     for i, (b, fold) in enumerate(zip(bundles, plan["member_folds"], strict=True)):
-        columns.update(_member_columns(b, i, rows, batch_size, num_workers))
+        columns.update(_member_columns(b, i, rows, batch_size, num_workers, device))
         oof = (np.ones(len(rows), bool) if fold is None
                else rows["fold"].to_numpy() == fold)
         columns[f"m{i}_oof"] = oof
@@ -153,9 +155,10 @@ def run(s: EmbedSettings) -> Path:
     Raises:
         EmbedError, BundleError, DatasetError, FoldError: bad input (message says why).
     """
+    device = resolve_device(s.device)
     bundles, _ = load_models(s.bundle)  # bundles, folders of runs, or an ensemble folder
     for b in bundles:
-        b.model.eval()
+        b.model.to(device).eval()
     plan = fold_plan(bundles, s.unseen)
     df = read_table(s, plan, bundles)
     parts = s.out.with_name(s.out.name + ".parts")
@@ -167,7 +170,7 @@ def run(s: EmbedSettings) -> Path:
             part = parts / f"part-{k:05d}.parquet"
             rows = df.iloc[start:start + s.chunk_size].reset_index(drop=True)
             if not part.exists():
-                chunk = embed_chunk(bundles, rows, plan, s.batch_size, s.num_workers)
+                chunk = embed_chunk(bundles, rows, plan, s.batch_size, s.num_workers, device)
                 tmp = part.with_suffix(".tmp")
                 chunk.to_parquet(tmp, index=False)
                 tmp.replace(part)  # a chunk is either whole or absent
@@ -194,7 +197,8 @@ def run(s: EmbedSettings) -> Path:
 
 
 COMMAND = Command(EmbedSettings, run, bad_input=(EmbedError, EmbeddingError, BundleError,
-                                                  EnsembleError, DatasetError, FoldError, OSError),
+                                                  EnsembleError, DatasetError, FoldError,
+                                                  DeviceError, OSError),
                   writes_to=lambda s: s.out)
 main = COMMAND.main
 

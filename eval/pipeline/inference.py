@@ -122,24 +122,29 @@ class Predictions:
         return float(self.keep.sum()) / self.seconds if self.seconds > 0 else 0.0
 
 
-def make_forward(bundle: Bundle, backend: str = "eager") -> Forward:
-    """A function (images NCHW, metadata or None) -> float64 probabilities for one bundle.
+#: Largest difference between a mixed-precision and a float32 probability that still counts as
+#: agreement on the first batch; above it the GPU runs in float32.
+AMP_TOLERANCE = 1e-3
 
-    The probabilities are (N,) melanoma probabilities for a melanoma bundle and (N, K) class
-    probabilities for a diagnosis bundle (its melanoma probability is column
-    `MELANOMA_COLUMN`).
 
-    Args:
-        bundle: a loaded bundle; for "eager" its model is switched to channels_last in place.
-        backend: "eager" (PyTorch, channels_last, inference mode), or an engine backend
-            ("auto", "onnxruntime", "torchscript"), built at the current torch thread count.
+def make_forward(bundle: Bundle, backend: str = "eager", device: str = "cpu",
+                 amp: bool = False) -> Forward:
+    """A function (images NCHW, metadata or None) -> float64 CPU probabilities for one bundle.
 
-    Returns:
-        The forward function.
-
-    Raises:
-        EvalError: unknown backend, or the engine backend cannot be built here.
+    (N,) melanoma probabilities for a melanoma bundle, (N, K) class probabilities for a
+    diagnosis bundle (its melanoma probability is column `MELANOMA_COLUMN`). On the CPU,
+    ``backend`` is "eager" (PyTorch, channels_last) or an engine backend ("auto",
+    "onnxruntime", "torchscript") built at the current torch thread count; on ``device``
+    "cuda" the model runs eagerly on the GPU, in mixed precision with ``amp`` where it agrees
+    with float32 (`AMP_TOLERANCE`). For "eager" the bundle's model is changed in place
+    (channels_last, moved to the device). EvalError for an unknown backend, one that does not
+    run on the device, or one that cannot be built here.
     """
+    if device == "cuda":
+        if backend not in ("auto", "eager"):
+            raise EvalError(f"--backend {backend} runs on the CPU only; on --device cuda use "
+                            "--backend eager (or auto)")
+        return _gpu_forward(bundle, amp)
     if backend == "eager":
         # channels_last is markedly faster for these convnets on CPU (docs/design.md,
         # "Platform facts").
@@ -172,6 +177,37 @@ def make_forward(bundle: Bundle, backend: str = "eager") -> Forward:
 
     fast.backend = engine.backend  # type: ignore[attr-defined]  (what "auto" resolved to)
     return fast
+
+
+def _gpu_forward(bundle: Bundle, amp: bool) -> Forward:
+    """The eager model on the GPU; the first batch decides whether mixed precision agrees."""
+    model = bundle.model.to("cuda", memory_format=torch.channels_last).eval()
+    state = {"amp": amp, "checked": not amp}
+
+    def run(x: torch.Tensor, meta: torch.Tensor | None, mixed: bool) -> torch.Tensor:
+        with torch.autocast("cuda", dtype=torch.float16, enabled=mixed):
+            logits = model(x, meta)
+        logits = logits.float()
+        return (logits_to_class_probabilities(logits) if bundle.classes
+                else logits_to_probability(logits))
+
+    def gpu(images: torch.Tensor, meta: torch.Tensor | None) -> torch.Tensor:
+        x = images.to("cuda", non_blocking=True).contiguous(memory_format=torch.channels_last)
+        m = None if meta is None else meta.to("cuda", non_blocking=True)
+        if state["checked"]:
+            return run(x, m, state["amp"])
+        state["checked"] = True
+        full, mixed = run(x, m, False), run(x, m, True)
+        diff = float((full - mixed).abs().max())
+        state["amp"] = diff <= AMP_TOLERANCE
+        gpu.backend = f"eager-cuda-{'amp' if state['amp'] else 'fp32'}"  # type: ignore[attr-defined]
+        log.info("bundle %s on the GPU: mixed precision %s (max probability difference %.2g "
+                 "on the first batch, tolerance %g)", bundle.bundle_id,
+                 "on" if state["amp"] else "off", diff, AMP_TOLERANCE)
+        return full
+
+    gpu.backend = "eager-cuda" + ("" if amp else "-fp32")  # type: ignore[attr-defined]
+    return gpu
 
 
 def _store(probs: torch.Tensor, rows: np.ndarray, n_views: int, views: np.ndarray,
@@ -234,7 +270,8 @@ def _members(bundles: Sequence[Bundle], views: list[np.ndarray],
 def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
             metadata: str = "auto", batch_size: int = 16, num_workers: int = 2,
             on_bad_row: str = "fail", progress: bool = True,
-            backend: str = "eager", forwards: Sequence[Forward] | None = None) -> Predictions:
+            backend: str = "eager", forwards: Sequence[Forward] | None = None,
+            device: str = "cpu", amp: bool = False) -> Predictions:
     """Score every row of `df` with every bundle.
 
     Args:
@@ -248,7 +285,9 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
         progress: show a rich progress bar on stderr.
         backend: "eager" or an engine backend (see `make_forward`).
         forwards: one `make_forward` per bundle, built once by a caller that scores many
-            chunks (else built here from `backend`).
+            chunks (else built here from `backend`, `device` and `amp`).
+        device: "cpu" or "cuda" (resolved by `models.inference.runtime.resolve_device`).
+        amp: mixed precision on the GPU where it agrees with float32.
 
     Returns:
         Predictions (rows of unreadable images removed in skip mode).
@@ -265,7 +304,7 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
     class_views = [np.full((n, n_views, len(b.classes)), np.nan) if b.classes else None
                    for b in bundles]
     if forwards is None:
-        forwards = [make_forward(b, backend) for b in bundles]
+        forwards = [make_forward(b, backend, device, amp) for b in bundles]
     passes = _shared_passes(bundles)
 
     failures: dict[int, str] = {}
@@ -277,7 +316,7 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
             task = bar.add_task(f"pass {p_idx + 1}/{len(passes)} ({pre.size} px"
                                 f"{', TTA x8' if tta else ''})", total=n, rate=0.0)
             loader = DataLoader(ImageTable(paths, pre), batch_size=batch_size, shuffle=False,
-                                num_workers=num_workers)
+                                num_workers=num_workers, pin_memory=device == "cuda")
             pass_start, done = time.perf_counter(), 0
             with torch.inference_mode():
                 for x, idx, errors in loader:

@@ -1,4 +1,4 @@
-"""What a speed figure was measured on: CPU, cores, torch threads, allocator, load."""
+"""Where the model runs and what a speed figure was measured on: device, CPU, threads, allocator."""
 
 from __future__ import annotations
 
@@ -10,6 +10,35 @@ from typing import Any
 import torch
 
 from configs.process import loaded_allocator
+
+
+class DeviceError(ValueError):
+    """The device asked for is not available here; the message says what is."""
+
+
+def resolve_device(requested: str) -> str:
+    """``"cpu"`` or ``"cuda"`` for a requested ``auto``/``cpu``/``cuda`` (see `configs.choices`).
+
+    ``auto`` is the GPU when torch sees one; asking for ``cuda`` without one is a DeviceError,
+    never a silent fall-back to the CPU.
+    """
+    if requested == "cpu":
+        return "cpu"
+    available = torch.cuda.is_available()
+    if requested == "auto":
+        return "cuda" if available else "cpu"
+    if requested == "cuda":
+        if not available:
+            raise DeviceError(f"--device cuda: torch {torch.__version__} sees no CUDA GPU on "
+                              "this machine (a CPU build of torch, or no driver); use --device "
+                              "cpu or auto")
+        return "cuda"
+    raise DeviceError(f"--device {requested!r}: expected auto, cpu or cuda")
+
+
+def device_name(device: str) -> str:
+    """The GPU's name for ``cuda``, else the CPU model."""
+    return torch.cuda.get_device_name(0) if device == "cuda" else cpu_name()
 
 
 def cpu_name() -> str:

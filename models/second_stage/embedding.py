@@ -48,7 +48,7 @@ def embed_view(bundle: Bundle, model_view: np.ndarray,
 
 
 def embed_rows(bundle: Bundle, rows: pd.DataFrame, *, batch_size: int = 32,
-               num_workers: int = 0, with_stats: bool = True
+               num_workers: int = 0, with_stats: bool = True, device: str = "cpu"
                ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
     """Probabilities, embeddings and (optionally) image statistics of every row.
 
@@ -58,6 +58,7 @@ def embed_rows(bundle: Bundle, rows: pd.DataFrame, *, batch_size: int = 32,
         batch_size: images per forward pass.
         num_workers: DataLoader worker processes decoding images.
         with_stats: also measure `IMAGE_STAT_COLUMNS` on each model view.
+        device: where the bundle's model is ("cpu" or "cuda"); results come back to the CPU.
 
     Returns:
         (float64 (N,) probabilities, float32 (N, D) embeddings, the statistics or None).
@@ -68,7 +69,8 @@ def embed_rows(bundle: Bundle, rows: pd.DataFrame, *, batch_size: int = 32,
     meta = (torch.from_numpy(metadata_matrix(bundle.encoder, rows))
             if bundle.model.uses_metadata else None)
     loader = DataLoader(ImageTable(rows["image_path"].tolist(), bundle.preprocessing),
-                        batch_size=batch_size, shuffle=False, num_workers=num_workers)
+                        batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        pin_memory=device == "cuda")
     bundle.model.eval()
     probs, embs, stats = [], [], []
     with torch.inference_mode():
@@ -77,9 +79,9 @@ def embed_rows(bundle: Bundle, rows: pd.DataFrame, *, batch_size: int = 32,
             if bad:
                 raise EmbeddingError(bad[0])
             logits, emb = bundle.model.forward_with_embedding(
-                x, None if meta is None else meta[idx])
+                x.to(device), None if meta is None else meta[idx].to(device))
             probs.append(logits_to_probability(logits).numpy().astype(np.float64))
-            embs.append(emb.float().numpy())
+            embs.append(emb.float().cpu().numpy())
             if with_stats:
                 stats += [image_stats(v) for v in model_views(bundle.preprocessing, x)]
     if not probs:
