@@ -12,7 +12,7 @@ from pydantic_settings import NoDecode, SettingsError
 
 from configs.base import CommaList, settings_config
 from configs.choices import AugPolicy, ClassWeights, Optimizer
-from configs.datasets import DatasetSettings
+from configs.datasets import DataFormat, DatasetSettings
 from data.images import ColorConstancy
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
@@ -76,6 +76,14 @@ class TrainSettings(DatasetSettings):
     source_weights: Annotated[dict[str, float], NoDecode] = Field(
         {}, description="each source's share of the training draws, NAME=W,NAME=W (sources "
         "not named get 1); empty = proportional to its size")
+    test_data: Path | None = Field(None, description="a labelled test set (folder or CSV) "
+                                   "scored once with the exported weights at the validation "
+                                   "thresholds: metrics.test in bundle.json and "
+                                   "test_predictions.csv; its images and their groups are "
+                                   "kept out of training and validation")
+    test_data_format: DataFormat = Field("auto", description="format of --test-data")
+    test_images: Path | None = Field(None, description="image folder of --test-data, if not "
+                                     "the format's default")
     verify_images: bool = Field(False, description="open every image header before training")
     max_images: int | None = Field(None, ge=10, description="use a stratified random subset "
                                    "of this many images (quick runs)")

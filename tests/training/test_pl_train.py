@@ -324,3 +324,44 @@ def test_a_transformer_at_another_size_fails_before_reading_data(tmp_path: Path,
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "takes 224x224 images only" in errors[0]
     assert "--image-size is 64" in errors[0]
+
+
+def test_a_test_set_is_scored_once_with_the_exported_weights(ham_dataset: Path,
+                                                             isic2020_dataset: Path,
+                                                             tmp_path: Path, capsys) -> None:
+    """Issue 27: `--test-data` gives separate validation and test figures; the test figures
+    are what eval.metrics makes of test_predictions.csv at the validation thresholds, and the
+    probabilities are the bundle's own."""
+    from eval.metrics import summarize
+
+    run = _train(ham_dataset, tmp_path, "tested", "--test-data", str(isic2020_dataset))
+    info = json.loads((run / "bundle" / "bundle.json").read_text())
+    test = info["metrics"]["test"]
+    preds = pd.read_csv(run / "test_predictions.csv", keep_default_na=False,
+                        na_values={"age": [""]})
+    assert test["n"] == len(preds) == N_LESIONS * 2  # every ISIC 2020 image, none trained on
+    assert test["source"] == str(isic2020_dataset)
+    assert preds["image_id"].str.startswith("ISIC_9").all()
+    expected = summarize(preds["target"].to_numpy(), preds["prob"].to_numpy(),
+                         info["thresholds"], groups=preds["group_id"].to_numpy())
+    for key in ("auroc", "pauc80", "brier", "ece"):
+        assert test[key] == pytest.approx(expected[key], abs=1e-9), key
+    for name in info["thresholds"]:
+        assert test["thresholds"][name]["threshold"] == info["thresholds"][name]
+    assert info["metrics"]["validation"]["n"] != test["n"]
+    assert info["training_data"]["test"] == {"source": str(isic2020_dataset),
+                                             "n": len(preds),
+                                             "n_positive": int(preds["target"].sum())}
+    bundle = load_bundle(run / "bundle")
+    images = np.stack([bundle.preprocessing(p) for p in preds["image_path"]])
+    meta = np.stack([bundle.encode_metadata(None if np.isnan(a) else a, s, t)
+                     for a, s, t in zip(preds["age"], preds["sex"], preds["site"], strict=True)])
+    np.testing.assert_allclose(predict_arrays(bundle, images, meta), preds["prob"], atol=1e-5)
+    assert "test: " in capsys.readouterr().out
+
+
+def test_test_images_never_train(ham_dataset: Path, tmp_path: Path) -> None:
+    """A test set inside the training data is taken out of it (images and their lesions)."""
+    code = main(["--data", str(ham_dataset), "--output-dir", str(tmp_path), "--run-name", "x",
+                 "--test-data", str(ham_dataset), *TINY])
+    assert code == 2  # nothing left to train on: one error line, not a leak

@@ -130,6 +130,8 @@ class MelanomaDataModule(L.LightningDataModule):
         stratify_by: the column folds are stratified by ("target" or "diagnosis").
         sampler: "weighted" draws training rows so every class (melanoma/other for the
             melanoma task) comes equally often; "none" shuffles.
+        test: a labelled test set, scored once after training (`trainer.test`); its images
+            and their groups are kept out of training and validation.
     """
 
     def __init__(self, data: Path | Sequence[DatasetSpec], *, data_format: str = "auto",
@@ -142,13 +144,17 @@ class MelanomaDataModule(L.LightningDataModule):
                  meta_mask_prob: float = 0.0, batch_size: int = 32, num_workers: int = 2,
                  max_images: int | None = None,
                  encoder: MetadataEncoder | None = None, task: str = "melanoma",
-                 stratify_by: str = "target", sampler: str = "none") -> None:
+                 stratify_by: str = "target", sampler: str = "none",
+                 test: DatasetSpec | None = None) -> None:
         super().__init__()
         self.task, self.stratify_by, self.sampler = task, stratify_by, sampler
         self.classes: tuple[str, ...] = ()
         self.datasets = (list(data) if isinstance(data, Sequence) and not isinstance(data, str)
                          else [DatasetSpec(Path(data), data_format, images_dir)])
         self.exclude, self.val_sources = list(exclude), list(val_sources)
+        self.test = test
+        if test is not None:
+            self.exclude.append(test)
         self.source_weights = dict(source_weights or {})
         self.on_bad_row, self.verify = on_bad_row, verify
         self.fold, self.n_folds, self.seed = fold, n_folds, seed
@@ -160,6 +166,7 @@ class MelanomaDataModule(L.LightningDataModule):
         self.table: pd.DataFrame | None = None
         self.train_df: pd.DataFrame | None = None
         self.val_df: pd.DataFrame | None = None
+        self.test_df: pd.DataFrame | None = None
 
     def prepare(self) -> None:
         """Read, validate and split the data (idempotent; also called by `setup`)."""
@@ -181,12 +188,28 @@ class MelanomaDataModule(L.LightningDataModule):
                 self.val_df = self.val_df[~unseen].reset_index(drop=True)
             log.info("diagnosis classes: %s", dict(zip(self.classes, self.diagnosis_counts,
                                                        strict=True)))
+        if self.test is not None:
+            self.test_df = self._test_table()
         if self._fit_encoder:
             self.encoder.fit(self.train_df)
-        for name, part in (("train", self.train_df), ("val", self.val_df)):
+        parts = [("train", self.train_df), ("val", self.val_df)]
+        for name, part in parts + ([("test", self.test_df)] if self.test is not None else []):
             n_pos = int(part["target"].sum())
             log.info("%s split: %d images, %d positive, %d negative, %d groups", name, len(part),
                      n_pos, len(part) - n_pos, part["group_id"].nunique())
+
+    def _test_table(self) -> pd.DataFrame:
+        """The test set's rows; for a diagnosis model, only those of its classes."""
+        df = read_sources([self.test], on_error=self.on_bad_row)
+        if self.task == "diagnosis":
+            unseen = ~df["diagnosis"].isin(self.classes)
+            if unseen.any():
+                log.warning("test set: %d images with no diagnosis among the model's classes "
+                            "left out of the test pass", int(unseen.sum()))
+                df = df[~unseen].reset_index(drop=True)
+        if df.empty:
+            raise DatasetError(f"--test-data {self.test.path}: no image to test on")
+        return df
 
     def _per_dataset(self, df: pd.DataFrame, folds: bool) -> pd.DataFrame:
         """One dataset's table, checked, filtered, maybe subsampled, with its own folds."""
@@ -225,6 +248,9 @@ class MelanomaDataModule(L.LightningDataModule):
                                          self.augment, masking, classes=self.classes)
         self.val_set = MelanomaDataset(self.val_df, self.preprocessing, self.encoder, None,
                                        classes=self.classes)
+        self.test_set = (MelanomaDataset(self.test_df, self.preprocessing, self.encoder, None,
+                                         classes=self.classes)
+                         if self.test_df is not None else None)
 
     @property
     def class_counts(self) -> tuple[int, int]:
@@ -243,6 +269,9 @@ class MelanomaDataModule(L.LightningDataModule):
             "datasets": self._dataset_summaries(),
             "n_per_source": {k: int(v) for k, v in df["source"].value_counts().items()},
             **({"excluded": [str(d.path) for d in self.exclude]} if self.exclude else {}),
+            **({"test": {"source": str(self.test.path), "n": len(self.test_df),
+                         "n_positive": int(self.test_df["target"].sum())}}
+               if self.test_df is not None else {}),
             **({"val_sources": self.val_sources} if self.val_sources else {}),
             **({"source_weights": self.source_weights} if self.source_weights else {}),
             "n_images": len(df), "n_positive": int(df["target"].sum()),
@@ -298,3 +327,8 @@ class MelanomaDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        if self.test_set is None:
+            raise DatasetError("no test set: give --test-data")
+        return self._loader(self.test_set, shuffle=False)

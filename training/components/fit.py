@@ -32,7 +32,7 @@ from configs.process import runtime_summary
 from configs.training import TrainSettings
 from data.folds import FoldError
 from data.images import Preprocessing
-from data.multisource import dataset_specs
+from data.multisource import DatasetSpec, dataset_specs
 from data.readers import DatasetError
 from eval.metrics.checks import MetricError
 from eval.metrics.multiclass import multiclass_summary
@@ -112,6 +112,8 @@ def build_datamodule(s: TrainSettings, init: Bundle | None = None) -> MelanomaDa
                            rotate_degrees=s.aug_rotate_degrees, policy=s.aug_policy,
                            downscale_prob=s.aug_downscale_prob,
                            downscale_min=s.aug_downscale_min)
+    test = (DatasetSpec(s.test_data, s.test_data_format, s.test_images)
+            if s.test_data is not None else None)
     dm = MelanomaDataModule(dataset_specs(s.data, s.data_format, s.images),
                             exclude=dataset_specs(s.exclude_data) if s.exclude_data
                             else (), val_sources=s.val_source, source_weights=s.source_weights,
@@ -121,7 +123,8 @@ def build_datamodule(s: TrainSettings, init: Bundle | None = None) -> MelanomaDa
                             batch_size=s.batch_size, num_workers=s.num_workers,
                             max_images=s.max_images,
                             encoder=copy.deepcopy(init.encoder) if init else None,
-                            task=s.task, stratify_by=s.stratify_by, sampler=s.sampler)
+                            task=s.task, stratify_by=s.stratify_by, sampler=s.sampler,
+                            test=test)
     dm.prepare()
     return dm
 
@@ -182,8 +185,9 @@ def build_loggers(s: TrainSettings, run_dir: Path) -> list:
 def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModule,
                   run_dir: Path, wall_s: float, epochs_completed: int,
                   soup_of: list[str] | None = None,
-                  init_bundle_id: str | None = None) -> tuple[Path, dict[str, Any]]:
-    """Write the bundle from the module's final validation pass.
+                  init_bundle_id: str | None = None
+                  ) -> tuple[Path, dict[str, Any], dict[str, Any] | None]:
+    """Write the bundle from the module's final validation pass (and its test pass, if any).
 
     Args:
         soup_of: the checkpoints averaged into the exported weights (`training.soup`), if any;
@@ -191,7 +195,8 @@ def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModu
         init_bundle_id: id of the bundle this run was fine-tuned from, if any.
 
     Returns:
-        (bundle folder, validation summary metrics).
+        (bundle folder, validation metrics, test metrics or None). The test set is scored at
+        the thresholds chosen on validation, and its predictions go to test_predictions.csv.
     """
     val = module.last_val
     y, p = val["target"], val["prob"]
@@ -209,6 +214,7 @@ def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModu
         for i, name in enumerate(dm.classes):
             preds[f"prob_class_{name}"] = val["class_prob"][:, i]  # as eval's predictions
     atomic_write_text(run_dir / "val_predictions.csv", preds.to_csv(index=False))
+    test = score_test_set(dm, module, stored, run_dir) if module.last_test else None
     name = s.run_name or f"{s.backbone}-fold{s.fold}"
     training = s.model_dump(mode="json")
     training["wall_time_s"] = round(wall_s, 1)
@@ -221,31 +227,67 @@ def export_bundle(s: TrainSettings, dm: MelanomaDataModule, module: MelanomaModu
         training["resumes"] = resumes  # wall_time_s is then the last attempt's only
     bundle_dir = save_bundle(
         run_dir / "bundle", module.net, preprocessing=dm.preprocessing, encoder=dm.encoder,
-        thresholds=stored, name=name, metrics={"validation": metrics},
+        thresholds=stored, name=name,
+        metrics={"validation": metrics, **({"test": test} if test else {})},
         data_summary=dm.summary(), training=training,
         # The same validation scores the thresholds were chosen on: the app can then say what
         # any other threshold would have done.
         operating_curve=OperatingCurve.from_scores(y, p, include=stored.values()),
         extra={"license": LICENSE_NOTE, "intended_use": "research and education only; "
                "not a medical device and not a diagnosis"})
-    return bundle_dir, metrics
+    return bundle_dir, metrics, test
 
 
-def print_summary(metrics: dict[str, Any], bundle_dir: Path) -> None:
-    """CLI result table."""
-    table = Table(title=f"Validation ({metrics['n']} images, {metrics['n_pos']} melanoma)")
+def score_test_set(dm: MelanomaDataModule, module: MelanomaModule, thresholds: dict[str, float],
+                 run_dir: Path) -> dict[str, Any]:
+    """The test pass's summary at the validation thresholds; writes test_predictions.csv."""
+    scores = module.last_test
+    y, p = scores["target"], scores["prob"]
+    rows = dm.test_df.iloc[scores["index"]]
+    metrics = summarize(y, p, thresholds, groups=rows["group_id"].to_numpy())
+    metrics["source"] = str(dm.test.path)
+    preds = rows[["image_id", "image_path", "target", "diagnosis", "age", "sex", "site",
+                  "group_id", "source"]].copy()
+    preds["prob"] = p
+    if dm.classes:
+        present = len(set(scores["label"].tolist())) >= 2
+        metrics["diagnosis"] = (multiclass_summary(scores["label"], scores["class_prob"],
+                                                   list(dm.classes)) if present else
+                                {"note": "fewer than two of the model's classes in the "
+                                         "test set: no diagnosis metrics"})
+        for i, name in enumerate(dm.classes):
+            preds[f"prob_class_{name}"] = scores["class_prob"][:, i]
+    atomic_write_text(run_dir / "test_predictions.csv", preds.to_csv(index=False))
+    return metrics
+
+
+def _summary_rows(m: dict[str, Any]) -> dict[str, str]:
+    """The printed figures of one split, by row name."""
+    rows = {"AUROC": f"{m['auroc']:.4f} [{m['auroc_ci'][0]:.3f}, {m['auroc_ci'][1]:.3f}]",
+            "pAUC@80%TPR": f"{m['pauc80']:.4f}",
+            "Average precision": f"{m['average_precision']:.4f}"}
+    if "balanced_accuracy" in m.get("diagnosis", {}):
+        rows["Balanced accuracy (diagnosis)"] = f"{m['diagnosis']['balanced_accuracy']:.4f}"
+    for name, t in m["thresholds"].items():
+        rows[f"sens/spec @ {name} ({t['threshold']:.3f})"] = (f"{t['sensitivity']:.3f} / "
+                                                              f"{t['specificity']:.3f}")
+    return rows
+
+
+def print_summary(metrics: dict[str, Any], bundle_dir: Path,
+                  test: dict[str, Any] | None = None) -> None:
+    """CLI result table: validation, and the test set beside it when there is one."""
+    splits = {f"validation ({metrics['n']} images, {metrics['n_pos']} melanoma)":
+              _summary_rows(metrics)}
+    if test:
+        splits[f"test: {test['source']} ({test['n']} images, {test['n_pos']} melanoma)"] = \
+            _summary_rows(test)
+    table = Table(title="Exported weights")
     table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_row("AUROC", f"{metrics['auroc']:.4f} [{metrics['auroc_ci'][0]:.3f}, "
-                  f"{metrics['auroc_ci'][1]:.3f}]")
-    table.add_row("pAUC@80%TPR", f"{metrics['pauc80']:.4f}")
-    table.add_row("Average precision", f"{metrics['average_precision']:.4f}")
-    if "diagnosis" in metrics:
-        table.add_row("Balanced accuracy (diagnosis)",
-                      f"{metrics['diagnosis']['balanced_accuracy']:.4f}")
-    for name, m in metrics["thresholds"].items():
-        table.add_row(f"sens/spec @ {name} ({m['threshold']:.3f})",
-                      f"{m['sensitivity']:.3f} / {m['specificity']:.3f}")
+    for name in splits:
+        table.add_column(name, justify="right")
+    for row in splits[next(iter(splits))]:
+        table.add_row(row, *[rows.get(row, "-") for rows in splits.values()])
     Console().print(table)
     Console().print(f"Bundle: {bundle_dir}")
 
@@ -348,11 +390,14 @@ def train(s: TrainSettings) -> Path:
             # The loaded checkpoint already holds the average: validate exactly those weights.
             callback._average_model = None
     trainer.validate(module, datamodule=dm, verbose=False)
+    if dm.test_set is not None:  # the exported weights, once, on data no choice was made on
+        trainer.test(module, datamodule=dm, verbose=False)
     if trainer.is_global_zero:  # after the last logging: the logger rewrites metrics.csv
         resume.merge_metrics(run_dir)
     bundle_dir = run_dir / "bundle"
     if trainer.is_global_zero:  # the validation scores are gathered from every process
-        bundle_dir, metrics = export_bundle(s, dm, module, run_dir, wall, epochs_completed,
-                                            soup_of, init.bundle_id if init else None)
-        print_summary(metrics, bundle_dir)
+        bundle_dir, metrics, test = export_bundle(
+            s, dm, module, run_dir, wall, epochs_completed, soup_of,
+            init.bundle_id if init else None)
+        print_summary(metrics, bundle_dir, test=test)
     return bundle_dir

@@ -141,6 +141,7 @@ class MelanomaModule(L.LightningModule):
         self.val_scores = ScoreCollector(self.diagnosis)
         self.test_scores = ScoreCollector(self.diagnosis)
         self.last_val: dict[str, np.ndarray] = {}
+        self.last_test: dict[str, np.ndarray] = {}
         self._epoch_start = 0.0
         self._epoch_images = 0
 
@@ -202,7 +203,9 @@ class MelanomaModule(L.LightningModule):
         self._scored_step(batch, "test", self.test_scores)
 
     def on_test_epoch_end(self) -> None:
-        self._log_scores("test", self.test_scores)
+        scores = self._log_scores("test", self.test_scores)
+        if scores:
+            self.last_test = scores
 
     def _scored_step(self, batch: Batch, stage: str, scores: ScoreCollector) -> None:
         loss, logits, target = self.model_step(batch)
