@@ -167,3 +167,11 @@ def test_commands_do_not_import_each_other(package: str) -> None:
               if any(module == c or module.startswith(c + ".") for c in commands)
               and _module_name(path) not in (module, module.rsplit(".", 1)[0])]
     assert broken == []
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_the_readme_layout_table_names_every_room(room: str) -> None:
+    package, sub = room.split(".")
+    readme = (REPO_ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith(f"| `{package}/` |"))
+    assert f"`{sub}/`" in row, f"README's layout row for {package}/ does not name {sub}/"
