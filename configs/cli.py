@@ -2,10 +2,12 @@
 
 Each command module declares a :class:`Command` (its settings class, what it does, which errors
 are the user's and where it writes) and ends with ``sys.exit(COMMAND.main())``. The runner sets
-up logging once, restarts model-running commands on tcmalloc, parses the settings (CLI flags >
-``MELANOMA_*`` env vars > ``.env`` > defaults), and turns the user's errors into one line and
-exit code 2: a bad flag, bad input, or a place that cannot take the output (full disk, size
+up logging once, parses the settings (CLI flags > ``MELANOMA_*`` env vars > ``.env`` >
+defaults), and turns the user's errors into one line and exit code 2: a bad flag, bad input, or a place that cannot take the output (full disk, size
 limit, read-only folder). Anything else is a bug and keeps its traceback.
+
+The allocator is not the runner's job: a model-running command (`configs.process.ENTRY_POINTS`)
+restarts on tcmalloc when its package is imported, before torch loads and before this runs.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from pydantic_settings import SettingsError
 
 from configs.base import Settings
 from configs.errors import one_line, settings_error_message, write_failure, write_failure_message
-from configs.process import reexec_if_entry_point
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -104,7 +105,6 @@ class Command:
 
 def run(command: Command, argv: Sequence[str] | None = None) -> int:
     """Settings -> action -> exit code (see the module docstring)."""
-    reexec_if_entry_point()  # a no-op when the package's import already restarted the process
     configure_logging(command.log_level, command.log_format)
     args = list(sys.argv[1:] if argv is None else argv)
     try:
