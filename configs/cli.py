@@ -4,7 +4,8 @@ Each command module declares a :class:`Command` (its settings class, what it doe
 are the user's and where it writes) and ends with ``sys.exit(COMMAND.main())``. The runner sets
 up logging once, parses the settings (CLI flags > ``MELANOMA_*`` env vars > ``.env`` >
 defaults), and turns the user's errors into one line and exit code 2: a bad flag, bad input,
-or a place that cannot take the output (full disk, size limit, read-only folder). Anything else is a bug and keeps its traceback.
+or a place that cannot take the output (full disk, size limit, read-only folder). Anything
+else is a bug and keeps its traceback.
 
 The allocator is not the runner's job: a model-running command (`configs.process.ENTRY_POINTS`)
 restarts on tcmalloc when its package is imported, before torch loads and before this runs.
