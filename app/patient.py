@@ -110,7 +110,7 @@ class PatientView:
         out["rank_in_patient"] = context["decision_probability_prank"]
         out["distance_from_other_lesions"] = context["emb_patient_dist"]
         if self.stack is not None:
-            features = with_patient_context(lesion_features(df), df)
+            features = with_patient_context(lesion_features(df), df, emb)
             out["second_stage"] = self.stack.predict(features, emb)
         records = [{k: (None if isinstance(v, float) and np.isnan(v) else v)
                     for k, v in r.items()} for r in out.to_dict("records")]

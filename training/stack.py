@@ -85,15 +85,16 @@ def stack_folds(df: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
                         seed=seed)["fold"].to_numpy()
 
 
-def stack_features(df: pd.DataFrame, with_image_stats: bool) -> pd.DataFrame:
+def stack_features(df: pd.DataFrame, with_image_stats: bool,
+                   embedding: np.ndarray | None = None) -> pd.DataFrame:
     """`models.second_stage.features.lesion_features` (without the ``img_*`` statistics if asked)
-    and, with
-    patient ids, each row's context within its patient."""
+    and, with patient ids, each row's context within its patient (with `embedding`, its
+    distance to the patient's other lesions too)."""
     features = lesion_features(df)
     if not with_image_stats:
         features = features.drop(columns=list(IMAGE_STAT_COLUMNS), errors="ignore")
     if has_patient_ids(df):
-        features = with_patient_context(features, df)
+        features = with_patient_context(features, df, embedding)
     else:
         log.info("no patient ids (groups are %s): patient-normalised features omitted",
                  ", ".join(sorted(df["group_kind"].unique())))
@@ -169,7 +170,7 @@ def run(s: StackSettings) -> dict[str, Any]:
     df, emb = load_embeddings(s.embeddings)
     y = df["target"].to_numpy()
     folds = stack_folds(df, s.n_folds, s.seed)
-    features = stack_features(df, s.image_stats)
+    features = stack_features(df, s.image_stats, emb)
     s.out.mkdir(parents=True, exist_ok=True)
     oof = pd.DataFrame({"image_id": df["image_id"], "group_id": df["group_id"], "label": y,
                         "fold": folds, "cnn_prob": df["prob"]})

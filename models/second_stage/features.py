@@ -103,15 +103,18 @@ def has_patient_ids(df: pd.DataFrame) -> bool:
     return "group_kind" in df.columns and bool((df["group_kind"] == "patient").all())
 
 
-def with_patient_context(features: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
-    """`features` plus `patient_features` of the CNN score and image statistics when every row
-    of `df` is grouped by patient (``group_kind``); unchanged otherwise."""
+def with_patient_context(features: pd.DataFrame, df: pd.DataFrame,
+                         embedding: np.ndarray | None = None) -> pd.DataFrame:
+    """`features` plus `patient_features` of the CNN score, image statistics and TBP
+    measurements (and, with `embedding`, the distance to the patient's other lesions) when every
+    row of `df` is grouped by patient (``group_kind``); unchanged otherwise."""
     if not has_patient_ids(df):
         return features
     context = ["cnn_prob", *[c for c in features.columns
                              if c in IMAGE_STAT_COLUMNS or c.startswith("tbp_")]]
     return pd.concat([features, patient_features(
-        features.assign(patient_id=df["group_id"].to_numpy()), context)], axis=1)
+        features.assign(patient_id=df["group_id"].to_numpy()), context,
+        embedding=embedding)], axis=1)
 
 
 def _srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -183,17 +186,14 @@ def image_stats(image: Image.Image | np.ndarray) -> dict[str, float]:
 
 def patient_features(df: pd.DataFrame, columns: Sequence[str], patient: str = "patient_id",
                      embedding: np.ndarray | None = None) -> pd.DataFrame:
-    """Within-patient z-scores, ranks, lesion count and embedding distance.
+    """Each lesion against the patient's others ("ugly duckling" features, as the ISIC 2024
+    references build them).
 
-    Args:
-        df: rows with a `patient` column and the feature `columns`.
-        columns: features to normalise within each patient.
-        patient: the patient id column.
-        embedding: optional (N, D) image embeddings aligned with `df`.
-
-    Returns:
-        `<col>_pz` and `<col>_prank` per column, `patient_n_lesions`, and `emb_patient_dist`
-        (with `embedding`); NaN for patients with one lesion and for missing values.
+    Per column of `columns`: ``_pz`` (z-score within the patient), ``_prank`` (percentile rank),
+    ``_pdev`` (minus the patient's median) and ``_pmax`` / ``_pmin`` (1 for the patient's
+    largest / smallest value, else 0); then ``patient_n_lesions`` and, with an (N, D)
+    `embedding`, ``emb_patient_dist`` (distance to the mean of the patient's other lesions).
+    NaN for a patient with one lesion and for missing values.
     """
     groups = df[patient].astype(str)
     count = groups.map(groups.value_counts()).to_numpy()
@@ -205,9 +205,15 @@ def patient_features(df: pd.DataFrame, columns: Sequence[str], patient: str = "p
         mean, std = by.transform("mean"), by.transform("std", ddof=0)
         z = ((values - mean) / std.where(std > 0)).to_numpy(copy=True)
         rank = by.rank(pct=True).to_numpy(copy=True)
-        z[alone], rank[alone] = np.nan, np.nan
-        z[(std == 0).to_numpy() & ~alone & values.notna().to_numpy()] = 0.0
-        out[f"{col}_pz"], out[f"{col}_prank"] = z, rank
+        dev = (values - by.transform("median")).to_numpy(copy=True)
+        known = values.notna().to_numpy()
+        is_max = np.where(known, (values == by.transform("max")).to_numpy(), np.nan)
+        is_min = np.where(known, (values == by.transform("min")).to_numpy(), np.nan)
+        z[alone], rank[alone], dev[alone] = np.nan, np.nan, np.nan
+        is_max[alone], is_min[alone] = np.nan, np.nan
+        z[(std == 0).to_numpy() & ~alone & known] = 0.0
+        out[f"{col}_pz"], out[f"{col}_prank"], out[f"{col}_pdev"] = z, rank, dev
+        out[f"{col}_pmax"], out[f"{col}_pmin"] = is_max.astype(float), is_min.astype(float)
     if embedding is not None:
         emb = np.asarray(embedding, dtype=np.float64)
         frame = pd.DataFrame(emb, index=df.index)

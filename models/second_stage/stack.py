@@ -37,7 +37,7 @@ STACK_SCHEMA = 1
 REFERENCE_POINTS = 2001
 # Patient-context columns a single image cannot have: it is a patient with one lesion.
 ALONE = {"patient_n_lesions": 1.0}
-PATIENT_SUFFIXES = ("_pz", "_prank")
+PATIENT_SUFFIXES = ("_pz", "_prank", "_pdev", "_pmax", "_pmin")
 # Measurements an uploaded image does not come with (ISIC 2024 total-body photography).
 NOT_MEASURED_PREFIXES = ("tbp_", "clin_size")
 
@@ -93,7 +93,8 @@ class Stack:
                                                 for c in ("age", "sex", "site")}})
         if stats is not None:
             frame = pd.concat([frame, stats], axis=1)
-        features = with_patient_context(lesion_features(frame), rows.reset_index(drop=True))
+        features = with_patient_context(lesion_features(frame), rows.reset_index(drop=True),
+                                        emb)
         return self.predict(features, emb)
 
     def predict(self, base: pd.DataFrame, embedding: np.ndarray) -> np.ndarray:

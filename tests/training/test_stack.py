@@ -197,7 +197,8 @@ def test_isic2024_tbp_and_patient_features_reach_the_trees(tmp_path):
     assert stack.main(["--embeddings", str(emb), "--out", str(out), *FAST]) == 0
     features = json.loads((out / "stack_summary.json").read_text())["features"]
     assert {"tbp_lv_areaMM2", "tbp_lv_H", "patient_n_lesions", "cnn_prob_pz",
-            "tbp_lv_H_prank"} <= set(features)
+            "tbp_lv_H_prank", "cnn_prob_pdev", "cnn_prob_pmax", "tbp_lv_H_pmin",
+            "emb_patient_dist"} <= set(features)
     # One uploaded image has no TBP measurements and no patient: NaN, the trees still score.
     one = stack.stack_features(df.iloc[[0]].drop(columns=["tbp_lv_areaMM2", "tbp_lv_H"])
                               .assign(group_kind="lesion"), with_image_stats=True)

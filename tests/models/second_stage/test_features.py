@@ -90,6 +90,33 @@ def test_patient_context_by_hand():
     np.testing.assert_allclose(out["emb_patient_dist"].iloc[4:], [2.0, 2.0])
 
 
+def test_deviation_from_the_patient_median_and_extremes_by_hand():
+    df = pd.DataFrame({"patient_id": ["a", "a", "a", "b", "c", "c", "c"],
+                       "x": [1.0, 2.0, 6.0, 5.0, np.nan, 4.0, 4.0]})
+    out = patient_features(df, ["x"])
+    np.testing.assert_allclose(out["x_pdev"].iloc[:3], [-1.0, 0.0, 4.0])  # median 2
+    assert out["x_pmax"].iloc[:3].tolist() == [0.0, 0.0, 1.0]
+    assert out["x_pmin"].iloc[:3].tolist() == [1.0, 0.0, 0.0]
+    # One lesion: no context; a missing value stays missing; ties are all extremes.
+    assert all(math.isnan(out[c].iloc[3]) for c in ("x_pdev", "x_pmax", "x_pmin"))
+    assert all(math.isnan(out[c].iloc[4]) for c in ("x_pdev", "x_pmax", "x_pmin"))
+    assert out["x_pdev"].iloc[5:].tolist() == [0.0, 0.0]
+    assert out["x_pmax"].iloc[5:].tolist() == out["x_pmin"].iloc[5:].tolist() == [1.0, 1.0]
+
+
+def test_the_trees_get_the_embedding_distance_with_patient_ids():
+    from models.second_stage.features import with_patient_context
+
+    features = pd.DataFrame({"cnn_prob": [0.1, 0.2, 0.9, 0.4]})
+    rows = pd.DataFrame({"group_id": ["p", "p", "p", "q"], "group_kind": ["patient"] * 4})
+    emb = np.array([[0, 0], [2, 0], [4, 0], [9, 9]], dtype=float)
+    out = with_patient_context(features, rows, emb)
+    np.testing.assert_allclose(out["emb_patient_dist"].iloc[:3], [3.0, 0.0, 3.0])
+    assert {"cnn_prob_pdev", "cnn_prob_pmax", "cnn_prob_pmin"} <= set(out.columns)
+    lesions = rows.assign(group_kind="lesion")  # no patient ids: no patient context at all
+    assert list(with_patient_context(features, lesions, emb).columns) == ["cnn_prob"]
+
+
 def test_tbp_measurements_and_engineered_ratios_by_hand():
     from models.second_stage.features import lesion_features, tbp_features
 
