@@ -102,6 +102,9 @@ class TrainSettings(DatasetSettings):
         "run the melanoma runs' folds (to compare the two on the same images)")
     # model
     backbone: str = Field("efficientnet_b0", description="timm model name")
+    backbone_kwargs: dict[str, Any] = Field(
+        {}, description="extra constructor arguments of the backbone, as JSON (e.g. the "
+        "hybrid's '{\"dims\": [64, 128, 256, 320]}'); stored in the bundle")
     pretrained: Literal["auto", "timm", "file", "none"] = Field(
         "auto", description="ImageNet init: auto (local package for tf_efficientnet_lite0/1/2, "
         "else timm download), timm, file (--pretrained-path) or none")

@@ -139,7 +139,7 @@ def build_module(s: TrainSettings, dm: MelanomaDataModule,
     Raises:
         InitBundleError: `init` has another backbone or metadata branch than the settings.
     """
-    config = FusionConfig(backbone=s.backbone,
+    config = FusionConfig(backbone=s.backbone, backbone_kwargs=dict(s.backbone_kwargs),
                           meta_dim=dm.encoder.dim if s.use_metadata else 0,
                           meta_hidden=s.meta_hidden, meta_dropout=s.meta_dropout,
                           head_dropout=s.head_dropout, drop_path_rate=s.drop_path_rate,
