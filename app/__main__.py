@@ -122,7 +122,7 @@ def _serve(settings: AppSettings, private_dir: Path) -> int:
         stack = None
         if settings.second_stage is not None:
             if isinstance(engine, EnsembleEngine):
-                raise TreeError("--stack serves a single bundle's second stage, not an ensemble")
+                raise TreeError("--second-stage serves a single bundle's second stage, not an ensemble")
             stack = load_stack(settings.second_stage)
             check_stack_for(stack, engine.bundle)
         elif not isinstance(engine, EnsembleEngine):

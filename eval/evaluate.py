@@ -249,11 +249,11 @@ def _diagnosis(df: pd.DataFrame, probs: np.ndarray, classes: tuple[str, ...], n_
 
 def second_stage(s: EvalSettings, bundles: list[Bundle], df: pd.DataFrame,
                  results: dict[str, Any]) -> np.ndarray | None:
-    """The `--stack` trees' scores of the scored rows (None without --stack); their metrics
+    """The `--second-stage` trees' scores of the scored rows (None without it); their metrics
     go into `results["second_stage"]`.
 
     Raises:
-        EvalError: --stack with several bundles; TreeError: a stack of another bundle.
+        EvalError: --second-stage with several bundles; TreeError: another bundle's stack.
     """
     stack = load_second_stage(s.second_stage, bundles)
     if stack is None:
@@ -280,7 +280,7 @@ def print_summary(metrics: dict[str, Any], out: Path) -> None:
         table.add_row("AUROC without TTA", f"{metrics['without_tta']['auroc']:.4f}")
     table.add_row(pauc_key, f"{metrics[pauc_key]:.4f}")
     if metrics.get("second_stage"):
-        table.add_row("AUROC second stage (--stack)",
+        table.add_row("AUROC second stage (--second-stage)",
                       f"{metrics['second_stage']['auroc']:.4f}")
     table.add_row("Average precision", f"{metrics['average_precision']:.4f}")
     for name, t in metrics["thresholds"].items():

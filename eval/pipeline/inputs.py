@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def load_second_stage(path: Path | None, bundles: Sequence[Bundle]) -> Stack | None:
-    """The `--stack` second stage, checked against the (single) bundle; None without one.
+    """The `--second-stage` trees, checked against the (single) bundle; None without one.
 
     Raises:
         EvalError: several bundles; TreeError: unreadable, tampered or another bundle's stack.
@@ -35,7 +35,7 @@ def load_second_stage(path: Path | None, bundles: Sequence[Bundle]) -> Stack | N
     if path is None:  # a two-stage bundle brings its own
         return bundle_stack(bundles[0]) if len(bundles) == 1 else None
     if len(bundles) != 1:
-        raise EvalError("--stack scores one bundle's second stage: give one --bundle")
+        raise EvalError("--second-stage scores one bundle's second stage: give one --bundle")
     stack = load_stack(path)
     check_stack_for(stack, bundles[0])
     log.info("second stage %s: %s", path, ", ".join(m.model.library for m in stack.members))

@@ -1,7 +1,7 @@
 """One bundle's probability, pooled image embedding and image statistics for a table of images.
 
 The second stage's inputs, computed the same way for training (`training.embed`) and for
-evaluation (`eval.evaluate --stack`): the bundle's preprocessing and metadata encoding, the raw
+evaluation (`eval.evaluate --second-stage`): the bundle's preprocessing and metadata encoding, the raw
 single-view probability (no TTA, no calibration map: what the trees were trained on), the
 backbone's pooled features, and `models.second_stage.features.image_stats` of exactly the model
 view.
