@@ -108,7 +108,8 @@ def show(s: CompareSettings, result: dict[str, Any]) -> None:
     Console().print(table)
 
 
-COMMAND = Command(CompareSettings, compare, bad_input=(EvalError, MetricError), errors="log")
+COMMAND = Command(CompareSettings, compare, bad_input=(EvalError, MetricError), errors="log",
+                  show=show)
 main = COMMAND.main
 
 if __name__ == "__main__":

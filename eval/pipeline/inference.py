@@ -285,9 +285,7 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
         progress: show a rich progress bar on stderr.
         backend: "eager" or an engine backend (see `make_forward`).
         forwards: one `make_forward` per bundle, built once by a caller that scores many
-            chunks (else built here from `backend`, `device` and `amp`).
-        device: "cpu" or "cuda" (resolved by `models.inference.runtime.resolve_device`).
-        amp: mixed precision on the GPU where it agrees with float32.
+            chunks (else built here from `backend`, `device` and `amp`, as `make_forward`).
 
     Returns:
         Predictions (rows of unreadable images removed in skip mode).

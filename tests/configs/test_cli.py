@@ -59,7 +59,7 @@ def test_every_command_uses_the_runner(module: str) -> None:
 class _Tiny(Settings):
     model_config = settings_config("python -m tiny")
 
-    n: int = Field(1, ge=1, description="how many")
+    count: int = Field(1, ge=1, description="how many")
     out: Path = Field(Path("out"), description="where")
 
 
@@ -74,11 +74,11 @@ def _command(action, **options) -> Command:
 @pytest.mark.parametrize("style", ["line", "log"])
 def test_a_bad_flag_is_one_line_naming_it(style: str, capsys, caplog) -> None:
     with caplog.at_level(logging.ERROR):
-        code = _command(lambda s: None, errors=style).main(["--n", "0"])
+        code = _command(lambda s: None, errors=style).main(["--count", "0"])
     assert code == EXIT_BAD_INPUT
     lines = (capsys.readouterr().err.splitlines() if style == "line"
              else [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR])
-    assert len(lines) == 1 and "--n: Input should be greater than or equal to 1" in lines[0]
+    assert len(lines) == 1 and "--count: Input should be greater than or equal to 1" in lines[0]
     assert lines[0].startswith("error: invalid settings" if style == "line"
                                else "invalid settings")
 
@@ -121,16 +121,16 @@ def test_exit_codes(result, show, code) -> None:
 
 
 def test_show_gets_the_settings_and_the_result(capsys) -> None:
-    command = _command(lambda s: s.n * 10, show=lambda s, r: print(f"{s.n} -> {r}"))
-    assert command.main(["--n", "4"]) == 0
+    command = _command(lambda s: s.count * 10, show=lambda s, r: print(f"{s.count} -> {r}"))
+    assert command.main(["--count", "4"]) == 0
     assert capsys.readouterr().out == "4 -> 40\n"
 
 
 def test_the_invocation_is_passed_as_typed() -> None:
     seen = []
     command = _command(lambda s, line: seen.append(line), with_invocation=True)
-    assert command.main(["--out", "a b", "--n", "2"]) == 0
-    assert seen == ["python -m tiny --out 'a b' --n 2"]
+    assert command.main(["--out", "a b", "--count", "2"]) == 0
+    assert seen == ["python -m tiny --out 'a b' --count 2"]
 
 
 def test_flag_aliases() -> None:
@@ -139,13 +139,13 @@ def test_flag_aliases() -> None:
 
 
 class _Renamed(_Tiny):
-    cli_aliases: ClassVar[dict[str, str]] = {"--count": "--n"}
+    cli_aliases: ClassVar[dict[str, str]] = {"--number": "--count"}
     cli_renamed: ClassVar[dict[str, str]] = {"--where": "--out"}
 
 
 def test_aliases_are_silent_and_renamed_flags_warn(caplog) -> None:
     with caplog.at_level(logging.WARNING):
-        s = _Renamed.from_cli(["--count", "3", "--where=x"])
-    assert (s.n, s.out) == (3, Path("x"))
+        s = _Renamed.from_cli(["--number", "3", "--where=x"])
+    assert (s.count, s.out) == (3, Path("x"))
     assert [r.getMessage() for r in caplog.records] == [
         "--where is now --out (the old spelling still works, for now)"]

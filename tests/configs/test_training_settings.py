@@ -89,13 +89,13 @@ def test_dotenv_is_read_from_the_working_directory(monkeypatch, tmp_path):
     (["--no-use-metadata"], "use_metadata", False),
     (["--verify-images"], "verify_images", True),
     (["--meta-hidden", "[16,8]"], "meta_hidden", (16, 8)),
-    (["--data-dir", "some/where"], "data_dir", [Path("some/where")]),
-    (["--data-dir", "a", "--data-dir", "b"], "data_dir", [Path("a"), Path("b")]),
-    (["--data-dir", "a,b"], "data_dir", [Path("a"), Path("b")]),
+    (["--data-dir", "some/where"], "data", [Path("some/where")]),
+    (["--data-dir", "a", "--data-dir", "b"], "data", [Path("a"), Path("b")]),
+    (["--data-dir", "a,b"], "data", [Path("a"), Path("b")]),
     (["--data-dir", "a", "--data-dir", "b", "--data-format", "ham10000", "--data-format",
       "isic2019"], "data_format", ["ham10000", "isic2019"]),
     (["--val-source", "MSK,ISIC_archive"], "val_source", ["MSK", "ISIC_archive"]),
-    (["--exclude-data-dir", "x"], "exclude_data_dir", [Path("x")]),
+    (["--exclude-data-dir", "x"], "exclude_data", [Path("x")]),
     (["--source-weights", "BCN=0.5,HAM10000=1"], "source_weights", {"BCN": 0.5, "HAM10000": 1}),
     (["--aug-downscale-prob", "0.5"], "aug_downscale_prob", 0.5),
     (["--fold", "2", "--n-folds", "3"], "fold", 2),
@@ -112,7 +112,7 @@ def test_help_lists_flags(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "python -m training.pl_train" in out
-    for flag in ["--batch-size", "--focal-alpha", "--backbone", "--image-size", "--data-dir",
+    for flag in ["--batch-size", "--focal-alpha", "--backbone", "--image-size", "--data",
                  "--pretrained", "--fold", "--n-folds", "--loss", "--color-constancy",
                  "--no-use-metadata", "--epochs", "--lr-backbone"]:
         assert flag in out, flag
@@ -227,7 +227,7 @@ def test_evaluation_speaks_the_same_words(caplog):
     (["--source-weights", "BCN=-1"], "expected NAME=NUMBER"),
     (["--data-dir", "a", "--data-dir", "b", "--data-format", "ham10000", "--data-format",
       "isic2019", "--data-format", "isic2017"], "3 --data-format values for 2"),
-    (["--data-dir", "a", "--data-dir", "b", "--images-dir", "i"], "1 --images-dir values"),
+    (["--data-dir", "a", "--data-dir", "b", "--images-dir", "i"], "1 --images values"),
 ])
 def test_bad_multi_source_settings(argv, message):
     with pytest.raises((ValueError, SystemExit), match=message):

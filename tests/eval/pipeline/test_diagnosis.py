@@ -19,9 +19,8 @@ from models.bundle.ensemble import (
     save_ensemble,
 )
 from models.bundle.io import load_bundle
-
-from .conftest import build_bundle
-from .test_evaluate import FAST
+from tests.eval.conftest import build_bundle
+from tests.eval.test_evaluate import FAST
 
 CLASSES = ("MEL", "NV", "BCC", "BKL")  # the generated data has MEL, NV and BKL only
 
