@@ -119,7 +119,10 @@ def _jpeg_near_size(path: Path, side: int, low_mb: float, high_mb: float) -> flo
     raise AssertionError(f"no noise level gives a JPEG of {low_mb:.1f}-{high_mb:.1f} MB: {sizes}")
 
 
-PEAK_GROWTH_LIMIT_MB = 1500.0  # see README "What survives what": the measured peak is stated
+# Measured 2026-12-05: +330 MB for 20 x 16.4 MB JPEGs of 7000x7000 px (README "What survives
+# what"); the bound leaves room for other allocators and libjpeg builds, not for a second copy
+# of every decoded image (20 x 147 MB).
+PEAK_GROWTH_LIMIT_MB = 800.0
 
 
 @pytest.mark.slow
