@@ -149,12 +149,12 @@ def _plots(s: EvalSettings, out: Path, df: pd.DataFrame, preds: Predictions,
                       probabilistic=probabilistic)
 
 
-def _speed(s: EvalSettings, preds: Predictions) -> dict[str, Any]:
-    """The speed record of metrics.json."""
+def _speed(s: EvalSettings, preds: Predictions, device: str) -> dict[str, Any]:
+    """The speed record of metrics.json (`device`: where the model ran, "cpu" or "cuda")."""
     return {"images": int(preds.keep.sum()), "seconds": round(preds.seconds, 3),
             "images_per_s": round(preds.images_per_s, 2), "forward_images": preds.n_forward,
             "batch_size": s.batch_size, "num_workers": s.num_workers, "backend": preds.backend,
-            "device": device_name("cuda" if preds.backend.startswith("eager-cuda") else "cpu"),
+            "device": device_name(device),
             "torch_threads": torch.get_num_threads()}
 
 
@@ -222,7 +222,7 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
             "default_threshold": default,
             "thresholds_rule": rule,
             **results,
-            "speed": _speed(s, preds),
+            "speed": _speed(s, preds, device),
             "machine": machine_info(),
             "warnings": warnings,
             "notes": notes + results.get("notes", []),

@@ -3,13 +3,7 @@
 # eval-oos-default/ comes from run4.sh (make_oos.py builds the set) and was made with the
 # uncalibrated bundle (git show 8f0ca21:models/default/bundle.json > models/default/bundle.json
 # to rerun this). Both maps were fitted; temperature was shipped (ECE on HAM10000 fold 0 0.122 vs Platt 0.132; ISIC 2017 0.013 both).
-# Paths (override any of them): the repository, the shared data, the run folder, scratch space.
-REPO=${REPO:-$(cd "$(dirname "$0")/../../.." && pwd)}
-DATA_ROOT=${DATA_ROOT:-$REPO/../shared/data}
-RUNS=${RUNS:-$REPO/../runs/issue16}
-SCRATCH=${SCRATCH:-${TMPDIR:-/tmp}/issue16}
-PY=${PY:-$REPO/.venv/bin/python}
-mkdir -p "$RUNS" "$SCRATCH"
+. "$(dirname "$0")/paths.sh"  # REPO, DATA_ROOT, RUNS, SCRATCH, PY
 for method in platt temperature; do
   $PY -m eval.calibrate --bundle "$REPO/models/default" \
     --predictions "$REPO/docs/experiments/issue16/eval-oos-default/predictions.csv" \

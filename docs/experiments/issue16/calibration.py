@@ -1,11 +1,5 @@
 """Temperature fitted on the candidate's validation predictions; ECE before/after on the eval sets."""
-import os
-from pathlib import Path as _Path
-# Paths (override with env vars): the repository, the shared data, the run folder, scratch space.
-REPO = _Path(os.environ.get("REPO", _Path(__file__).resolve().parents[3]))
-DATA_ROOT = _Path(os.environ.get("DATA_ROOT", REPO.parent / "shared" / "data"))
-RUNS = _Path(os.environ.get("RUNS", REPO.parent / "runs" / "issue16"))
-SCRATCH = _Path(os.environ.get("SCRATCH", _Path(os.environ.get("TMPDIR", "/tmp")) / "issue16"))
+from paths import DATA_ROOT, REPO, RUNS, SCRATCH  # noqa: F401  (paths.py)
 import json, sys
 import pandas as pd
 sys.path.insert(0, str(REPO))

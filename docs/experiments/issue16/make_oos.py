@@ -1,12 +1,6 @@
 """Out-of-source set for the HAM10000-trained default: ISIC 2019 (BCN, MSK, archive) minus the
 ISIC 2017 images and their lesions; BCN subsampled by lesion to ~3000 images (CPU time)."""
-import os
-from pathlib import Path as _Path
-# Paths (override with env vars): the repository, the shared data, the run folder, scratch space.
-REPO = _Path(os.environ.get("REPO", _Path(__file__).resolve().parents[3]))
-DATA_ROOT = _Path(os.environ.get("DATA_ROOT", REPO.parent / "shared" / "data"))
-RUNS = _Path(os.environ.get("RUNS", REPO.parent / "runs" / "issue16"))
-SCRATCH = _Path(os.environ.get("SCRATCH", _Path(os.environ.get("TMPDIR", "/tmp")) / "issue16"))
+from paths import DATA_ROOT, REPO, RUNS, SCRATCH  # noqa: F401  (paths.py)
 import sys
 from pathlib import Path
 import numpy as np, pandas as pd

@@ -1,13 +1,7 @@
 """Per-source AUROC, sensitivity/specificity and ECE of the shipped rule on the unseen ISIC 2019
 set (eval-oos-default holds raw TTA-mean scores; the bundle's map is applied here).
 Run from the repository root after make_oos.py: .venv/bin/python docs/experiments/issue16/per_source.py"""
-import os
-from pathlib import Path as _Path
-# Paths (override with env vars): the repository, the shared data, the run folder, scratch space.
-REPO = _Path(os.environ.get("REPO", _Path(__file__).resolve().parents[3]))
-DATA_ROOT = _Path(os.environ.get("DATA_ROOT", REPO.parent / "shared" / "data"))
-RUNS = _Path(os.environ.get("RUNS", REPO.parent / "runs" / "issue16"))
-SCRATCH = _Path(os.environ.get("SCRATCH", _Path(os.environ.get("TMPDIR", "/tmp")) / "issue16"))
+from paths import DATA_ROOT, REPO, RUNS, SCRATCH  # noqa: F401  (paths.py)
 import json
 
 import pandas as pd

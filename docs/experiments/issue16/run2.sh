@@ -1,12 +1,6 @@
 #!/bin/bash
 # Per-resolution: HAM10000 fold 0 with its images shrunk to 84 / 112 px, single view.
-# Paths (override any of them): the repository, the shared data, the run folder, scratch space.
-REPO=${REPO:-$(cd "$(dirname "$0")/../../.." && pwd)}
-DATA_ROOT=${DATA_ROOT:-$REPO/../shared/data}
-RUNS=${RUNS:-$REPO/../runs/issue16}
-SCRATCH=${SCRATCH:-${TMPDIR:-/tmp}/issue16}
-PY=${PY:-$REPO/.venv/bin/python}
-mkdir -p "$RUNS" "$SCRATCH"
+. "$(dirname "$0")/paths.sh"  # REPO, DATA_ROOT, RUNS, SCRATCH, PY
 cd "$SCRATCH"; OUT=$RUNS
 $PY "$REPO/docs/experiments/issue16/res.py" 84 112
 for n in 84 112; do for m in default:$REPO/models/default candidate:$OUT/ms-f0-224/bundle; do

@@ -1,12 +1,6 @@
 #!/bin/bash
 # Session C: HAM10000 held out (LOSO), then per-resolution evals (run2.sh).
-# Paths (override any of them): the repository, the shared data, the run folder, scratch space.
-REPO=${REPO:-$(cd "$(dirname "$0")/../../.." && pwd)}
-DATA_ROOT=${DATA_ROOT:-$REPO/../shared/data}
-RUNS=${RUNS:-$REPO/../runs/issue16}
-SCRATCH=${SCRATCH:-${TMPDIR:-/tmp}/issue16}
-PY=${PY:-$REPO/.venv/bin/python}
-mkdir -p "$RUNS" "$SCRATCH"
+. "$(dirname "$0")/paths.sh"  # REPO, DATA_ROOT, RUNS, SCRATCH, PY
 cd "$SCRATCH"
 D=$DATA_ROOT
 OUT=$RUNS

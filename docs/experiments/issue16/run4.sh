@@ -1,12 +1,6 @@
 #!/bin/bash
 # Default bundle on the out-of-source set (ISIC 2019 BCN subsample + MSK + archive, ISIC 2017 out), TTA.
-# Paths (override any of them): the repository, the shared data, the run folder, scratch space.
-REPO=${REPO:-$(cd "$(dirname "$0")/../../.." && pwd)}
-DATA_ROOT=${DATA_ROOT:-$REPO/../shared/data}
-RUNS=${RUNS:-$REPO/../runs/issue16}
-SCRATCH=${SCRATCH:-${TMPDIR:-/tmp}/issue16}
-PY=${PY:-$REPO/.venv/bin/python}
-mkdir -p "$RUNS" "$SCRATCH"
+. "$(dirname "$0")/paths.sh"  # REPO, DATA_ROOT, RUNS, SCRATCH, PY
 while pgrep -f run3.sh > /dev/null; do sleep 10; done
 cd "$SCRATCH"; OUT=$RUNS
 s=$(date +%s); echo "START eval-oos-default $(date -u +%T)" >> $OUT/times.log
