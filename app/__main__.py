@@ -112,7 +112,7 @@ def _serve(settings: AppSettings, private_dir: Path) -> int:
     from models.second_stage.trees import TreeError
 
     options = {"num_threads": settings.num_threads, "backend": settings.backend,
-               "cache_dir": settings.engine_cache_dir}
+               "cache_dir": settings.engine_cache_dir, "precision": settings.precision}
     try:
         if is_ensemble(settings.bundle):
             engine = EnsembleEngine(load_ensemble(settings.bundle),
@@ -129,8 +129,8 @@ def _serve(settings: AppSettings, private_dir: Path) -> int:
             stack = bundle_stack(engine.bundle)  # a two-stage bundle's trees
     except (BundleError, EnsembleError, TreeError) as err:
         raise StartError(one_line(err)) from None
-    log.info("loaded bundle %s (backend %s); %s", engine.bundle.bundle_id, engine.backend,
-             runtime_summary(engine.num_threads))
+    log.info("loaded bundle %s (backend %s, %s); %s", engine.bundle.bundle_id, engine.backend,
+             engine.precision, runtime_summary(engine.num_threads))
 
     from app.server import create_app
 

@@ -186,6 +186,10 @@ def second_stage_markdown(second: dict[str, Any]) -> list[str]:
     """The second stage's score, with what it could and could not use."""
     kind = ("probability" if second.get("combiner") == "single"
             else "mean percentile among its cross-validated scores")
+    weights = {n: w for n, w in (second.get("weights") or {}).items() if w > 0}
+    if weights and second.get("combiner") != "single":
+        kind = "weighted mean percentile: " + ", ".join(
+            f"{n} {w:.2f}" for n, w in sorted(weights.items(), key=lambda kv: -kv[1]))
     return [(f"**Second stage** ({' + '.join(second['libraries'])} trees on the CNN score, "
              f"metadata, image colour/shape statistics and the image embedding): "
              f"**{second['score']:.3f}** ({kind}). Image-level features only: a single image has "

@@ -64,12 +64,13 @@ def health_record(engine: Engine, stack: Stack | None = None) -> dict[str, Any]:
     """What `/healthz` answers: status, the loaded model (and an ensemble's members)."""
     health = {"status": "ok", "model_loaded": True, "bundle_id": engine.bundle.bundle_id,
               "version": app_version(), "backend": engine.backend,
+              "precision": engine.precision,
               "device": "cpu"}  # the app always runs on the CPU (GPUs serve the batch commands)
     if getattr(engine, "members", None):  # an ensemble: which bundles score
         health["members"] = list(engine.members)
     if stack is not None:
         health["second_stage"] = {"folder": str(stack.folder),
-                                  "libraries": [m.model.library for m in stack.members]}
+                                  "libraries": [m.name for m in stack.members]}
     return health
 
 

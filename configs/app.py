@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from configs.base import DEFAULT_BUNDLE_DIR, Settings, settings_config
-from configs.choices import Backend
+from configs.choices import Backend, Precision
 
 
 class AppSettings(Settings):
@@ -36,8 +36,11 @@ class AppSettings(Settings):
     num_threads: int | None = Field(None, ge=1, description="torch intra-op threads "
                                     "(default: the engine's choice)")
     backend: Backend = Field(
-        "auto", description="inference backend: auto = ONNX Runtime, else TorchScript, else "
-        "eager PyTorch (all checked against eager at 1e-4)")
+        "auto", description="inference backend: auto = OpenVINO (when installed and its logits "
+        "agree with eager), else ONNX Runtime, else TorchScript, else eager PyTorch")
+    precision: Precision = Field(
+        "auto", description="OpenVINO's inference precision: auto = bf16 where the CPU "
+        "computes it natively (avx512_bf16 or AMX) and the logits agree with fp32, else fp32")
     cam_member: int = Field(0, ge=0, description="for an ensemble --bundle: the member whose "
                             "heatmaps are shown (every member scores)")
     engine_cache_dir: Path | None = Field(None, description="folder to cache the exported "

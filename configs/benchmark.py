@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import Field, model_validator
 
 from configs.base import DEFAULT_BUNDLE_DIR, REPO_ROOT, Settings, settings_config
-from configs.choices import Backend
+from configs.choices import Backend, Precision
 
 DEFAULT_BENCH_IMAGES = REPO_ROOT.parent / "shared" / "data" / "ham10000" / "images"
 
@@ -36,6 +36,8 @@ class BenchmarkSettings(Settings):
     num_threads: int | None = Field(None, ge=1, description="torch/ONNX Runtime threads "
                                     "(default: all cores)")
     backend: Backend = Field("auto", description="engine backend")
+    precision: Precision = Field("auto", description="OpenVINO's inference precision (auto: "
+                                 "bf16 where the CPU computes it natively and it agrees)")
     server_url: str | None = Field(None, description="also time the /analyze endpoint of a "
                                    "running app through gradio_client (e.g. "
                                    "http://127.0.0.1:7860/)")

@@ -9,14 +9,23 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-Backend = Literal["auto", "onnxruntime", "torchscript", "eager"]
-"""Inference runtime; ``auto`` picks ONNX Runtime, else TorchScript, else eager PyTorch."""
+Backend = Literal["auto", "openvino", "onnxruntime", "torchscript", "eager"]
+"""Inference runtime; ``auto`` picks OpenVINO (when installed and its logits agree with eager),
+else ONNX Runtime, else TorchScript, else eager PyTorch."""
 
 BACKENDS: tuple[str, ...] = get_args(Backend)
 """Every accepted name: ``auto`` first, then the runtimes in the order ``auto`` tries them."""
 
 AUTO_ORDER: tuple[str, ...] = BACKENDS[1:]
 """What ``auto`` tries, in order; the last one (eager PyTorch) always works."""
+
+Precision = Literal["auto", "fp32", "bf16"]
+"""Inference precision of the OpenVINO runtime: ``auto`` is bf16 where the CPU computes it
+natively (avx512_bf16 or AMX) and the bundle's logits agree with fp32, else fp32. The other
+runtimes compute in fp32."""
+
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+"""Every accepted precision name."""
 
 Device = Literal["auto", "cpu", "cuda"]
 """Where the batch commands run the model; ``auto`` is a CUDA GPU when torch sees one, else the

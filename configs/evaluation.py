@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from configs.base import DEFAULT_BUNDLE_DIR, CommaList, Settings, settings_config
-from configs.choices import Backend, Combiner, Device
+from configs.choices import Backend, Combiner, Device, Precision
 from configs.datasets import DataFormat
 from data.readers import OnError
 
@@ -36,9 +36,12 @@ class ScoringSettings(Settings):
     num_threads: int | None = Field(None, ge=1, description="torch intra-op threads "
                                     "(default: torch's choice)")
     backend: Backend = Field(
-        "auto", description="inference path: the engine's fast runners (auto = ONNX Runtime, "
-        "else TorchScript; both agree with eager to 1e-4 and run ~3x faster), or eager "
+        "auto", description="inference path: the engine's fast runners (auto = OpenVINO when "
+        "installed and agreeing with eager, else ONNX Runtime, else TorchScript), or eager "
         "PyTorch (the reference)")
+    precision: Precision = Field(
+        "auto", description="OpenVINO's inference precision: auto = bf16 where the CPU "
+        "computes it natively (avx512_bf16 or AMX) and the logits agree with fp32, else fp32")
     progress: bool = Field(True, description="show a progress bar")
     device: Device = Field("auto", description="where the model runs: auto (a CUDA GPU when "
                            "torch sees one, else the CPU), cpu or cuda (an error without a GPU)")

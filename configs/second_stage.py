@@ -56,14 +56,28 @@ class StackSettings(Settings):
                          "stratified; at least 3: one predicts, one stops early, the rest "
                          "fit; the CNN's own folds when the embeddings cover them)")
     seed: int = Field(42, description="fold and tree seed")
-    embedding_dims: int = Field(16, ge=0, description="principal components of the image "
-                                "embedding used as features (fitted inside each training fold)")
+    embedding_dims: int = Field(16, ge=0, description="principal components of each member's "
+                                "image embedding used as features (one PCA per member, fitted "
+                                "inside each training fold)")
     image_stats: bool = Field(True, description="colour/shape statistics computed from the "
                               "images (lesion-to-skin contrast, asymmetry, border)")
     n_estimators: int = Field(2000, ge=1, description="most boosting rounds (stopped early on "
                               "the stopping fold's log-loss, then the round with its best pAUC "
                               "above 80% TPR is kept)")
     learning_rate: float = Field(0.03, gt=0, description="boosting learning rate")
+    tabular_baseline: bool = Field(True, description="also fit the first library's trees "
+                                   "without any CNN output (metadata, image statistics, TBP, "
+                                   "patient context), as the ISIC 2024 references report")
+    combiner: Literal["weighted", "mean"] = Field(
+        "weighted", description="weighted: the CNN score, every library's trees and the "
+        "tabular baseline rank-averaged with weights chosen on out-of-fold predictions (the "
+        "estimate is nested: each fold's weights come from the other folds); mean: the "
+        "libraries' trees only, equal weights")
+    blend_metric: Literal["pauc", "auroc"] = Field(
+        "pauc", description="what the blend weights maximise: ISIC 2024's pAUC above 80% TPR, "
+        "or AUROC")
+    blend_trials: int = Field(500, ge=0, description="random weight vectors tried besides "
+                              "equal weights and each component alone")
     early_stopping_rounds: int = Field(100, ge=1, description="rounds without a better "
                                        "stopping-fold log-loss before a fit stops")
     out: Path = Field(Path("outputs/stack"), description="folder: oof_predictions.csv, "

@@ -184,12 +184,14 @@ def summary(times_ms: list[float]) -> dict[str, float]:
 
 def run(settings: BenchmarkSettings, bundle: Bundle) -> dict[str, Any]:
     """Time both pipelines on the same images, interleaved; return all figures."""
-    engine = Engine(bundle, num_threads=settings.num_threads, backend=settings.backend)
+    engine = Engine(bundle, num_threads=settings.num_threads, backend=settings.backend,
+                    precision=settings.precision)
     info = machine_info()
     layers = engine.cam_layer_names
     images = pick_images(settings.images, settings.n)
-    log.info("bundle %s (%s, %d px), backend %s, %d images, CAM layers %s", engine.bundle_id,
-             bundle.config.backbone, engine.size, engine.backend, len(images), layers)
+    log.info("bundle %s (%s, %d px), backend %s (%s), %d images, CAM layers %s",
+             engine.bundle_id, bundle.config.backbone, engine.size, engine.backend,
+             engine.precision, len(images), layers)
 
     def engine_analysis(path: Path, age: Any, sex: Any, site: Any) -> Any:
         analysis = engine.analyze(path, age, sex, site)
@@ -235,6 +237,7 @@ def run(settings: BenchmarkSettings, bundle: Bundle) -> dict[str, Any]:
         **server,
         "bundle": engine.bundle_id, "backbone": bundle.config.backbone, "size": engine.size,
         "random_weights": bundle.info.get("name") == RANDOM_NAME, "backend": engine.backend,
+        "precision": engine.precision,
         "cam_layers": layers, "images": len(images), "machine": info,
         "naive_analysis_ms": naive_s, "engine_analysis_ms": eng_s,
         "ratio_p50": naive_s["p50"] / eng_s["p50"],
@@ -357,7 +360,8 @@ def print_report(r: dict[str, Any]) -> None:
     print(f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} "
           f"({m['torch_threads']} threads), tcmalloc {'on' if m['tcmalloc'] else 'OFF'}, "
           f"load avg {m['loadavg_start']} -> {m['loadavg_end']}")
-    print(f"engine backend: {r['backend']}; CAM layers: {', '.join(r['cam_layers'])}")
+    print(f"engine backend: {r['backend']} ({r.get('precision', 'fp32')}); "
+          f"CAM layers: {', '.join(r['cam_layers'])}")
     print(f"\n{'pipeline':<48}{'n':>5}{'p50 ms':>10}{'p90 ms':>10}{'mean ms':>10}"
           f"{'CPU p50':>10}")
     rows = [("naive (grad-cam per layer, TTA 1 by 1)", r["naive_analysis_ms"]),

@@ -180,7 +180,7 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     device = resolve_device(s.device)
     preds = predict(bundles, df, tta=s.tta, metadata=s.metadata, batch_size=s.batch_size,
                     num_workers=s.num_workers, on_bad_row=s.on_bad_row, progress=s.progress,
-                    backend=s.backend, device=device, amp=s.amp)
+                    backend=s.backend, device=device, amp=s.amp, precision=s.precision)
     df = _scored_rows(df, preds)
     _require_melanomas_and_others(df, s.data)
 

@@ -169,8 +169,8 @@ def run(s: PredictSettings) -> dict[str, int]:
     scored = 0
     # Built once: an engine runner costs a graph export, far more than one chunk's scoring.
     device = resolve_device(s.device)
-    forwards = ([make_forward(b, s.backend, device, s.amp) for b in bundles] if len(todo)
-                else None)
+    forwards = ([make_forward(b, s.backend, device, s.amp, s.precision) for b in bundles]
+                if len(todo) else None)
     for start in range(0, len(todo), s.chunk_size):
         rows = todo.iloc[start:start + s.chunk_size].reset_index(drop=True)
         try:

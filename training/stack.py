@@ -1,22 +1,29 @@
-"""Second stage: gradient-boosted trees on the CNN's out-of-fold score, image embedding and
-tabular features. `python -m training.stack --embeddings E.parquet --model lightgbm`.
+"""Second stage: gradient-boosted trees on the CNN's out-of-fold score, image embeddings and
+tabular features. `python -m training.stack --embeddings E.parquet --tree-libraries lightgbm`.
 
 Only rows whose CNN probability is out-of-fold (`training.embed`'s ``prob``) are used, so the
 score the trees learn from never saw the row's label. Folds: the CNN's own folds when the
 out-of-fold rows span every fold (a k-fold CNN run), otherwise fresh grouped, stratified folds
 over those rows. Each outer fold's trees are fitted on the other folds, with early stopping on
 one more held-out fold (log-loss, then the round with the best pAUC above 80 % TPR there), and
-predict the outer fold: the out-of-fold predictions are honest estimates. Several libraries
-are combined by averaging each score's percentile among that library's out-of-fold scores
-(stored as quantiles, so one image can be scored the same way). The final trees, fitted on
-every row with the median best round, are saved in each library's own text/JSON format with
-`features.json` (feature list, PCA of the embedding, versions, SHA-256 of every tree file).
+predict the outer fold: the out-of-fold predictions are honest estimates.
+
+As the ISIC 2024 references do, every member's embedding is used (one PCA each, columns
+``m<k>_pc<i>``; ``emb_pc<i>`` for a single member), a tabular-only baseline is fitted beside
+(no CNN score, no embedding), and the final score rank-averages the CNN, each library's trees
+and the tabular trees with weights chosen out of fold (`training.components.blend`; the
+reported blend is nested: each fold is blended with weights chosen on the others). Each score
+is turned into its percentile among its component's out-of-fold scores (stored as quantiles, so
+one image is scored the same way). The final trees, fitted on every row with the median best
+round, are saved in each library's own text/JSON format with `features.json` (names, columns,
+PCAs, versions, blend weights, SHA-256 of every tree file).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -37,15 +44,17 @@ from models.second_stage.features import (
     with_patient_context,
 )
 from models.second_stage.stack import (
+    CNN,
     FEATURES_FILE,
     STACK_FORMAT,
     STACK_SCHEMA,
+    component_prefix,
     embedding_components,
-    percentile_mean,
     reference_quantiles,
     write_two_stage,
 )
 from models.second_stage.trees import PACKAGES, TreeError, TreeModel
+from training.components.blend import blend_metric, nested_blend, search_weights
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +66,11 @@ class StackError(ValueError):
     """Stacking cannot proceed as asked; the message says why."""
 
 
-def load_embeddings(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
-    """Out-of-fold rows of an embeddings file and member 0's embedding matrix.
+def load_embeddings(path: Path) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """Out-of-fold rows of an embeddings file and every member's embedding matrix (m0, m1...).
 
     Raises:
-        StackError: no out-of-fold rows, or a single class among them.
+        StackError: no out-of-fold rows, a single class among them, or no embedding columns.
     """
     df = pd.read_parquet(path)
     n = len(df)
@@ -70,8 +79,11 @@ def load_embeddings(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
              path, n, len(df))
     if df.empty or df["target"].nunique() < 2:
         raise StackError(f"{path}: the out-of-fold rows need melanomas and other lesions")
-    emb_cols = sorted(c for c in df.columns if c.startswith("m0_emb_"))
-    return df, df[emb_cols].to_numpy(np.float32)
+    members = sorted({int(m.group(1)) for c in df.columns if (m := re.match(r"m(\d+)_emb_", c))})
+    if not members:
+        raise StackError(f"{path}: no m<k>_emb_<j> columns (not a training.embed file)")
+    return df, [df[sorted(c for c in df.columns if c.startswith(f"m{k}_emb_"))]
+                .to_numpy(np.float32) for k in members]
 
 
 def stack_folds(df: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
@@ -101,6 +113,12 @@ def stack_features(df: pd.DataFrame, with_image_stats: bool,
     return features
 
 
+def tabular_columns(features: pd.DataFrame) -> list[str]:
+    """The columns of the tabular-only baseline: no CNN score (nor its patient context), no
+    embedding distance."""
+    return [c for c in features.columns if not c.startswith("cnn_") and c != "emb_patient_dist"]
+
+
 def _pca(train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and top-k principal axes of `train` (k x D)."""
     mean = train.mean(axis=0)
@@ -108,12 +126,30 @@ def _pca(train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return mean, vt[:k]
 
 
-def with_components(features: pd.DataFrame, emb: np.ndarray,
-                    pca: tuple[np.ndarray, np.ndarray] | None) -> pd.DataFrame:
-    """Features plus the embedding's principal components."""
-    if pca is None:
+def fit_pcas(embs: list[np.ndarray], rows: np.ndarray, k: int
+             ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One PCA per member's embedding, fitted on `rows` only (none when `k` is 0)."""
+    return [_pca(e[rows], k) for e in embs] if k else []
+
+
+def with_components(features: pd.DataFrame, embs: list[np.ndarray],
+                    pcas: list[tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """Features plus every member's principal components (`component_prefix` names)."""
+    if not pcas:
         return features
-    return pd.concat([features, embedding_components(emb, *pca, index=features.index)], axis=1)
+    return pd.concat([features, *(embedding_components(
+        e, mean, axes, index=features.index, prefix=component_prefix(k, len(embs)))
+        for k, (e, (mean, axes)) in enumerate(zip(embs, pcas, strict=True)))], axis=1)
+
+
+def design(features: pd.DataFrame, embs: list[np.ndarray], rows: np.ndarray, k: int,
+           tabular: bool) -> tuple[pd.DataFrame, list[tuple[np.ndarray, np.ndarray]]]:
+    """The trees' feature table (PCAs fitted on `rows`) and its PCAs; the tabular baseline's
+    columns only with `tabular`."""
+    if tabular:
+        return features[tabular_columns(features)], []
+    pcas = fit_pcas(embs, rows, k)
+    return with_components(features, embs, pcas), pcas
 
 
 def _best_round(model: TreeModel, x: np.ndarray, y: np.ndarray) -> int:
@@ -123,14 +159,14 @@ def _best_round(model: TreeModel, x: np.ndarray, y: np.ndarray) -> int:
     return rounds[int(np.argmax(scores))]
 
 
-def fit_fold(s: StackSettings, library: str, features: pd.DataFrame, emb: np.ndarray,
-             y: np.ndarray, folds: np.ndarray, outer: int) -> tuple[np.ndarray, int]:
+def fit_fold(s: StackSettings, library: str, features: pd.DataFrame, embs: list[np.ndarray],
+             y: np.ndarray, folds: np.ndarray, outer: int, *, tabular: bool = False
+             ) -> tuple[np.ndarray, int]:
     """Trees fitted without fold `outer` (early stopping on the next fold); its predictions."""
     ordered = sorted(set(folds))
     stop = ordered[(ordered.index(outer) + 1) % len(ordered)]
     fit, stopping, test = (~np.isin(folds, [outer, stop])), folds == stop, folds == outer
-    pca = _pca(emb[fit], s.embedding_dims) if s.embedding_dims else None
-    x = with_components(features, emb, pca).to_numpy(np.float32)
+    x = design(features, embs, fit, s.embedding_dims, tabular)[0].to_numpy(np.float32)
     model = TreeModel.fit(library, x[fit], y[fit], n_estimators=s.n_estimators,
                           learning_rate=s.learning_rate, seed=s.seed, x_stop=x[stopping],
                           y_stop=y[stopping], stop_rounds=s.early_stopping_rounds)
@@ -145,18 +181,19 @@ def _version(library: str) -> str:
         return "unknown"
 
 
-def fit_final(s: StackSettings, library: str, features: pd.DataFrame, emb: np.ndarray,
-              y: np.ndarray, rounds: int) -> dict[str, Any]:
+def fit_final(s: StackSettings, library: str, features: pd.DataFrame, embs: list[np.ndarray],
+              y: np.ndarray, rounds: int, *, tabular: bool = False) -> dict[str, Any]:
     """Trees on every row with `rounds` rounds, saved; their entry in features.json."""
-    pca = _pca(emb, s.embedding_dims) if s.embedding_dims else None
-    x = with_components(features, emb, pca)
+    x, pcas = design(features, embs, np.ones(len(y), bool), s.embedding_dims, tabular)
     model = TreeModel.fit(library, x.to_numpy(np.float32), y, n_estimators=rounds,
                           learning_rate=s.learning_rate, seed=s.seed)
-    path = model.save(s.out)
-    entry = {"library": library, "version": _version(library), "file": path.name,
-             "sha256": sha256_file(path), "n_iter": model.n_iter}
-    if pca is not None:
-        entry["pca_mean"], entry["pca_axes"] = pca[0].tolist(), pca[1].tolist()
+    name = tree_name(library, tabular)
+    path = model.save(s.out, stem=name)
+    entry = {"name": name, "library": library, "version": _version(library),
+             "file": path.name, "sha256": sha256_file(path), "n_iter": model.n_iter,
+             "pca": [{"member": k, "prefix": component_prefix(k, len(embs)),
+                      "mean": mean.tolist(), "axes": axes.tolist()}
+                     for k, (mean, axes) in enumerate(pcas)]}
     entry["columns"] = list(x.columns)
     gain = model.importance(x.shape[1])
     share = gain / gain.sum() if gain.sum() > 0 else gain
@@ -165,49 +202,88 @@ def fit_final(s: StackSettings, library: str, features: pd.DataFrame, emb: np.nd
     return entry
 
 
+def tree_name(library: str, tabular: bool) -> str:
+    """A set of trees' name: its library, or ``tabular-<library>`` for the baseline."""
+    return f"tabular-{library}" if tabular else library
+
+
+def cross_validate(s: StackSettings, library: str, features: pd.DataFrame,
+                   embs: list[np.ndarray], y: np.ndarray, folds: np.ndarray, tabular: bool
+                   ) -> tuple[np.ndarray, list[int]]:
+    """Every row's out-of-fold prediction by one set of trees, and each fold's best round."""
+    preds, bests = np.full(len(y), np.nan), []
+    for outer in sorted(set(folds)):
+        preds[folds == outer], best = fit_fold(s, library, features, embs, y, folds, outer,
+                                               tabular=tabular)
+        bests.append(best)
+    return preds, bests
+
+
+def blend(s: StackSettings, scores: dict[str, np.ndarray], trees: list[str], y: np.ndarray,
+          folds: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+    """The combiner's weights (on every out-of-fold row) and its out-of-fold score (nested for
+    "weighted": each fold blended with weights chosen on the other folds)."""
+    cnn_reference = reference_quantiles(scores[CNN]).tolist()
+    if s.combiner == "mean":
+        weights = {name: float(name in trees) for name in scores}
+        spec = {"metric": None, "cnn_reference": cnn_reference,
+                "components": [{"name": n, "weight": w} for n, w in weights.items()]}
+        kept = {n: scores[n] for n in trees}
+        return spec, (scores[trees[0]] if len(trees) == 1 else np.mean(
+            [(pd.Series(c).rank(method="max") / len(c)).to_numpy() for c in kept.values()],
+            axis=0))
+    metric = blend_metric(s.blend_metric, MIN_TPR)
+    weights = search_weights(scores, y, metric, trials=s.blend_trials, seed=s.seed)
+    log.info("blend weights (%s): %s", s.blend_metric,
+             ", ".join(f"{n} {w:.2f}" for n, w in weights.items()))
+    spec = {"metric": s.blend_metric, "trials": s.blend_trials, "cnn_reference": cnn_reference,
+            "components": [{"name": n, "weight": w} for n, w in weights.items()]}
+    return spec, nested_blend(scores, y, folds, metric, trials=s.blend_trials, seed=s.seed)
+
+
 def run(s: StackSettings) -> dict[str, Any]:
     """Cross-validate, write the out-of-fold predictions, fit and save the final trees."""
-    df, emb = load_embeddings(s.embeddings)
+    df, embs = load_embeddings(s.embeddings)
     y = df["target"].to_numpy()
     folds = stack_folds(df, s.n_folds, s.seed)
-    features = stack_features(df, s.image_stats, emb)
+    features = stack_features(df, s.image_stats, embs[0])
     s.out.mkdir(parents=True, exist_ok=True)
     oof = pd.DataFrame({"image_id": df["image_id"], "group_id": df["group_id"], "label": y,
                         "fold": folds, "cnn_prob": df["prob"]})
-    summary: dict[str, Any] = {"n": len(df), "n_pos": int(y.sum()), "models": {},
-                               "features": list(features.columns)}
-    entries = []
-    for library in s.tree_libraries:
-        preds, bests = np.full(len(df), np.nan), []
-        for outer in sorted(set(folds)):
-            preds[folds == outer], best = fit_fold(s, library, features, emb, y, folds, outer)
-            bests.append(best)
-        oof[f"{library}_prob"] = preds
-        summary["models"][library] = {"auroc": auroc(y, preds),
-                                      "pauc80": pauc_above_tpr(y, preds, min_tpr=MIN_TPR),
-                                      "best_rounds": bests}
-        entries.append(fit_final(s, library, features, emb, y, int(np.median(bests))))
+    summary: dict[str, Any] = {"n": len(df), "n_pos": int(y.sum()), "members": len(embs),
+                               "models": {}, "features": list(features.columns)}
+    runs = [(lib, False) for lib in s.tree_libraries]
+    if s.tabular_baseline:
+        runs.append((s.tree_libraries[0], True))
+    scores, entries = {CNN: df["prob"].to_numpy(np.float64)}, []
+    for library, tabular in runs:
+        name = tree_name(library, tabular)
+        preds, bests = cross_validate(s, library, features, embs, y, folds, tabular)
+        oof[f"{name}_prob"] = scores[name] = preds
+        entries.append(fit_final(s, library, features, embs, y, int(np.median(bests)),
+                                 tabular=tabular))
         entries[-1]["reference"] = reference_quantiles(preds).tolist()
-        summary["models"][library]["importance_top"] = dict(
-            list(entries[-1]["importance"].items())[:15])
-    # Combined exactly as the saved stack combines them (percentiles in the stored reference).
-    libraries = s.tree_libraries
-    oof["prob"] = (oof[f"{libraries[0]}_prob"] if len(libraries) == 1 else percentile_mean(
-        [oof[f"{m}_prob"].to_numpy() for m in libraries], [np.asarray(e["reference"])
-                                                           for e in entries]))
+        summary["models"][name] = {"auroc": auroc(y, preds),
+                                   "pauc80": pauc_above_tpr(y, preds, min_tpr=MIN_TPR),
+                                   "best_rounds": bests, "importance_top": dict(
+                                       list(entries[-1]["importance"].items())[:15])}
+    blend_spec, oof["prob"] = blend(s, scores, list(s.tree_libraries), y, folds)
     summary["cnn"] = {"auroc": auroc(y, df["prob"]),
                       "pauc80": pauc_above_tpr(y, df["prob"], min_tpr=MIN_TPR)}
     summary["stack"] = {"auroc": auroc(y, oof["prob"]),
-                        "pauc80": pauc_above_tpr(y, oof["prob"], min_tpr=MIN_TPR)}
+                        "pauc80": pauc_above_tpr(y, oof["prob"], min_tpr=MIN_TPR),
+                        "combiner": s.combiner, "weights": {
+                            c["name"]: c["weight"] for c in blend_spec["components"]}}
     # eval.compare-ready: --baseline cnn_predictions.csv --candidate oof_predictions.csv
     oof.to_csv(s.out / "oof_predictions.csv", index=False)
     oof[["image_id", "group_id", "label", "cnn_prob"]].rename(
         columns={"cnn_prob": "prob"}).to_csv(s.out / "cnn_predictions.csv", index=False)
     sidecar = s.embeddings.with_name(s.embeddings.name + ".json")
     bundles = json.loads(sidecar.read_text()).get("bundles") if sidecar.is_file() else None
+    single = s.combiner == "mean" and len(s.tree_libraries) == 1
     spec = {"format": STACK_FORMAT, "schema_version": STACK_SCHEMA,
-            "combiner": "percentile_mean" if len(entries) > 1 else "single", "trees": entries,
-            "bundles": bundles,
+            "combiner": "single" if single else f"{s.combiner}_percentile",
+            "trees": entries, "blend": blend_spec, "bundles": bundles,
             "base_features": list(features.columns), "image_stats": s.image_stats,
             "embeddings": str(s.embeddings)}
     (s.out / FEATURES_FILE).write_text(json.dumps(spec, indent=1) + "\n")
@@ -226,10 +302,13 @@ def fit_all(s: StackSettings) -> dict[str, Any]:
 
 def show(s: StackSettings, summary: dict[str, Any]) -> None:
     """The out-of-fold table of every model and the stack."""
-    print(f"{'model':<10} {'AUROC':>7} {'pAUC80':>7}   (out-of-fold, {summary['n']} images)")
+    print(f"{'model':<18} {'AUROC':>7} {'pAUC80':>7} {'weight':>7}   (out-of-fold, "
+          f"{summary['n']} images, {summary['members']} member embedding(s))")
+    weights = summary["stack"]["weights"]
     for name, m in [("cnn", summary["cnn"]), *summary["models"].items(),
                     ("stack", summary["stack"])]:
-        print(f"{name:<10} {m['auroc']:>7.4f} {m['pauc80']:>7.4f}")
+        w = f"{weights[name]:>7.2f}" if name in weights else " " * 7
+        print(f"{name:<18} {m['auroc']:>7.4f} {m['pauc80']:>7.4f} {w}")
 
 
 COMMAND = Command(StackSettings, fit_all, bad_input=(StackError, TreeError, BundleError,

@@ -128,7 +128,7 @@ AMP_TOLERANCE = 1e-3
 
 
 def make_forward(bundle: Bundle, backend: str = "eager", device: str = "cpu",
-                 amp: bool = False) -> Forward:
+                 amp: bool = False, precision: str = "auto") -> Forward:
     """A function (images NCHW, metadata or None) -> float64 CPU probabilities for one bundle.
 
     (N,) melanoma probabilities for a melanoma bundle, (N, K) class probabilities for a
@@ -136,7 +136,7 @@ def make_forward(bundle: Bundle, backend: str = "eager", device: str = "cpu",
     ``backend`` is "eager" (PyTorch, channels_last) or an engine backend ("auto",
     "onnxruntime", "torchscript") built at the current torch thread count; on ``device``
     "cuda" the model runs eagerly on the GPU, in mixed precision with ``amp`` where it agrees
-    with float32 (`AMP_TOLERANCE`). For "eager" the bundle's model is changed in place
+    with float32 (`AMP_TOLERANCE`). ``precision`` is OpenVINO's (`make_runner`). For "eager" the bundle's model is changed in place
     (channels_last, moved to the device). EvalError for an unknown backend, one that does not
     run on the device, or one that cannot be built here.
     """
@@ -164,18 +164,21 @@ def make_forward(bundle: Bundle, backend: str = "eager", device: str = "cpu",
         from models.inference.engine import (
             Engine,  # optional fast path; imported only when asked for
         )
-        engine = Engine(bundle, num_threads=torch.get_num_threads(), backend=backend)
+        engine = Engine(bundle, num_threads=torch.get_num_threads(), backend=backend,
+                        precision=precision)
     except Exception as err:  # noqa: BLE001 (export/runtime errors come in many types)
         raise EvalError(f"bundle {bundle.bundle_id}: cannot build the {backend} backend "
                         f"({type(err).__name__}: {err}); use --backend eager") from None
-    log.info("bundle %s: %s backend", bundle.bundle_id, engine.backend)
+    log.info("bundle %s: %s backend (%s)", bundle.bundle_id, engine.backend, engine.precision)
 
     def fast(images: torch.Tensor, meta: torch.Tensor | None) -> torch.Tensor:
         return torch.from_numpy(engine.predict_batch(
             images.contiguous().numpy(), None if meta is None else meta.numpy(),
             classes=bool(bundle.classes)))
 
-    fast.backend = engine.backend  # type: ignore[attr-defined]  (what "auto" resolved to)
+    # What "auto" resolved to, with OpenVINO's reduced precision named where it is used.
+    fast.backend = (engine.backend if engine.precision == "fp32"  # type: ignore[attr-defined]
+                    else f"{engine.backend}-{engine.precision}")
     return fast
 
 
@@ -271,7 +274,7 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
             metadata: str = "auto", batch_size: int = 16, num_workers: int = 2,
             on_bad_row: str = "fail", progress: bool = True,
             backend: str = "eager", forwards: Sequence[Forward] | None = None,
-            device: str = "cpu", amp: bool = False) -> Predictions:
+            device: str = "cpu", amp: bool = False, precision: str = "auto") -> Predictions:
     """Score every row of `df` with every bundle.
 
     Args:
@@ -302,7 +305,7 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
     class_views = [np.full((n, n_views, len(b.classes)), np.nan) if b.classes else None
                    for b in bundles]
     if forwards is None:
-        forwards = [make_forward(b, backend, device, amp) for b in bundles]
+        forwards = [make_forward(b, backend, device, amp, precision) for b in bundles]
     passes = _shared_passes(bundles)
 
     failures: dict[int, str] = {}

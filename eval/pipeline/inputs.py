@@ -38,7 +38,7 @@ def load_second_stage(path: Path | None, bundles: Sequence[Bundle]) -> Stack | N
         raise EvalError("--second-stage scores one bundle's second stage: give one --bundle")
     stack = load_stack(path)
     check_stack_for(stack, bundles[0])
-    log.info("second stage %s: %s", path, ", ".join(m.model.library for m in stack.members))
+    log.info("second stage %s: %s", path, ", ".join(m.name for m in stack.members))
     return stack
 
 

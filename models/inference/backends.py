@@ -1,4 +1,5 @@
-"""Execution backends for the engine: eager PyTorch, TorchScript (trace + freeze), ONNX Runtime.
+"""Execution backends for the engine: eager PyTorch, TorchScript (trace + freeze), ONNX Runtime,
+OpenVINO (fp32, or bf16 where the CPU computes it natively).
 
 Every backend runs the same `models.explain.cam.LayerTap` graph, so ONE forward returns the logits
 of a
@@ -18,8 +19,9 @@ import io
 import logging
 import os
 import tempfile
+import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,14 +29,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from configs.choices import AUTO_ORDER, BACKENDS
+from configs.choices import AUTO_ORDER, BACKENDS, PRECISIONS
 from models.explain.cam import LayerTap
+from models.inference.runtime import cpu_flags
 
 log = logging.getLogger(__name__)
 
 ONNX_OPSET = 17
 RunResult = tuple[np.ndarray, list[torch.Tensor]]  # logits (N,) or (N, K), per-layer (1, C, h, w)
 _EXPORT_BATCH = 2  # > 1 so the exporter cannot specialise the batch dimension to 1
+# Largest |logit - eager fp32| on the probe batch for a runner to be used by "auto". fp32
+# runtimes agree to ~1e-6; bf16 keeps 8 bits of mantissa, measured at up to 0.1 logits on real
+# images (BENCHMARKS.md), so its bound is looser but still catches a broken graph.
+PROBE_TOLERANCE = {"fp32": 1e-3, "bf16": 0.35}
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # CPUs that compute bf16 natively
+# oneTBB (OpenVINO's threading) dlopens its hwloc binding with RTLD_DEEPBIND, so hwloc frees
+# with the C library's free what a preloaded tcmalloc allocated: an abort at compile time
+# ("munmap_chunk(): invalid pointer"). With this set, oneTBB loads it without RTLD_DEEPBIND and
+# one allocator serves both (oneTBB issue #1645).
+TBB_NO_DEEPBIND = ("TBB_ENABLE_SANITIZERS", "1")
 
 
 def configure_threads(num_threads: int | None) -> int:
@@ -87,9 +100,11 @@ class Runner:
 
     Attributes:
         name: backend name (one of BACKENDS except "auto").
+        precision: "fp32", or "bf16" (OpenVINO on a CPU that computes it natively).
     """
 
     name = "base"
+    precision = "fp32"
 
     def __call__(self, images: np.ndarray, meta: np.ndarray | None,
                  with_activations: bool = True) -> RunResult:
@@ -189,6 +204,64 @@ class OnnxRunner(Runner):
         return logits, [torch.from_numpy(a) for a in acts]
 
 
+def resolve_precision(requested: str) -> str:
+    """``fp32`` or ``bf16`` for a requested precision; ``auto`` is bf16 where the CPU computes
+    it natively (`BF16_FLAGS`), else fp32."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision {requested!r} is not one of {PRECISIONS}")
+    if requested != "auto":
+        return requested
+    return "bf16" if set(BF16_FLAGS) & cpu_flags() else "fp32"
+
+
+class OpenVinoRunner(Runner):
+    """OpenVINO on the CPU, compiled from the same ONNX graph as ONNX Runtime's, at fp32 or bf16
+    inference precision (OpenVINO's INFERENCE_PRECISION_HINT)."""
+
+    name = "openvino"
+
+    def __init__(self, tap: LayerTap, size: int, meta_dim: int, num_threads: int,
+                 precision: str = "fp32", cache_key: str | None = None,
+                 cache_dir: str | Path | None = None) -> None:
+        os.environ.setdefault(*TBB_NO_DEEPBIND)  # before OpenVINO loads oneTBB
+        import openvino as ov
+
+        self.uses_meta = meta_dim > 0
+        self.precision = precision
+        model_bytes = _cached_onnx(tap, size, meta_dim, cache_key, cache_dir)
+        core = ov.Core()
+        with tempfile.TemporaryDirectory() as tmp:  # OpenVINO reads ONNX from a file
+            path = Path(tmp) / "engine.onnx"
+            path.write_bytes(model_bytes)
+            model = core.read_model(str(path))
+        self.compiled = core.compile_model(model, "CPU", {
+            "INFERENCE_NUM_THREADS": int(num_threads), "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"})
+        self.logits = self.compiled.output("logits")
+        self.layers = [self.compiled.output(f"act{i}") for i in range(len(tap.layer_names))]
+        self.request = self.compiled.create_infer_request()
+        self._lock = threading.Lock()  # one infer request: one call at a time
+
+    def _run(self, images: np.ndarray, meta: np.ndarray | None,
+             with_activations: bool) -> RunResult:
+        feeds = {"image": images, **({"meta": meta} if self.uses_meta else {})}
+        with self._lock:
+            result = self.request.infer(feeds)
+            logits = np.array(result[self.logits], dtype=np.float32)
+            acts = [torch.from_numpy(np.array(result[o], dtype=np.float32))
+                    for o in self.layers] if with_activations else []
+        return logits, acts
+
+
+def probe_difference(runner: Runner, tap: LayerTap, size: int, meta_dim: int) -> float:
+    """Largest |logit - eager fp32| of `runner` on a fixed random batch."""
+    example = [t.numpy() for t in _example_inputs(size, meta_dim)]
+    images, meta = example[0], (example[1] if meta_dim > 0 else None)
+    expected, _ = EagerRunner(tap)(images, meta, with_activations=False)
+    got, _ = runner(images, meta, with_activations=False)
+    return float(np.max(np.abs(np.asarray(got, np.float64) - np.asarray(expected, np.float64))))
+
+
 def _example_inputs(size: int, meta_dim: int) -> tuple[torch.Tensor, ...]:
     gen = torch.Generator().manual_seed(0)
     image = torch.randn(_EXPORT_BATCH, 3, size, size, generator=gen)
@@ -248,7 +321,7 @@ def _cached_onnx(tap: LayerTap, size: int, meta_dim: int, cache_key: str | None,
 
 def make_runner(model: nn.Module, layer_names: Sequence[str], *, size: int, meta_dim: int,
                 backend: str = "auto", num_threads: int = 1, cache_key: str | None = None,
-                cache_dir: str | Path | None = None) -> Runner:
+                cache_dir: str | Path | None = None, precision: str = "auto") -> Runner:
     """Build the requested backend over `model`.
 
     Args:
@@ -256,22 +329,31 @@ def make_runner(model: nn.Module, layer_names: Sequence[str], *, size: int, meta
         layer_names: CAM layers, early -> late.
         size: input side S.
         meta_dim: encoded metadata length (0 = image-only model).
-        backend: "auto" (ONNX Runtime, else TorchScript, else eager), or one of those names.
-        num_threads: intra-op threads for ONNX Runtime.
+        backend: "auto" (OpenVINO, else ONNX Runtime, else TorchScript, else eager), or one of
+            those names.
+        num_threads: intra-op threads for ONNX Runtime and OpenVINO.
         cache_key: identifies the weights (e.g. their SHA-256) for the ONNX disk cache.
         cache_dir: where to cache exported ONNX graphs; None = export in memory every time.
+        precision: OpenVINO's ("auto", "fp32", "bf16"; see `resolve_precision`).
 
     Returns:
-        A Runner.
+        A Runner. With "auto", OpenVINO is used only if its logits agree with eager on a probe
+        batch (`PROBE_TOLERANCE`); bf16 that does not agree falls back to OpenVINO fp32.
 
     Raises:
-        ValueError: unknown backend name.
+        ValueError: unknown backend or precision name.
         Exception: whatever the explicitly requested backend raised while being built.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is not one of {BACKENDS}")
     tap = LayerTap(model, layer_names).eval()
+    wanted = resolve_precision(precision)
+
+    def openvino(p: str) -> Runner:
+        return OpenVinoRunner(tap, size, meta_dim, num_threads, p, cache_key, cache_dir)
+
     builders = {
+        "openvino": lambda: openvino(wanted),
         "onnxruntime": lambda: OnnxRunner(tap, size, meta_dim, num_threads, cache_key,
                                           cache_dir),
         "torchscript": lambda: TorchScriptRunner(tap, size, meta_dim),
@@ -282,8 +364,38 @@ def make_runner(model: nn.Module, layer_names: Sequence[str], *, size: int, meta
     *fallible, always_works = AUTO_ORDER
     for name in fallible:
         try:
-            return builders[name]()
+            runner = builders[name]()
+            if name == "openvino":
+                runner = _agreeing_openvino(runner, tap, size, meta_dim, openvino)
+            if runner is not None:
+                return runner
         except Exception as err:  # noqa: BLE001 (auto: fall back to the next backend)
-            log.warning("%s backend unavailable (%s: %s); falling back", name,
-                        type(err).__name__, err)
+            # An optional runtime that is simply not installed is not worth a warning.
+            level = logging.INFO if isinstance(err, ImportError) else logging.WARNING
+            log.log(level, "%s backend unavailable (%s: %s); falling back", name,
+                    type(err).__name__, err)
     return builders[always_works]()
+
+
+def _agreeing_openvino(runner: Runner, tap: LayerTap, size: int, meta_dim: int,
+                       build: Callable[[str], Runner]) -> Runner | None:
+    """`runner` if its logits agree with eager; else OpenVINO fp32 if that agrees; else None."""
+    if _agrees(runner, tap, size, meta_dim):
+        return runner
+    if runner.precision == "bf16":
+        fp32 = build("fp32")
+        if _agrees(fp32, tap, size, meta_dim):
+            return fp32
+    return None
+
+
+def _agrees(runner: Runner, tap: LayerTap, size: int, meta_dim: int) -> bool:
+    diff = probe_difference(runner, tap, size, meta_dim)
+    bound = PROBE_TOLERANCE[runner.precision]
+    if diff <= bound:
+        log.info("%s %s: max |logit - eager| %.2g on the probe batch", runner.name,
+                 runner.precision, diff)
+        return True
+    log.warning("%s %s disagrees with eager by %.3g logits (bound %.3g): not used",
+                runner.name, runner.precision, diff, bound)
+    return False

@@ -201,14 +201,18 @@ class Engine:
         bundle: a loaded bundle (never random weights: load it with `load_bundle`).
         num_threads: torch / ONNX Runtime intra-op threads; None = all cores. Note that
             torch's thread count is process-wide.
-        backend: "auto" (ONNX Runtime, falling back to TorchScript, then eager), "onnxruntime",
+        backend: "auto" (OpenVINO when installed and agreeing with eager, else ONNX Runtime,
+            else TorchScript, else eager), "openvino", "onnxruntime",
             "torchscript" or "eager". CAM maths always run in torch.
         cache_dir: optional folder to cache the exported ONNX graph (keyed by the weights'
             SHA-256 and the torch version), which makes later starts fast.
+        precision: OpenVINO's inference precision ("auto": bf16 where the CPU computes it
+            natively and the logits agree, else fp32; "fp32"; "bf16").
     """
 
     def __init__(self, bundle: Bundle, *, num_threads: int | None = None,
-                 backend: str = "auto", cache_dir: str | Path | None = None) -> None:
+                 backend: str = "auto", cache_dir: str | Path | None = None,
+                 precision: str = "auto") -> None:
         self.bundle = bundle
         self.num_threads = configure_threads(num_threads)
         self.size = bundle.preprocessing.size
@@ -224,7 +228,7 @@ class Engine:
             bundle.model, self.cam_layer_names, size=self.size,
             meta_dim=bundle.config.meta_dim if self.uses_metadata else 0, backend=backend,
             num_threads=self.num_threads, cache_key=bundle.info.get("weights_sha256"),
-            cache_dir=cache_dir)
+            cache_dir=cache_dir, precision=precision)
         self._lock = threading.Lock()
 
     @classmethod
@@ -246,6 +250,11 @@ class Engine:
     def backend(self) -> str:
         """The execution backend in use."""
         return self._runner.name
+
+    @property
+    def precision(self) -> str:
+        """The backend's inference precision ("fp32" or "bf16")."""
+        return self._runner.precision
 
     @property
     def threshold(self) -> float:

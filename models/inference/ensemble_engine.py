@@ -47,7 +47,7 @@ class EnsembleEngine:
 
     def __init__(self, ensemble: Ensemble, *, num_threads: int | None = None,
                  backend: str = "auto", cache_dir: str | Path | None = None,
-                 cam_member: int = 0) -> None:
+                 cam_member: int = 0, precision: str = "auto") -> None:
         members = ensemble.members
         if not 0 <= cam_member < len(members):
             raise EnsembleError(f"cam member {cam_member} does not exist: the ensemble has "
@@ -62,7 +62,7 @@ class EnsembleEngine:
         self.ensemble = ensemble
         self.cam_member = cam_member
         self.engines = [Engine(b, num_threads=num_threads, backend=backend,
-                               cache_dir=cache_dir) for b in members]
+                               cache_dir=cache_dir, precision=precision) for b in members]
         prep = {json.dumps(b.preprocessing.to_dict(), sort_keys=True) for b in members}
         self.shared_preprocessing = len(prep) == 1
         self.bundle = self._facade(members[cam_member])
@@ -108,6 +108,11 @@ class EnsembleEngine:
     def backend(self) -> str:
         """The members' execution backend(s)."""
         return ",".join(sorted({e.backend for e in self.engines}))
+
+    @property
+    def precision(self) -> str:
+        """The members' inference precision(s)."""
+        return ",".join(sorted({e.precision for e in self.engines}))
 
     @property
     def num_threads(self) -> int:

@@ -1,14 +1,18 @@
 """The saved second stage (`training.stack`'s folder): load it safely and score feature rows.
 
-`features.json` lists each tree file with its library, version, rounds, the embedding's PCA
-(plain numbers) and its SHA-256; a tree file whose checksum differs is refused before any
-library parses it. Trees are read from the libraries' own text/JSON formats, never pickles.
+`features.json` lists each tree file with its name, library, version, rounds, the PCA of each
+member's embedding it uses (plain numbers) and its SHA-256; a tree file whose checksum differs is
+refused before any library parses it. Trees are read from the libraries' own text/JSON formats,
+never pickles. The score combines the CNN's probability and the trees' scores as a weighted mean
+of each one's percentile among its out-of-fold scores (``blend`` in the manifest; schema 1
+manifests, without it, average their libraries' percentiles).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,9 @@ from models.second_stage.trees import TreeError, TreeModel
 FEATURES_FILE = "features.json"
 SECOND_STAGE_FOLDER = "second_stage"
 STACK_FORMAT = "melanoma-stack"
-STACK_SCHEMA = 1
+STACK_SCHEMA = 2
+READABLE_SCHEMAS = (1, 2)  # 1: one embedding's PCA, libraries averaged unweighted
+CNN = "cnn"  # the blend component that is the CNN's own probability (feature ``cnn_prob``)
 REFERENCE_POINTS = 2001
 # Patient-context columns a single image cannot have: it is a patient with one lesion.
 ALONE = {"patient_n_lesions": 1.0}
@@ -43,21 +49,31 @@ NOT_MEASURED_PREFIXES = ("tbp_", "clin_size")
 
 
 @dataclass
-class StackMember:
-    """One library's final trees and the columns they expect."""
+class Projection:
+    """The PCA of one member's embedding: columns ``<prefix><i>``."""
 
+    member: int
+    prefix: str
+    mean: np.ndarray
+    axes: np.ndarray
+
+
+@dataclass
+class StackMember:
+    """One set of final trees (a library on every feature, or the tabular baseline) and the
+    columns they expect."""
+
+    name: str
     model: TreeModel
     columns: list[str]
-    pca_mean: np.ndarray | None
-    pca_axes: np.ndarray | None
+    projections: list[Projection]
     reference: np.ndarray
 
-    def predict(self, base: pd.DataFrame, embedding: np.ndarray) -> np.ndarray:
-        """P(melanoma) for rows of base features and their image embeddings."""
-        x = base.copy()
-        if self.pca_axes is not None:
-            x = pd.concat([x, embedding_components(embedding, self.pca_mean, self.pca_axes,
-                                                   index=x.index)], axis=1)
+    def predict(self, base: pd.DataFrame, embeddings: Sequence[np.ndarray]) -> np.ndarray:
+        """P(melanoma) for rows of base features and their members' image embeddings."""
+        x = pd.concat([base, *(embedding_components(embeddings[p.member], p.mean, p.axes,
+                                                    index=base.index, prefix=p.prefix)
+                               for p in self.projections)], axis=1)
         for c in self.columns:  # rows without patient context: a patient with one lesion
             if c not in x.columns and (c in ALONE or c == "emb_patient_dist"
                                        or c.endswith(PATIENT_SUFFIXES)
@@ -95,21 +111,41 @@ class Stack:
             frame = pd.concat([frame, stats], axis=1)
         features = with_patient_context(lesion_features(frame), rows.reset_index(drop=True),
                                         emb)
-        return self.predict(features, emb)
+        return self.predict(features, [emb])
 
-    def predict(self, base: pd.DataFrame, embedding: np.ndarray) -> np.ndarray:
-        """The combined score: one library's probability, or `percentile_mean` of several."""
-        preds = [m.predict(base, embedding) for m in self.members]
-        if len(preds) == 1:
-            return preds[0]
-        return percentile_mean(preds, [m.reference for m in self.members])
+    def predict(self, base: pd.DataFrame,
+                embeddings: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """The combined score of rows of base features and their embeddings (one (N, D) array,
+        or one per member): one library's probability (combiner "single"), or the weighted
+        mean of each component's percentile among its out-of-fold scores."""
+        if isinstance(embeddings, np.ndarray):
+            embeddings = [embeddings]
+        preds = {m.name: m.predict(base, embeddings) for m in self.members}
+        if self.spec.get("combiner") == "single":
+            return next(iter(preds.values()))
+        blend = self.spec.get("blend")
+        if blend is None:  # schema 1: every library's percentile, unweighted
+            return percentile_mean(list(preds.values()), [m.reference for m in self.members])
+        references = {m.name: m.reference for m in self.members}
+        references[CNN] = np.asarray(blend.get("cnn_reference", []), dtype=np.float64)
+        parts = [c for c in blend["components"] if c["weight"] > 0]
+        columns = [base["cnn_prob"].to_numpy() if c["name"] == CNN else preds[c["name"]]
+                   for c in parts]
+        return weighted_percentile(columns, [references[c["name"]] for c in parts],
+                                   [float(c["weight"]) for c in parts])
+
+
+def component_prefix(member: int, n_members: int) -> str:
+    """Column prefix of a member's principal components: ``emb_pc`` for a single member's
+    embedding, ``m<k>_pc`` when several members' embeddings are stacked."""
+    return "emb_pc" if n_members == 1 else f"m{member}_pc"
 
 
 def embedding_components(embedding: np.ndarray, mean: np.ndarray, axes: np.ndarray,
-                         index: Any = None) -> pd.DataFrame:
-    """The embedding's principal components as the feature columns ``emb_pc<i>``."""
+                         index: Any = None, prefix: str = "emb_pc") -> pd.DataFrame:
+    """The embedding's principal components as the feature columns ``<prefix><i>``."""
     comps = (np.asarray(embedding, dtype=np.float64) - mean) @ np.asarray(axes).T
-    return pd.DataFrame(comps, columns=[f"emb_pc{i}" for i in range(comps.shape[1])],
+    return pd.DataFrame(comps, columns=[f"{prefix}{i}" for i in range(comps.shape[1])],
                         index=index)
 
 
@@ -118,12 +154,25 @@ def reference_quantiles(scores: np.ndarray) -> np.ndarray:
     return np.quantile(np.asarray(scores, dtype=np.float64), np.linspace(0, 1, REFERENCE_POINTS))
 
 
-def percentile_mean(columns: list[np.ndarray], references: list[np.ndarray]) -> np.ndarray:
-    """How several libraries combine: the mean, over libraries, of each score's percentile in
-    that library's out-of-fold scores (a rank average that also works for one image)."""
-    ranks = [np.searchsorted(ref, np.asarray(c, dtype=np.float64), side="right") / len(ref)
-             for c, ref in zip(columns, references, strict=True)]
-    return np.mean(ranks, axis=0)
+def percentile(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Each score's percentile in a stored reference (`reference_quantiles`)."""
+    return np.searchsorted(reference, np.asarray(scores, dtype=np.float64),
+                           side="right") / len(reference)
+
+
+def weighted_percentile(columns: Sequence[np.ndarray], references: Sequence[np.ndarray],
+                        weights: Sequence[float]) -> np.ndarray:
+    """How the components combine: the weighted mean of each score's percentile among that
+    component's out-of-fold scores (a rank average that also works for one image)."""
+    w = np.asarray(weights, dtype=np.float64)
+    ranks = np.stack([percentile(c, ref) for c, ref in zip(columns, references, strict=True)])
+    return np.clip((w / w.sum()) @ ranks, 0.0, 1.0)  # rounding can pass 1 by 1e-16
+
+
+def percentile_mean(columns: Sequence[np.ndarray], references: Sequence[np.ndarray]
+                    ) -> np.ndarray:
+    """`weighted_percentile` with equal weights."""
+    return weighted_percentile(columns, references, [1.0] * len(columns))
 
 
 def load_stack(folder: str | Path) -> Stack:
@@ -139,28 +188,43 @@ def load_stack(folder: str | Path) -> Stack:
         raise TreeError(f"{folder}: no {FEATURES_FILE} (not a training.stack output)")
     try:
         spec = json.loads(spec_path.read_text())
-        if spec.get("format") != STACK_FORMAT or spec.get("schema_version") != STACK_SCHEMA:
+        if spec.get("format") != STACK_FORMAT or spec.get("schema_version") not in \
+                READABLE_SCHEMAS:
             raise TreeError(f"{spec_path}: not a {STACK_FORMAT} manifest of schema "
-                            f"{STACK_SCHEMA} (format {spec.get('format')!r}, schema "
-                            f"{spec.get('schema_version')!r})")
-        members = []
-        for entry in spec["trees"]:
-            path = folder / Path(entry["file"]).name
-            if not path.is_file():
-                raise TreeError(f"{path}: tree file missing")
-            if sha256_file(path) != entry["sha256"]:
-                raise TreeError(f"{path}: SHA-256 does not match {FEATURES_FILE} (corrupt or "
-                                "replaced); refusing to load it")
-            pca = entry.get("pca_axes")
-            members.append(StackMember(
-                TreeModel.load(entry["library"], path, int(entry["n_iter"])),
-                list(entry["columns"]),
-                None if pca is None else np.asarray(entry["pca_mean"], dtype=np.float64),
-                None if pca is None else np.asarray(pca, dtype=np.float64),
-                np.asarray(entry["reference"], dtype=np.float64)))
+                            f"{' or '.join(map(str, READABLE_SCHEMAS))} (format "
+                            f"{spec.get('format')!r}, schema {spec.get('schema_version')!r})")
+        members = [_member(folder, entry) for entry in spec["trees"]]
+        names = [m.name for m in members]
+        wanted = [c["name"] for c in (spec.get("blend") or {}).get("components", [])]
+        if len(set(names)) != len(names) or not set(wanted) <= {*names, CNN}:
+            raise TreeError(f"{spec_path}: blend components {wanted} do not match the trees "
+                            f"{names}")
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as err:
         raise TreeError(f"{spec_path}: invalid content ({err})") from None
     return Stack(folder, members, spec)
+
+
+def _member(folder: Path, entry: dict[str, Any]) -> StackMember:
+    """One manifest entry's trees, checked against their SHA-256 before they are parsed."""
+    path = folder / Path(entry["file"]).name
+    if not path.is_file():
+        raise TreeError(f"{path}: tree file missing")
+    if sha256_file(path) != entry["sha256"]:
+        raise TreeError(f"{path}: SHA-256 does not match {FEATURES_FILE} (corrupt or "
+                        "replaced); refusing to load it")
+    if "pca" in entry:
+        projections = [Projection(int(p["member"]), str(p["prefix"]),
+                                  np.asarray(p["mean"], dtype=np.float64),
+                                  np.asarray(p["axes"], dtype=np.float64)) for p in entry["pca"]]
+    elif entry.get("pca_axes") is not None:  # schema 1: member 0's embedding only
+        projections = [Projection(0, "emb_pc", np.asarray(entry["pca_mean"], dtype=np.float64),
+                                  np.asarray(entry["pca_axes"], dtype=np.float64))]
+    else:
+        projections = []
+    return StackMember(str(entry.get("name", entry["library"])),
+                       TreeModel.load(entry["library"], path, int(entry["n_iter"])),
+                       list(entry["columns"]), projections,
+                       np.asarray(entry["reference"], dtype=np.float64))
 
 
 def bundle_stack(bundle: Bundle) -> Stack | None:
@@ -202,7 +266,7 @@ def write_two_stage(bundle_dir: Path, stack_dir: Path, out: Path) -> Path:
         info["schema_version"] = TWO_STAGE_SCHEMA_VERSION
         info[SECOND_STAGE_KEY] = {"folder": SECOND_STAGE_FOLDER,
                                   "manifest_sha256": sha256_file(target / FEATURES_FILE),
-                                  "libraries": [m.model.library for m in stack.members]}
+                                  "libraries": [m.name for m in stack.members]}
         (tmp / META_FILE).write_text(json.dumps(info, indent=2) + "\n")
         bundle_stack(load_bundle(tmp))  # what was written must load
     return out
@@ -215,14 +279,20 @@ def check_stack_for(stack: Stack, bundle: Bundle) -> None:
         TreeError: naming both.
     """
     trained_on = stack.spec.get("bundles") or []
+    if len(trained_on) > 1:
+        raise TreeError(f"{stack.folder}: stacked on the embeddings of {len(trained_on)} "
+                        f"bundles ({', '.join(trained_on)}); the app, eval and predict score a "
+                        "second stage with one bundle: its out-of-fold predictions are in "
+                        "oof_predictions.csv")
     if trained_on and trained_on != [bundle.bundle_id]:
         raise TreeError(f"{stack.folder}: trained on embeddings of {trained_on}, not of "
                         f"{bundle.bundle_id}")
     dims = int(bundle.model.backbone.num_features)
     for m in stack.members:
-        if m.pca_mean is not None and len(m.pca_mean) != dims:
-            raise TreeError(f"{stack.folder}: expects {len(m.pca_mean)}-d embeddings, "
-                            f"{bundle.bundle_id} gives {dims}")
+        for p in m.projections:
+            if len(p.mean) != dims:
+                raise TreeError(f"{stack.folder}: expects {len(p.mean)}-d embeddings, "
+                                f"{bundle.bundle_id} gives {dims}")
 
 
 def view_row(stack: Stack | None, prob: float, model_view: np.ndarray,
@@ -243,10 +313,14 @@ def score_view(stack: Stack, bundle: Bundle, model_view: np.ndarray,
 
     ``model_view`` is the engine's (S, S, 3) uint8 view and ``metadata`` its validated age, sex and
     site. Returns ``score``, ``cnn_probability`` (the raw single view the trees were trained on),
-    ``combiner``, ``libraries`` and ``patient_context`` (False: one image has none).
+    ``combiner``, ``libraries`` (the names of its trees), ``weights`` (each component's share
+    of the blend, None without one) and ``patient_context`` (False: one image has none).
     """
     prob, embedding = embed_view(bundle, model_view, metadata)
     row = view_row(stack, prob, model_view, metadata)
-    score = float(stack.predict(lesion_features(pd.DataFrame([row])), embedding[None])[0])
+    score = float(stack.predict(lesion_features(pd.DataFrame([row])), [embedding[None]])[0])
+    blend = stack.spec.get("blend")
     return {"score": score, "cnn_probability": prob, "combiner": stack.spec.get("combiner"),
-            "libraries": [m.model.library for m in stack.members], "patient_context": False}
+            "libraries": [m.name for m in stack.members], "patient_context": False,
+            "weights": None if blend is None else {c["name"]: c["weight"]
+                                                   for c in blend["components"]}}

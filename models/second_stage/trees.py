@@ -16,8 +16,7 @@ import numpy as np
 
 LIBRARIES = ("lightgbm", "xgboost", "catboost")
 PACKAGES = {"lightgbm": "lightgbm", "xgboost": "xgboost-cpu", "catboost": "catboost"}
-FILE_NAMES = {"lightgbm": "trees-lightgbm.txt", "xgboost": "trees-xgboost.json",
-              "catboost": "trees-catboost.json"}
+FILE_SUFFIXES = {"lightgbm": ".txt", "xgboost": ".json", "catboost": ".json"}
 
 
 class TreeError(ValueError):
@@ -107,9 +106,10 @@ class TreeModel:
             return np.array([gain.get(f"f{i}", 0.0) for i in range(n_features)], float)
         return np.asarray(self.model.get_feature_importance(), float)
 
-    def save(self, folder: Path) -> Path:
-        """Write the trees in the library's own text/JSON format; returns the file."""
-        path = Path(folder) / FILE_NAMES[self.library]
+    def save(self, folder: Path, stem: str | None = None) -> Path:
+        """Write the trees in the library's own text/JSON format to ``trees-<stem>.<ext>``
+        (`stem` defaults to the library); returns the file."""
+        path = Path(folder) / f"trees-{stem or self.library}{FILE_SUFFIXES[self.library]}"
         if self.library == "lightgbm":
             self.model.save_model(str(path), num_iteration=self.n_iter)
         elif self.library == "xgboost":

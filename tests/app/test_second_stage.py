@@ -62,7 +62,9 @@ def test_analyze_returns_the_trees_score(stack_server: LiveServer, tiny_bundle: 
     result = client.predict(handle_file(str(test_image)), 61, "female", "posterior torso",
                             api_name="/analyze")[0]
     second = result["second_stage"]
-    assert second["libraries"] == ["lightgbm"] and second["patient_context"] is False
+    assert second["libraries"] == ["lightgbm", "tabular-lightgbm"]
+    assert second["patient_context"] is False
+    assert set(second["weights"]) == {"cnn", "lightgbm", "tabular-lightgbm"}
     assert 0.0 <= second["score"] <= 1.0
     # The same number in-process, from the engine's model view of the same upload.
     engine = Engine.from_path(tiny_bundle, num_threads=1, backend="eager")
@@ -72,7 +74,7 @@ def test_analyze_returns_the_trees_score(stack_server: LiveServer, tiny_bundle: 
     assert second["score"] == pytest.approx(local["score"], abs=1e-5)
     assert second["cnn_probability"] == pytest.approx(local["cnn_probability"], abs=1e-5)
     health = httpx.get(f"{stack_server.url}/healthz", timeout=10).json()
-    assert health["second_stage"]["libraries"] == ["lightgbm"]
+    assert health["second_stage"]["libraries"] == ["lightgbm", "tabular-lightgbm"]
 
 
 def test_a_stack_of_another_bundle_is_refused(stack_dir: Path, tmp_path: Path,
@@ -107,5 +109,5 @@ def test_a_two_stage_bundle_serves_its_trees(tiny_bundle: Path, stack_dir: Path,
         health = httpx.get(f"{server.url}/healthz", timeout=10).json()
     finally:
         server.stop()
-    assert result["second_stage"]["libraries"] == ["lightgbm"]
-    assert health["second_stage"]["libraries"] == ["lightgbm"]
+    assert result["second_stage"]["libraries"] == ["lightgbm", "tabular-lightgbm"]
+    assert health["second_stage"]["libraries"] == ["lightgbm", "tabular-lightgbm"]

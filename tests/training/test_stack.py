@@ -69,18 +69,18 @@ def test_each_fold_is_predicted_by_trees_that_never_saw_it(embeddings, tmp_path,
     monkeypatch.setattr(TreeModel, "fit", classmethod(spy))
     settings = stack.StackSettings.from_cli(["--embeddings", str(embeddings),
                                              "--out", str(tmp_path / "s"), *FAST])
-    df, emb = stack.load_embeddings(embeddings)
+    df, embs = stack.load_embeddings(embeddings)
     folds = stack.stack_folds(df, 3, settings.seed)
     features = stack.stack_features(df, with_image_stats=False)
     y = df["target"].to_numpy()
     for outer in range(3):
         seen.clear()
-        stack.fit_fold(settings, "lightgbm", features, emb, y, folds, outer)
+        stack.fit_fold(settings, "lightgbm", features, embs, y, folds, outer)
         (n_fit, fitted), = seen
         stop = (outer + 1) % 3
         assert n_fit == int((~np.isin(folds, [outer, stop])).sum())
-        pca = stack._pca(emb[~np.isin(folds, [outer, stop])], 2)
-        x = stack.with_components(features, emb, pca).to_numpy(np.float32)
+        pcas = [stack._pca(embs[0][~np.isin(folds, [outer, stop])], 2)]
+        x = stack.with_components(features, embs, pcas).to_numpy(np.float32)
         for row in x[(folds == outer) | (folds == stop)]:
             assert tuple(np.round(row, 6)) not in fitted
 
@@ -103,8 +103,8 @@ def test_other_libraries_save_json_and_reload(library, embeddings, tmp_path):
 
 def test_several_libraries_are_rank_averaged(embeddings, tmp_path):
     out = tmp_path / "both"
-    assert stack.main(["--embeddings", str(embeddings), "--out", str(out), "--model",
-                       "lightgbm,xgboost", "--no-image-stats", *FAST]) == 0
+    assert stack.main(["--embeddings", str(embeddings), "--out", str(out), "--tree-libraries",
+                       "lightgbm,xgboost", "--combiner", "mean", "--no-image-stats", *FAST]) == 0
     oof = pd.read_csv(out / "oof_predictions.csv")
     # Percentiles in each library's out-of-fold scores: rank ("max" ties) / n, up to the
     # stored quantiles' resolution.
@@ -170,7 +170,7 @@ def test_two_stage_bundle_carries_the_trees(embeddings, lightgbm_run, tmp_path):
                                load_stack(tmp_path / "s").predict(base, emb))
     # A replaced manifest is refused before any tree file is parsed.
     manifest = out / "second_stage" / "features.json"
-    manifest.write_text(manifest.read_text().replace('"single"', '"single" '))
+    manifest.write_text(manifest.read_text() + " ")
     with pytest.raises(TreeError, match="does not match bundle.json"):
         bundle_stack(load_bundle(out))
 
@@ -199,9 +199,100 @@ def test_isic2024_tbp_and_patient_features_reach_the_trees(tmp_path):
     assert {"tbp_lv_areaMM2", "tbp_lv_H", "patient_n_lesions", "cnn_prob_pz",
             "tbp_lv_H_prank", "cnn_prob_pdev", "cnn_prob_pmax", "tbp_lv_H_pmin",
             "emb_patient_dist"} <= set(features)
+    # The tabular baseline has the patient context of everything but the CNN's output.
+    tabular = next(e for e in json.loads((out / "features.json").read_text())["trees"]
+                   if e["name"] == "tabular-lightgbm")
+    assert {"tbp_lv_H_pz", "patient_n_lesions", "age"} <= set(tabular["columns"])
+    assert not {"cnn_prob_pz", "cnn_logit", "emb_patient_dist"} & set(tabular["columns"])
     # One uploaded image has no TBP measurements and no patient: NaN, the trees still score.
     one = stack.stack_features(df.iloc[[0]].drop(columns=["tbp_lv_areaMM2", "tbp_lv_H"])
                               .assign(group_kind="lesion"), with_image_stats=True)
     score = load_stack(out).predict(one.reset_index(drop=True),
                                     df.filter(like="m0_emb_").to_numpy(np.float32)[[0]])
     assert score.shape == (1,) and np.isfinite(score).all()
+
+
+def test_the_tabular_baseline_sees_no_cnn_output(lightgbm_run, embeddings):
+    spec = json.loads((lightgbm_run / "features.json").read_text())
+    by_name = {e["name"]: e for e in spec["trees"]}
+    assert list(by_name) == ["lightgbm", "tabular-lightgbm"]
+    tabular = by_name["tabular-lightgbm"]
+    assert tabular["pca"] == [] and tabular["file"] == "trees-tabular-lightgbm.txt"
+    features = stack.stack_features(pd.read_parquet(embeddings), with_image_stats=True)
+    assert tabular["columns"] == stack.tabular_columns(features)
+    assert not [c for c in tabular["columns"] if c.startswith(("cnn_", "emb_", "m0_"))]
+    assert {"cnn_prob", "cnn_logit", "emb_pc0", "emb_pc1"} <= set(by_name["lightgbm"]["columns"])
+    oof = pd.read_csv(lightgbm_run / "oof_predictions.csv")
+    assert oof["tabular-lightgbm_prob"].notna().all()
+    assert not np.allclose(oof["tabular-lightgbm_prob"], oof["lightgbm_prob"])
+
+
+def test_the_blend_is_weighted_out_of_fold_and_saved_as_measured(lightgbm_run, embeddings):
+    spec = json.loads((lightgbm_run / "features.json").read_text())
+    summary = json.loads((lightgbm_run / "stack_summary.json").read_text())
+    weights = {c["name"]: c["weight"] for c in spec["blend"]["components"]}
+    assert spec["combiner"] == "weighted_percentile" and spec["blend"]["metric"] == "pauc"
+    assert list(weights) == ["cnn", "lightgbm", "tabular-lightgbm"]
+    assert sum(weights.values()) == pytest.approx(1.0) and min(weights.values()) >= 0
+    assert summary["stack"]["weights"] == weights
+    # The saved stack applies exactly those weights to the final trees' percentiles.
+    from models.second_stage.stack import percentile
+
+    loaded = load_stack(lightgbm_run)
+    df = pd.read_parquet(embeddings)
+    base = stack.stack_features(df, with_image_stats=True)
+    emb = df.filter(like="m0_emb_").to_numpy(np.float32)
+    members = {m.name: m for m in loaded.members}
+    refs = {n: m.reference for n, m in members.items()}
+    refs["cnn"] = np.asarray(spec["blend"]["cnn_reference"])
+    cols = {"cnn": base["cnn_prob"].to_numpy(),
+            **{n: m.predict(base, [emb]) for n, m in members.items()}}
+    expected = sum(weights[n] * percentile(cols[n], refs[n]) for n in weights)
+    np.testing.assert_allclose(loaded.predict(base, emb), expected, atol=1e-9)
+    one = [loaded.predict(base.iloc[[i]].reset_index(drop=True), emb[[i]])[0] for i in range(3)]
+    np.testing.assert_allclose(one, expected[:3], atol=1e-9)
+
+
+def test_every_members_embedding_gets_its_own_pca(ham_dataset, tmp_path):
+    from models.bundle.io import load_bundle
+    from models.second_stage.stack import check_stack_for
+
+    bundles = [build_bundle(tmp_path / f"b{k}", size=48, seed=k, name=f"b{k}") for k in (0, 1)]
+    emb_file = tmp_path / "emb.parquet"
+    assert embed.main(["--bundle", str(bundles[0]), "--bundle", str(bundles[1]), "--data-dir",
+                       str(ham_dataset), "--unseen", "--out", str(emb_file),
+                       "--no-progress"]) == 0
+    out = tmp_path / "stack"
+    assert stack.main(["--embeddings", str(emb_file), "--out", str(out), *FAST]) == 0
+    df, embs = stack.load_embeddings(emb_file)
+    assert len(embs) == 2 and not np.allclose(embs[0], embs[1])
+    entry = json.loads((out / "features.json").read_text())["trees"][0]
+    assert [(p["member"], p["prefix"]) for p in entry["pca"]] == [(0, "m0_pc"), (1, "m1_pc")]
+    assert {"m0_pc0", "m0_pc1", "m1_pc0", "m1_pc1"} <= set(entry["columns"])
+    assert "emb_pc0" not in entry["columns"]
+    loaded = load_stack(out)
+    for k, projection in enumerate(loaded.members[0].projections):  # fitted on every row
+        np.testing.assert_allclose(projection.mean, embs[k].mean(axis=0), rtol=1e-4, atol=1e-5)
+    base = stack.stack_features(df, with_image_stats=True)
+    assert np.isfinite(loaded.predict(base, embs)).all()
+    with pytest.raises(TreeError, match="embeddings of 2 bundles"):
+        check_stack_for(loaded, load_bundle(bundles[0]))
+
+
+def test_a_schema_1_manifest_still_loads_and_scores_the_same(lightgbm_run, embeddings, tmp_path):
+    import shutil
+
+    copy = Path(shutil.copytree(lightgbm_run, tmp_path / "old"))
+    spec = json.loads((copy / "features.json").read_text())
+    entry = spec["trees"][0]
+    pca = entry.pop("pca")[0]
+    old = {**{k: v for k, v in entry.items() if k != "name"}, "pca_mean": pca["mean"],
+           "pca_axes": pca["axes"]}
+    (copy / "features.json").write_text(json.dumps(
+        {**{k: v for k, v in spec.items() if k != "blend"}, "schema_version": 1,
+         "combiner": "single", "trees": [old]}))
+    df = pd.read_parquet(embeddings)
+    base = stack.stack_features(df, with_image_stats=True)
+    emb = df.filter(like="m0_emb_").to_numpy(np.float32)
+    lightgbm = next(m for m in load_stack(lightgbm_run).members if m.name == "lightgbm")
+    np.testing.assert_allclose(load_stack(copy).predict(base, emb), lightgbm.predict(base, [emb]))

@@ -107,10 +107,12 @@ def test_auto_falls_back_to_eager(tiny_bundle, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("no runtime here")
 
+    monkeypatch.setattr(fast, "OpenVinoRunner", broken)
     monkeypatch.setattr(fast, "OnnxRunner", broken)
     monkeypatch.setattr(fast, "TorchScriptRunner", broken)
     engine = Engine(tiny_bundle, num_threads=1, backend="auto")
-    assert engine.backend == "eager"
+    assert engine.backend == "eager" and engine.precision == "fp32"
+    assert "openvino backend unavailable" in caplog.text
     assert "onnxruntime backend unavailable" in caplog.text
 
 
@@ -131,3 +133,78 @@ def test_onnx_graph_is_cached_and_reused(tiny_bundle, onnx_cache_dir, monkeypatc
         tap = LayerTap(tiny_bundle.model, again.cam_layer_names)
         fast._cached_onnx(tap, ENGINE_SIZE, tiny_bundle.encoder.dim, "other-weights",
                           onnx_cache_dir)
+
+
+@pytest.mark.parametrize(("flags", "requested", "expected"), [
+    ({"avx512f", "avx512_bf16"}, "auto", "bf16"), ({"amx_bf16", "amx_tile"}, "auto", "bf16"),
+    ({"avx512f", "avx2"}, "auto", "fp32"), (set(), "auto", "fp32"),
+    (set(), "bf16", "bf16"), ({"amx_bf16"}, "fp32", "fp32")])
+def test_precision_auto_is_bf16_only_where_the_cpu_computes_it(monkeypatch, flags, requested,
+                                                               expected):
+    monkeypatch.setattr(fast, "cpu_flags", lambda: flags)
+    assert fast.resolve_precision(requested) == expected
+
+
+def test_unknown_precision_is_rejected():
+    with pytest.raises(ValueError, match="precision 'fp8'"):
+        fast.resolve_precision("fp8")
+
+
+class _Fake(fast.Runner):
+    """A runner whose logits are eager's plus a fixed offset."""
+
+    name = "openvino"
+
+    def __init__(self, tap, precision, offset):
+        self.tap, self.precision, self.offset = tap, precision, offset
+
+    def _run(self, images, meta, with_activations):
+        logits, _ = fast.EagerRunner(self.tap)._run(images, meta, False)
+        return logits + self.offset, []
+
+
+@pytest.mark.parametrize(("bf16_offset", "fp32_offset", "expected"), [
+    (0.1, 0.0, ("openvino", "bf16")),     # bf16 within its bound: used
+    (2.0, 1e-6, ("openvino", "fp32")),    # bf16 off: OpenVINO fp32 instead
+    (2.0, 0.5, ("onnxruntime", "fp32")),  # both off: the next runtime
+])
+def test_auto_uses_openvino_only_where_its_logits_agree(tiny_bundle, monkeypatch, caplog,
+                                                        bf16_offset, fp32_offset, expected):
+    pytest.importorskip("onnxruntime")
+
+    def fake(tap, size, meta_dim, num_threads, precision, *args):
+        return _Fake(tap, precision, bf16_offset if precision == "bf16" else fp32_offset)
+
+    monkeypatch.setattr(fast, "OpenVinoRunner", fake)
+    monkeypatch.setattr(fast, "cpu_flags", lambda: {"amx_bf16"})
+    engine = Engine(tiny_bundle, num_threads=1, backend="auto")
+    assert (engine.backend, engine.precision) == expected
+    if bf16_offset > fast.PROBE_TOLERANCE["bf16"]:
+        assert "openvino bf16 disagrees with eager" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def openvino_engines(tiny_bundle, onnx_cache_dir) -> dict[str, Engine]:
+    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino)")
+    return {p: Engine(tiny_bundle, num_threads=1, backend="openvino", precision=p,
+                      cache_dir=onnx_cache_dir) for p in ("fp32", "bf16")}
+
+
+def test_openvino_fp32_agrees_with_eager(openvino_engines, eager_engine, batch, lesion_jpeg):
+    engine = openvino_engines["fp32"]
+    assert (engine.backend, engine.precision) == ("openvino", "fp32")
+    x, m = batch
+    np.testing.assert_allclose(engine.predict_batch(x, m), eager_engine.predict_batch(x, m),
+                               rtol=0, atol=TOL)
+    out, ref = engine.analyze(lesion_jpeg, *META), eager_engine.analyze(lesion_jpeg, *META)
+    assert abs(out.probability - ref.probability) < TOL
+    for c, r in zip(out.cams, ref.cams, strict=True):
+        np.testing.assert_allclose(c.heatmap, r.heatmap, rtol=0, atol=1e-3, err_msg=c.name)
+
+
+def test_openvino_bf16_stays_close_to_eager(openvino_engines, eager_engine, batch):
+    engine = openvino_engines["bf16"]
+    assert engine.precision == "bf16"
+    x, m = batch
+    diff = np.abs(engine.predict_batch(x, m) - eager_engine.predict_batch(x, m))
+    assert diff.max() < 0.05  # probabilities; bf16 logits are within PROBE_TOLERANCE
