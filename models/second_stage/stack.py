@@ -155,9 +155,14 @@ def reference_quantiles(scores: np.ndarray) -> np.ndarray:
 
 
 def percentile(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Each score's percentile in a stored reference (`reference_quantiles`)."""
-    return np.searchsorted(reference, np.asarray(scores, dtype=np.float64),
-                           side="right") / len(reference)
+    """Each score's percentile in a stored reference (`reference_quantiles`): the share of the
+    reference at or below it, interpolated linearly between reference values, so that a score
+    that moves by 1e-7 (another batch size, another runtime) moves its percentile by as little
+    instead of jumping a whole step."""
+    ref = np.asarray(reference, dtype=np.float64)
+    values = np.unique(ref)
+    at_or_below = np.searchsorted(ref, values, side="right") / len(ref)
+    return np.interp(np.asarray(scores, dtype=np.float64), values, at_or_below)
 
 
 def weighted_percentile(columns: Sequence[np.ndarray], references: Sequence[np.ndarray],
