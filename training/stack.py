@@ -50,6 +50,7 @@ from models.second_stage.stack import (
     STACK_SCHEMA,
     component_prefix,
     embedding_components,
+    percentile_mean,
     reference_quantiles,
     write_two_stage,
 )
@@ -228,10 +229,9 @@ def blend(s: StackSettings, scores: dict[str, np.ndarray], trees: list[str], y: 
         weights = {name: float(name in trees) for name in scores}
         spec = {"metric": None, "cnn_reference": cnn_reference,
                 "components": [{"name": n, "weight": w} for n, w in weights.items()]}
-        kept = {n: scores[n] for n in trees}
-        return spec, (scores[trees[0]] if len(trees) == 1 else np.mean(
-            [(pd.Series(c).rank(method="max") / len(c)).to_numpy() for c in kept.values()],
-            axis=0))
+        # Exactly as the saved stack combines them (percentiles in the stored references).
+        return spec, (scores[trees[0]] if len(trees) == 1 else percentile_mean(
+            [scores[n] for n in trees], [reference_quantiles(scores[n]) for n in trees]))
     metric = blend_metric(s.blend_metric, MIN_TPR)
     weights = search_weights(scores, y, metric, trials=s.blend_trials, seed=s.seed)
     log.info("blend weights (%s): %s", s.blend_metric,

@@ -133,11 +133,11 @@ def make_forward(bundle: Bundle, backend: str = "eager", device: str = "cpu",
 
     (N,) melanoma probabilities for a melanoma bundle, (N, K) class probabilities for a
     diagnosis bundle (its melanoma probability is column `MELANOMA_COLUMN`). On the CPU,
-    ``backend`` is "eager" (PyTorch, channels_last) or an engine backend ("auto",
-    "onnxruntime", "torchscript") built at the current torch thread count; on ``device``
-    "cuda" the model runs eagerly on the GPU, in mixed precision with ``amp`` where it agrees
-    with float32 (`AMP_TOLERANCE`). ``precision`` is OpenVINO's (`make_runner`). For "eager" the bundle's model is changed in place
-    (channels_last, moved to the device). EvalError for an unknown backend, one that does not
+    ``backend`` is "eager" (PyTorch, channels_last) or an engine backend ("auto", "openvino",
+    "onnxruntime", "torchscript") built at the current torch thread count (``precision`` is
+    OpenVINO's, see `make_runner`); on ``device`` "cuda" the model runs eagerly on the GPU, in
+    mixed precision with ``amp`` where it agrees with float32 (`AMP_TOLERANCE`). For "eager"
+    the bundle's model is changed in place (channels_last, moved to the device). EvalError for an unknown backend, one that does not
     run on the device, or one that cannot be built here.
     """
     if device == "cuda":

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from eval.metrics import auroc, pauc_above_tpr
-from models.second_stage.stack import reference_quantiles, weighted_percentile
+from models.second_stage.stack import percentile, reference_quantiles, weighted_percentile
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -40,10 +40,12 @@ def search_weights(columns: Mapping[str, np.ndarray], y: np.ndarray, metric: Met
     """The candidate weights whose blend of `columns` (percentiles among themselves) scores
     best on labels `y`."""
     names = list(columns)
-    refs = [reference_quantiles(columns[n]) for n in names]
+    # Each column's percentiles once; a candidate's blend is then one weighted sum
+    # (`weighted_percentile`'s arithmetic, without recomputing the percentiles per candidate).
+    ranks = np.stack([percentile(columns[n], reference_quantiles(columns[n])) for n in names])
     candidates = candidate_weights(len(names), trials, seed)
-    scores = [metric(y, weighted_percentile([columns[n] for n in names], refs, w))
-              for w in candidates]
+    blends = np.clip((candidates / candidates.sum(axis=1, keepdims=True)) @ ranks, 0.0, 1.0)
+    scores = [metric(y, b) for b in blends]
     best = candidates[int(np.argmax(scores))]
     return {n: float(w) for n, w in zip(names, best, strict=True)}
 
