@@ -45,10 +45,18 @@ class BenchmarkSettings(Settings):
     client_floor: bool = Field(False, description="with --server-url: also time gradio_client "
                                "against a trivial in-process Gradio app (no model): the "
                                "protocol's own floor, with and without a file upload")
+    browser: bool = Field(False, description="with --server-url: also time click-to-result in "
+                          "a real browser (Playwright + chromium): Analyze pressed on the first "
+                          "example case to the result and every heatmap on screen")
+    browser_reps: int = Field(20, ge=1, description="timed clicks with --browser")
+    chromium_path: Path | None = Field(None, description="chromium executable for --browser "
+                                       "(default: $CHROMIUM_PATH or chromium on PATH)")
     json_out: Path | None = Field(None, description="also write the results as JSON here")
 
     @model_validator(mode="after")
     def _check_paths(self) -> BenchmarkSettings:
         if not self.images.is_dir():
             raise ValueError(f"--images {self.images}: no such folder")
+        if self.browser and not self.server_url:
+            raise ValueError("--browser times a running app: give its --server-url too")
         return self

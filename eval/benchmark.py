@@ -11,8 +11,10 @@ alike):
           layers) + `Analysis.overlays()`.
 
 It prints p50/p90/mean of both, their ratio, the engine's stage breakdown and the single
-prediction latency (`Engine.predict`, file in -> probability out). It runs on tcmalloc when
-installed (configs/process.py; `MELANOMA_ALLOCATOR=system` to compare).
+prediction latency (`Engine.predict`, file in -> probability out). With `--server-url` it also
+times a running app's `/analyze` over HTTP and gradio_client, and with `--browser` the
+click-to-result a user waits for in a real browser (`eval.pipeline.browser_timing`). It runs
+on tcmalloc when installed (configs/process.py; `MELANOMA_ALLOCATOR=system` to compare).
 
 `--random-bundle` builds a random-init bundle in a temporary folder: for TIMING ONLY, its
 probabilities mean nothing and it is deleted on exit.
@@ -231,6 +233,11 @@ def run(settings: BenchmarkSettings, bundle: Bundle) -> dict[str, Any]:
         if settings.client_floor:
             server["server_ms"].update(gradio_client_floor(images[0][0],
                                                            settings.server_calls))
+        if settings.browser:
+            from eval.pipeline.browser_timing import click_to_result
+
+            server["browser"] = click_to_result(settings.server_url, settings.browser_reps,
+                                                settings.chromium_path)
     info["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     naive_s, eng_s = naive.summary(), eng.summary()
     return {
@@ -389,6 +396,10 @@ def print_report(r: dict[str, Any]) -> None:
           "wall time on an idle core.")
     stages = ", ".join(f"{k} {v:.1f}" for k, v in r["engine_stages_p50_ms"].items())
     print(f"engine stages p50 ms: {stages}")
+    if "browser" in r:
+        from eval.pipeline.browser_timing import print_browser_report
+
+        print_browser_report(r["browser"])
 
 
 def measure(settings: BenchmarkSettings) -> None:

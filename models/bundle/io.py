@@ -48,6 +48,9 @@ REQUIRED_KEYS = ("format", "schema_version", "bundle_id", "model", "preprocessin
                  "metadata_encoder", "thresholds", "weights_sha256")
 THRESHOLD_NAMES = ("sensitivity_target", "closest_to_corner")
 OPERATING_CURVE_KEY = "operating_curve"
+# The reduced-precision accuracy gate's result for this bundle ({"bf16": {"passed": bool, ...}},
+# docs/experiments/issue24/precision_gate.sh): a failed gate keeps `--precision auto` at fp32.
+PRECISION_GATE_KEY = "precision_gate"
 _VERSIONED_PACKAGES = ("torch", "timm", "numpy", "pillow", "safetensors", "lightning")
 
 

@@ -21,9 +21,10 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -214,6 +215,18 @@ def resolve_precision(requested: str) -> str:
     return "bf16" if set(BF16_FLAGS) & cpu_flags() else "fp32"
 
 
+def gated_precision(gate: Mapping[str, Any] | None, requested: str) -> str:
+    """`requested`, except that ``auto`` is ``fp32`` for a bundle whose recorded bf16 accuracy
+    gate failed (`gate`: bundle.json's ``precision_gate``): the probe batch checks logits, the
+    gate checks AUROC and decisions on real data."""
+    gate = (gate or {}).get("bf16") or {}
+    if requested == "auto" and gate.get("passed") is False:
+        log.info("bundle failed the bf16 accuracy gate (%s): fp32",
+                 gate.get("summary", "recorded in bundle.json"))
+        return "fp32"
+    return requested
+
+
 class OpenVinoRunner(Runner):
     """OpenVINO on the CPU, compiled from the same ONNX graph as ONNX Runtime's, at fp32 or bf16
     inference precision (OpenVINO's INFERENCE_PRECISION_HINT)."""
@@ -321,7 +334,8 @@ def _cached_onnx(tap: LayerTap, size: int, meta_dim: int, cache_key: str | None,
 
 def make_runner(model: nn.Module, layer_names: Sequence[str], *, size: int, meta_dim: int,
                 backend: str = "auto", num_threads: int = 1, cache_key: str | None = None,
-                cache_dir: str | Path | None = None, precision: str = "auto") -> Runner:
+                cache_dir: str | Path | None = None, precision: str = "auto",
+                gate: Mapping[str, Any] | None = None) -> Runner:
     """Build the requested backend over `model`.
 
     Args:
@@ -335,6 +349,7 @@ def make_runner(model: nn.Module, layer_names: Sequence[str], *, size: int, meta
         cache_key: identifies the weights (e.g. their SHA-256) for the ONNX disk cache.
         cache_dir: where to cache exported ONNX graphs; None = export in memory every time.
         precision: OpenVINO's ("auto", "fp32", "bf16"; see `resolve_precision`).
+        gate: the bundle's recorded bf16 accuracy gate (see `gated_precision`), if any.
 
     Returns:
         A Runner. With "auto", OpenVINO is used only if its logits agree with eager on a probe
@@ -347,7 +362,7 @@ def make_runner(model: nn.Module, layer_names: Sequence[str], *, size: int, meta
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is not one of {BACKENDS}")
     tap = LayerTap(model, layer_names).eval()
-    wanted = resolve_precision(precision)
+    wanted = resolve_precision(gated_precision(gate, precision))
 
     def openvino(p: str) -> Runner:
         return OpenVinoRunner(tap, size, meta_dim, num_threads, p, cache_key, cache_dir)

@@ -33,7 +33,7 @@ from PIL import Image
 from data.encoding import MetadataError
 from data.images import ImageError
 from data.sites import UNKNOWN
-from models.bundle.io import Bundle, BundleError, load_bundle
+from models.bundle.io import PRECISION_GATE_KEY, Bundle, BundleError, load_bundle
 from models.explain.cam import cam_map, feature_maps
 from models.explain.cam_layout import CamLayoutError, infer_layouts
 from models.explain.gradcam import EIGENCAM, GRADCAM, MELANOMA_OUTPUT, gradcam_maps, resolve_request
@@ -207,7 +207,7 @@ class Engine:
         cache_dir: optional folder to cache the exported ONNX graph (keyed by the weights'
             SHA-256 and the torch version), which makes later starts fast.
         precision: OpenVINO's inference precision ("auto": bf16 where the CPU computes it
-            natively and the logits agree, else fp32; "fp32"; "bf16").
+            natively, the logits agree and no failed bf16 gate is recorded, else fp32; "fp32").
     """
 
     def __init__(self, bundle: Bundle, *, num_threads: int | None = None,
@@ -228,7 +228,7 @@ class Engine:
             bundle.model, self.cam_layer_names, size=self.size,
             meta_dim=bundle.config.meta_dim if self.uses_metadata else 0, backend=backend,
             num_threads=self.num_threads, cache_key=bundle.info.get("weights_sha256"),
-            cache_dir=cache_dir, precision=precision)
+            cache_dir=cache_dir, precision=precision, gate=bundle.info.get(PRECISION_GATE_KEY))
         self._lock = threading.Lock()
 
     @classmethod

@@ -552,3 +552,23 @@ def test_layout_fits_a_laptop_screen(page, live_server: LiveServer, test_image: 
                                                     viewport["width"]) + 1, (header, table)
     finally:
         tab.close()
+
+
+def test_click_to_result_benchmark(live_server: LiveServer) -> None:
+    """`eval.benchmark --browser`: Analyze on the first example, timed inside the page."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from eval.pipeline.browser_timing import click_to_result
+
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+    # Its own thread: this module's `page` fixture holds a sync Playwright on this one.
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(click_to_result, live_server.url, reps=2,
+                             chromium=Path(CHROMIUM), warmup=1).result()
+    assert result["example"].startswith("melanoma")
+    assert result["heatmaps"] == 5  # one per CAM layer: the wait covers every image
+    timing = result["click_to_result_ms"]
+    assert timing["n"] == 2 and 0 < timing["p50"] <= timing["p95"]
+    join = result["phases_ms"]["queue_join"]
+    assert join["count"] >= 1 and join["first_start"] >= 0  # the analysis joins after the click

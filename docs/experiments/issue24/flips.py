@@ -2,7 +2,7 @@
 
 `python flips.py FP32_EVAL_DIR OTHER_EVAL_DIR`: from each folder's predictions.csv and
 metrics.json, the largest and median |probability difference|, and how many images change side
-of the shipped threshold (metrics.json's threshold), with their labels.
+of the shipped threshold (metrics.json's default threshold), with their labels.
 """
 
 import json
@@ -17,8 +17,8 @@ a = pd.read_csv(a_dir / "predictions.csv", dtype={"image_id": str})
 b = pd.read_csv(b_dir / "predictions.csv", dtype={"image_id": str})
 m = a.merge(b, on="image_id", suffixes=("_a", "_b"))
 metrics = json.loads((a_dir / "metrics.json").read_text())
-threshold = float(metrics.get("threshold", {}).get("value", 0.5)
-                  if isinstance(metrics.get("threshold"), dict) else metrics.get("threshold", 0.5))
+# The shipped decision threshold: the bundle's default rule, as eval.evaluate applied it.
+threshold = float(metrics["thresholds"][metrics["default_threshold"]]["threshold"])
 diff = (m["prob_a"] - m["prob_b"]).abs()
 flips = (m["prob_a"] >= threshold) != (m["prob_b"] >= threshold)
 print(f"{len(m)} images, threshold {threshold:.4f}: |dp| max {diff.max():.4f}, median "

@@ -21,3 +21,5 @@ for set in ham_f0:/work/runs/sel/ham_f0 isic2017:$D/isic2017_train; do
       --candidate $OUT/$name-bf16/predictions.csv > $OUT/compare-$name.txt
   $PY docs/experiments/issue24/flips.py $OUT/$name-fp32 $OUT/$name-bf16 | tee $OUT/flips-$name.txt
 done
+# Record the result in the bundle (a failed gate keeps --precision auto at fp32 for it).
+$PY docs/experiments/issue24/record_gate.py $B $OUT ham_f0 isic2017

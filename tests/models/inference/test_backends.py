@@ -183,6 +183,28 @@ def test_auto_uses_openvino_only_where_its_logits_agree(tiny_bundle, monkeypatch
         assert "openvino bf16 disagrees with eager" in caplog.text
 
 
+@pytest.mark.parametrize(("record", "requested", "expected"), [
+    ({"bf16": {"passed": False}}, "auto", "fp32"),
+    ({"bf16": {"passed": True}}, "auto", "auto"),
+    (None, "auto", "auto"),
+    ({"bf16": {"passed": False}}, "bf16", "bf16"),  # asked for by name: honoured
+])
+def test_a_failed_bf16_gate_keeps_auto_at_fp32(record, requested, expected):
+    assert fast.gated_precision(record, requested) == expected
+
+
+def test_engine_reads_the_bundles_gate(tiny_bundle, monkeypatch):
+    def fake(tap, size, meta_dim, num_threads, precision, *args):
+        return _Fake(tap, precision, 0.0)
+
+    monkeypatch.setattr(fast, "OpenVinoRunner", fake)
+    monkeypatch.setattr(fast, "cpu_flags", lambda: {"amx_bf16"})
+    assert Engine(tiny_bundle, num_threads=1, backend="auto").precision == "bf16"
+    monkeypatch.setitem(tiny_bundle.info, "precision_gate",
+                        {"bf16": {"passed": False, "summary": "AUROC -0.004"}})
+    assert Engine(tiny_bundle, num_threads=1, backend="auto").precision == "fp32"
+
+
 @pytest.fixture(scope="module")
 def openvino_engines(tiny_bundle, onnx_cache_dir) -> dict[str, Engine]:
     pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino)")
@@ -208,3 +230,90 @@ def test_openvino_bf16_stays_close_to_eager(openvino_engines, eager_engine, batc
     x, m = batch
     diff = np.abs(engine.predict_batch(x, m) - eager_engine.predict_batch(x, m))
     assert diff.max() < 0.05  # probabilities; bf16 logits are within PROBE_TOLERANCE
+
+
+# bf16 against fp32 on real dermoscopy images with the shipped model: probabilities (every TTA
+# view and the decided one) within BF16_PROB_TOL; decisions at the shipped threshold identical
+# unless the fp32 probability lies within that tolerance of the threshold. The tolerance is the
+# accuracy gate's measurement (docs/experiments/issue24/precision_gate.sh, BENCHMARKS.md): the
+# largest |decided probability difference| on HAM10000 fold 0 and ISIC 2017 (4,003 images) was
+# 0.073, the median 0.005; the AUROC moved by under 0.001.
+BF16_PROB_TOL = 0.08
+
+
+@pytest.fixture(scope="module")
+def shipped_openvino() -> dict[str, Engine]:
+    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino)")
+    from configs.base import DEFAULT_BUNDLE_DIR
+
+    # One thread: with two, a later test's DataLoader fork in this same pytest process
+    # segfaulted (2026-12-06; the CLI with OpenVINO and 2 workers does not). Noted, not solved.
+    return {p: Engine.from_path(DEFAULT_BUNDLE_DIR, num_threads=1, backend="openvino",
+                                precision=p) for p in ("fp32", "bf16")}
+
+
+def test_bf16_matches_fp32_on_real_images(shipped_openvino):
+    import pandas as pd
+
+    from configs.base import REPO_ROOT
+
+    examples = REPO_ROOT / "app" / "examples"  # real HAM10000 images shipped with the app
+    table = pd.read_csv(examples / "metadata.csv")
+    assert len(table) >= 4
+    for row in table.itertuples():
+        path = examples / f"{row.image_id}.jpg"
+        ref = shipped_openvino["fp32"].analyze(path, row.age, row.sex, row.site)
+        low = shipped_openvino["bf16"].analyze(path, row.age, row.sex, row.site)
+        assert low.backend == "openvino" and "bf16" in shipped_openvino["bf16"].precision
+        views = np.array([v["probability"] for v in low.tta])
+        ref_views = np.array([v["probability"] for v in ref.tta])
+        np.testing.assert_allclose(views, ref_views, rtol=0, atol=BF16_PROB_TOL,
+                                   err_msg=row.image_id)
+        assert abs(low.decision_probability - ref.decision_probability) < BF16_PROB_TOL
+        if abs(ref.decision_probability - ref.threshold) > BF16_PROB_TOL:
+            assert low.decision == ref.decision, row.image_id
+        for c, r in zip(low.cams, ref.cams, strict=True):  # same maps, up to bf16 rounding
+            assert np.corrcoef(c.heatmap.ravel(), r.heatmap.ravel())[0, 1] > 0.9, c.name
+
+
+_OPENVINO_UNDER_TCMALLOC = """
+import sys
+from models.inference.engine import Engine
+from models.bundle.io import load_bundle
+engine = Engine(load_bundle(sys.argv[1]), num_threads=2, backend="openvino", precision="fp32")
+import numpy as np
+x = np.zeros((2, 3, engine.size, engine.size), np.float32)
+m = np.zeros((2, engine.bundle.config.meta_dim), np.float32)
+print("ok", engine.backend, engine.predict_batch(x, m).shape)
+"""
+
+
+@pytest.mark.parametrize("deepbind", ["default", "tbb-deepbind"])
+def test_openvino_runs_under_tcmalloc(tiny_bundle_dir, tmp_path, deepbind):
+    """OpenVINO under the tcmalloc preload every entry point uses (the old abort: oneTBB loads
+    hwloc with RTLD_DEEPBIND, so glibc frees tcmalloc's memory). The runner sets the switch
+    itself; a user's own TBB_ENABLE_SANITIZERS=0 shows what it prevents."""
+    import os
+    import subprocess
+    import sys
+
+    from configs.base import REPO_ROOT
+    from configs.process import find_tcmalloc
+
+    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino)")
+    tcmalloc = find_tcmalloc()
+    if tcmalloc is None:
+        pytest.skip("tcmalloc is not installed (apt-get install libtcmalloc-minimal4)")
+    env = {**os.environ, "LD_PRELOAD": tcmalloc, "PYTHONPATH": str(REPO_ROOT),
+           "MELANOMA_ALLOCATOR": "system"}
+    env.pop("TBB_ENABLE_SANITIZERS", None)
+    if deepbind == "tbb-deepbind":
+        env["TBB_ENABLE_SANITIZERS"] = "0"
+    run = subprocess.run([sys.executable, "-c", _OPENVINO_UNDER_TCMALLOC, str(tiny_bundle_dir)],
+                         env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         check=False)
+    if deepbind == "default":
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert "ok openvino (2,)" in run.stdout
+    else:  # documents the cause: without the switch the same process aborts
+        assert run.returncode != 0 or "ok openvino" not in run.stdout, run.stdout
