@@ -77,7 +77,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="int8-"))
     fp32_path, pre_path, int8_path = tmp / "fp32.onnx", tmp / "pre.onnx", tmp / "int8.onnx"
     fp32_path.write_bytes(export_onnx(tap, bundle.preprocessing.size, meta_dim))
-    quant_pre_process(str(fp32_path), str(pre_path))
+    quant_pre_process(str(fp32_path), str(pre_path), skip_symbolic_shape=True)
     t = time.perf_counter()
     quantize_static(str(pre_path), str(int8_path), Reader(), quant_format=QuantFormat.QDQ,
                     per_channel=True, activation_type=QuantType.QUInt8,
@@ -96,7 +96,7 @@ def main() -> None:
         np.float32)
     m8 = rng.normal(size=(8, meta_dim)).astype(np.float32)
     print(f"{'precision':<10}{'ms/view (bs 8)':>16}{'AUROC single view':>20}")
-    y = evald.label.to_numpy()
+    y = evald["target"].to_numpy()
     scores = {}
     for name, model in compiled.items():
         req = model.create_infer_request()
@@ -110,7 +110,8 @@ def main() -> None:
         logits = [float(np.asarray(req.infer({"image": x, "meta": m})[model.output("logits")])
                         .ravel()[0]) for x, m in inputs(bundle, evald)]
         scores[name] = np.array(logits)
-        print(f"{name:<10}{statistics.median(times):>16.2f}{auroc(y, scores[name]):>20.4f}")
+        prob = 1.0 / (1.0 + np.exp(-scores[name]))  # AUROC is rank-based: same as on logits
+        print(f"{name:<10}{statistics.median(times):>16.2f}{auroc(y, prob):>20.4f}")
     for name in ("bf16", "int8"):
         d = np.abs(scores[name] - scores["fp32"])
         print(f"{name} vs fp32: max |logit diff| {d.max():.3f}, median {np.median(d):.4f}")
