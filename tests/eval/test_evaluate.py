@@ -129,20 +129,18 @@ def test_default_backend_is_the_fast_one_and_agrees_with_eager(ham_run, ham_sour
     assert EvalSettings.model_fields["backend"].default == "auto"
     out = tmp_path / "default"
     plain = [a for a in FAST if a not in ("--backend", "eager")]  # no --backend: the default
+    # fp32: the default runtime must equal eager; bf16 (auto where the CPU has it) is checked
+    # on the shipped model and real images against its accuracy gate (test_backends.py).
     assert main(["--bundle", str(bundle64), "--data", str(ham_source), "--out", str(out),
-                 "--tta", *plain]) == 0
+                 "--tta", "--precision", "fp32", *plain]) == 0
     fast_metrics, fast_preds = _load(out)
     eager_metrics, eager_preds = _load(ham_run)
-    backend = fast_metrics["speed"]["backend"]
-    assert backend in ("openvino-bf16", "openvino", "onnxruntime", "torchscript")
+    assert fast_metrics["speed"]["backend"] in ("openvino", "onnxruntime", "torchscript")
     assert eager_metrics["speed"]["backend"] == "eager"
-    # bf16 (auto where the CPU has it) is held to the accuracy gate's tolerance
-    # (tests/models/inference/test_backends.py::BF16_PROB_TOL), fp32 runtimes to 1e-4.
-    prob_tol, auroc_tol = (0.08, 0.02) if backend.endswith("bf16") else (1e-4, 1e-3)
     cols = ["prob", "prob_no_tta", *[f"prob_{v}" for v in VIEW_NAMES]]
     np.testing.assert_allclose(fast_preds[cols].to_numpy(), eager_preds[cols].to_numpy(),
-                               atol=prob_tol)
-    assert fast_metrics["auroc"] == pytest.approx(eager_metrics["auroc"], abs=auroc_tol)
+                               atol=1e-4)
+    assert fast_metrics["auroc"] == pytest.approx(eager_metrics["auroc"], abs=1e-3)
 
 
 def test_ham_tta_metrics_agree_with_eval_metrics(ham_run):
