@@ -8,7 +8,7 @@ Analyze and measures, inside the page, the time from the click to the result bei
 Each repetition also records the page's network requests (Playwright's resource timing), so
 the report says where the time goes: the clearing round trip, the queue join, the event
 stream that carries the result, and the heatmap image downloads, each as the median offset
-from the click. The server's own model time is read from the result JSON.
+from the click. (The server's own model time is in the same benchmark's `/analyze` rows.)
 """
 
 from __future__ import annotations
@@ -138,7 +138,6 @@ def click_to_result(url: str, reps: int, chromium: Path | None = None,
     label = first_example_label(config)
     times: list[float] = []
     phases: dict[str, dict[str, list[float]]] = {}
-    engine: list[float] = []
     with _page(base, find_chromium(chromium)) as page:
         requests: list[Any] = []
         page.on("requestfinished", lambda request: requests.append(request))
@@ -175,37 +174,12 @@ def click_to_result(url: str, reps: int, chromium: Path | None = None,
                 slot["count"].append(len(spans))
                 slot["first_start"].append(min(s for s, _ in spans))
                 slot["last_end"].append(max(e for _, e in spans))
-            total = _engine_total(page)
-            if total is not None:
-                engine.append(total)
     return {
         "example": label, "heatmaps": n_heatmaps, "reps": reps,
         "click_to_result_ms": _summary(times),
         "phases_ms": {kind: {key: float(statistics.median(v)) for key, v in slot.items()}
                       for kind, slot in sorted(phases.items())},
-        "engine_ms": _summary(engine) if engine else None,
     }
-
-
-def _engine_total(page: Any) -> float | None:
-    """The server's engine time of the shown result (its JSON's ``timings_ms.total``)."""
-    text = page.evaluate("() => { const e = document.querySelector('#result-json');"
-                         " return e ? e.textContent : ''; }")
-    marker = '"total"'
-    at = text.find(marker)
-    if at < 0:
-        return None
-    tail = text[at + len(marker):].lstrip(" :")
-    number = ""
-    for ch in tail:
-        if ch.isdigit() or ch in ".-e":
-            number += ch
-        elif number:
-            break
-    try:
-        return float(number)
-    except ValueError:
-        return None
 
 
 def print_browser_report(result: dict[str, Any]) -> None:
@@ -215,8 +189,6 @@ def print_browser_report(result: dict[str, Any]) -> None:
           f"{result['heatmaps']} heatmaps, {s['n']} clicks")
     print(f"click -> result on screen: p50 {s['p50']:.0f} ms, p95 {s['p95']:.0f} ms, "
           f"mean {s['mean']:.0f} ms")
-    if result.get("engine_ms"):
-        print(f"  server engine time inside it: p50 {result['engine_ms']['p50']:.0f} ms")
     print(f"  {'requests (median per click)':<28}{'count':>6}{'start ms':>10}{'end ms':>10}")
     for kind, slot in result["phases_ms"].items():
         print(f"  {kind:<28}{slot['count']:>6.0f}{slot['first_start']:>10.0f}"

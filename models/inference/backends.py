@@ -219,10 +219,10 @@ def gated_precision(gate: Mapping[str, Any] | None, requested: str) -> str:
     """`requested`, except that ``auto`` is ``fp32`` for a bundle whose recorded bf16 accuracy
     gate failed (`gate`: bundle.json's ``precision_gate``): the probe batch checks logits, the
     gate checks AUROC and decisions on real data."""
-    gate = (gate or {}).get("bf16") or {}
-    if requested == "auto" and gate.get("passed") is False:
+    bf16 = (gate or {}).get("bf16") or {}
+    if requested == "auto" and bf16.get("passed") is False:
         log.info("bundle failed the bf16 accuracy gate (%s): fp32",
-                 gate.get("summary", "recorded in bundle.json"))
+                 bf16.get("summary", "recorded in bundle.json"))
         return "fp32"
     return requested
 

@@ -207,7 +207,7 @@ class Engine:
         cache_dir: optional folder to cache the exported ONNX graph (keyed by the weights'
             SHA-256 and the torch version), which makes later starts fast.
         precision: OpenVINO's inference precision ("auto": bf16 where the CPU computes it
-            natively, the logits agree and no failed bf16 gate is recorded, else fp32; "fp32").
+            natively, the logits agree and no failed gate is recorded, else fp32; "fp32"; "bf16").
     """
 
     def __init__(self, bundle: Bundle, *, num_threads: int | None = None,

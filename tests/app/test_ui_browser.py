@@ -16,14 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from eval.pipeline.browser_timing import CHROMIUM_ARGS
 from tests.app.conftest import LiveServer
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 TIMEOUT_MS = 90_000  # one analysis is < 1 s; the margin is for a busy shared CI machine
 LOADED_HEATMAPS = ("Array.from(document.querySelectorAll('#heatmaps img'))"
                    ".filter(i => i.complete && i.naturalWidth > 0).length")
