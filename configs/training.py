@@ -96,6 +96,10 @@ class TrainSettings(DatasetSettings):
     fold: int = Field(0, ge=0, description="validation fold")
     n_folds: int = Field(5, ge=2, description="number of patient/lesion-grouped folds")
     seed: int = Field(42, description="seed for folds, init, sampling and augmentation")
+    fold_seed: int | None = Field(
+        None, description="seed of the folds alone (default: --seed): members that differ "
+        "only by --seed then hold out the same images, so they can be compared and ensembled "
+        "on one validation fold")
     stratify: Literal["auto", "target", "diagnosis"] = Field(
         "auto", description="what the grouped folds are stratified by: auto = melanoma target "
         "for --task melanoma, diagnosis class for --task diagnosis; 'target' gives a diagnosis "

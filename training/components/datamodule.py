@@ -118,7 +118,8 @@ class MelanomaDataModule(L.LightningDataModule):
             `training.components.sampling.sample_weights`); empty = proportional to its size.
         on_bad_row: "fail" or "skip".
         verify: open every image header first.
-        fold, n_folds, seed: the grouped stratified split.
+        fold, n_folds, seed: the grouped stratified split; seed also seeds the sampling.
+        fold_seed: seed of the split alone (None = seed).
         preprocessing: bundle preprocessing.
         augment: training augmentation.
         meta_mask_prob: per-field probability of blanking metadata in training batches.
@@ -140,6 +141,7 @@ class MelanomaDataModule(L.LightningDataModule):
                  source_weights: Mapping[str, float] | None = None,
                  on_bad_row: str = "fail", verify: bool = False,
                  fold: int = 0, n_folds: int = 5, seed: int = 42,
+                 fold_seed: int | None = None,
                  preprocessing: Preprocessing, augment: Callable[[Any], torch.Tensor] | None,
                  meta_mask_prob: float = 0.0, batch_size: int = 32, num_workers: int = 2,
                  max_images: int | None = None,
@@ -158,6 +160,7 @@ class MelanomaDataModule(L.LightningDataModule):
         self.source_weights = dict(source_weights or {})
         self.on_bad_row, self.verify = on_bad_row, verify
         self.fold, self.n_folds, self.seed = fold, n_folds, seed
+        self.fold_seed = seed if fold_seed is None else fold_seed
         self.preprocessing, self.augment = preprocessing, augment
         self.meta_mask_prob = meta_mask_prob
         self.batch_size, self.num_workers, self.max_images = batch_size, num_workers, max_images
@@ -218,10 +221,10 @@ class MelanomaDataModule(L.LightningDataModule):
         if self.task == "diagnosis":
             df = self._known_diagnoses(df)
         if self.max_images:
-            df = subsample(df, self.max_images, self.seed).reset_index(drop=True)
+            df = subsample(df, self.max_images, self.fold_seed).reset_index(drop=True)
         if not folds:
             return df
-        return assign_folds(df, n_folds=self.n_folds, seed=self.seed,
+        return assign_folds(df, n_folds=self.n_folds, seed=self.fold_seed,
                             stratify_by=self.stratify_by)
 
     @staticmethod
@@ -276,7 +279,9 @@ class MelanomaDataModule(L.LightningDataModule):
             **({"source_weights": self.source_weights} if self.source_weights else {}),
             "n_images": len(df), "n_positive": int(df["target"].sum()),
             "n_groups": int(df["group_id"].nunique()), "group_kind": str(df["group_kind"].iloc[0]),
-            "fold": self.fold, "n_folds": self.n_folds, "seed": self.seed,
+            # "seed" is the fold plan's seed (read back by eval --fold and training.embed)
+            "fold": self.fold, "n_folds": self.n_folds, "seed": self.fold_seed,
+            **({"training_seed": self.seed} if self.seed != self.fold_seed else {}),
             "n_train": len(self.train_df), "n_train_positive": int(self.train_df["target"].sum()),
             "n_val": len(self.val_df), "n_val_positive": int(self.val_df["target"].sum()),
             "task": self.task, "stratified_by": self.stratify_by,

@@ -118,7 +118,8 @@ def build_datamodule(s: TrainSettings, init: Bundle | None = None) -> MelanomaDa
                             exclude=dataset_specs(s.exclude_data) if s.exclude_data
                             else (), val_sources=s.val_source, source_weights=s.source_weights,
                             on_bad_row=s.on_bad_row, verify=s.verify_images, fold=s.fold,
-                            n_folds=s.n_folds, seed=s.seed, preprocessing=pre, augment=augment,
+                            n_folds=s.n_folds, seed=s.seed, fold_seed=s.fold_seed,
+                            preprocessing=pre, augment=augment,
                             meta_mask_prob=s.meta_mask_prob if s.use_metadata else 0.0,
                             batch_size=s.batch_size, num_workers=s.num_workers,
                             max_images=s.max_images,

@@ -1,10 +1,11 @@
-"""DataModule: metadata masking reaches training batches only."""
+"""DataModule: metadata masking reaches training batches only; the fold seed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from data.images import Preprocessing
 from training.components.datamodule import MelanomaDataModule
@@ -31,3 +32,25 @@ def test_no_masking_keeps_training_metadata(ham_dataset: Path) -> None:
     dm = _module(ham_dataset, 0.0)
     train_meta = np.stack([dm.train_set[i][1].numpy() for i in range(len(dm.train_set))])
     np.testing.assert_array_equal(train_meta, dm.encoder.transform(dm.train_df))
+
+
+def _val_images(ham_dataset: Path, seed: int, fold_seed: int | None) -> tuple[set[str], dict]:
+    dm = MelanomaDataModule(ham_dataset, preprocessing=Preprocessing(size=32), augment=None,
+                            seed=seed, fold_seed=fold_seed, batch_size=8, num_workers=0)
+    dm.setup()
+    return set(dm.val_df["image_id"]), dm.summary()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fold_seed_fixes_the_split_whatever_the_seed(ham_dataset: Path, seed: int) -> None:
+    reference, _ = _val_images(ham_dataset, 42, None)
+    val, summary = _val_images(ham_dataset, seed, 42)
+    assert val == reference
+    # the bundle records the split's seed (eval --fold reads it) and the training seed beside it
+    assert summary["seed"] == 42 and summary["training_seed"] == seed
+
+
+def test_seed_alone_moves_the_split(ham_dataset: Path) -> None:
+    reference, _ = _val_images(ham_dataset, 42, None)
+    moved = [_val_images(ham_dataset, s, None)[0] for s in (1, 2, 3)]
+    assert any(val != reference for val in moved)
