@@ -37,3 +37,10 @@ class CalibrateSettings(Settings):
                       "rewritten)")
     fitted_on: str = Field("", description="words recorded in the bundle on what the "
                            "predictions were (e.g. 'ISIC 2019 BCN+MSK+archive, unseen')")
+    proxy: bool = Field(
+        False, description="the predictions come from OTHER bundles of this bundle's recipe, "
+        "each on a source it never trained on (the recipe's leave-one-source-out runs), "
+        "because this bundle trained on every labelled source: eval.evaluate outputs of one "
+        "uncalibrated bundle each, or pl_train's val_predictions.csv[.gz] of --val-source "
+        "runs (single view); where their bundle.json is found, its network and preprocessing "
+        "must equal this bundle's; needs --fitted-on")

@@ -9,6 +9,11 @@ on those predictions), with the thresholds and the operating curve re-chosen on 
 scale. The maps are monotone, so the ranking of the decision score does not change; the
 thresholds are chosen on the pooled predictions (e.g. other clinics' images), not on the
 training fold.
+
+A bundle that trained on every labelled source has no unseen labelled data left. `--proxy`
+then fits its rule on the predictions of other bundles of the same recipe, each on a source it
+never saw (the recipe's leave-one-source-out runs): the rule transfers from models trained on
+less data, which the bundle records (`decision_fit.proxy`) and the model card must say.
 """
 
 from __future__ import annotations
@@ -87,6 +92,74 @@ def raw_scores(path: Path, bundle_id: str, score: str) -> pd.DataFrame:
     return out
 
 
+TRAINING_PREDICTIONS = "val_predictions"
+RECIPE_KEYS = ("model", "preprocessing", "classes")
+
+
+def _recipe(info: dict[str, Any]) -> dict[str, Any]:
+    """What a bundle's scores depend on apart from its weights: network and preprocessing."""
+    return {k: info.get(k) for k in RECIPE_KEYS}
+
+
+def _check_left_out(path: Path, training_data: dict[str, Any] | None) -> None:
+    """A proxy must come from a leave-source-out run (`--val-source`), not from a fold run."""
+    if not (training_data or {}).get("val_sources"):
+        raise EvalError(f"{path}: its bundle is a fold run (it trained on the sources it is "
+                        "scored on); a proxy is a --val-source run")
+
+
+def proxy_scores(path: Path, recipe: dict[str, Any], score: str) -> tuple[pd.DataFrame, str]:
+    """Labels and raw scores of another bundle of the same recipe, and that bundle's name.
+
+    Reads an `eval.evaluate` output (checked as in `raw_scores`, for its own bundle) or a
+    `pl_train` leave-source-out run's val_predictions.csv[.gz] (single view; the run's
+    bundle/bundle.json beside it, when present, must be a --val-source run of this recipe).
+
+    Raises:
+        EvalError: an ensemble or a calibrated bundle, another recipe, a fold (not a
+            leave-source-out) run, the TTA mean asked of single-view predictions, or missing
+            columns.
+    """
+    if path.with_name(METRICS_FILE).is_file():
+        metrics = json.loads(path.with_name(METRICS_FILE).read_text())
+        bundles = metrics.get("bundles", [])
+        if len(bundles) != 1:
+            raise EvalError(f"{path}: made by {len(bundles)} bundles; a proxy is one bundle")
+        entry = bundles[0]
+        if (entry.get("preprocessing") != recipe["preprocessing"]
+                or entry.get("backbone") != (recipe["model"] or {}).get("backbone")):
+            raise EvalError(f"{path}: its bundle {entry.get('bundle_id')} has another backbone "
+                            "or preprocessing; a proxy must share this bundle's recipe")
+        _check_left_out(path, entry.get("training_data"))
+        return raw_scores(path, entry.get("bundle_id"), score), str(entry.get("bundle_id"))
+    if not path.name.startswith(TRAINING_PREDICTIONS):
+        raise EvalError(f"{path}: neither an eval.evaluate output (no {METRICS_FILE} beside "
+                        f"it) nor a training run's {TRAINING_PREDICTIONS}.csv")
+    if score != "single":
+        raise EvalError(f"{path}: training validation predictions are single-view; use "
+                        "--score single")
+    name = str(path)
+    bundle_json = path.parent / "bundle" / META_FILE
+    if bundle_json.is_file():
+        info = json.loads(bundle_json.read_text())
+        if _recipe(info) != recipe:
+            raise EvalError(f"{path}: its run's bundle ({bundle_json}) has another network or "
+                            "preprocessing; a proxy must share this bundle's recipe")
+        _check_left_out(path, info.get("training_data"))
+        name = str(info.get("bundle_id", name))
+    else:
+        log.warning("%s: no bundle.json beside it; its recipe is taken on trust (--fitted-on "
+                    "says what it is)", path)
+    df = pd.read_csv(path)
+    missing = [c for c in ("target", "prob") if c not in df.columns]
+    if missing:
+        raise EvalError(f"{path}: missing columns {missing}")
+    out = pd.DataFrame({"label": df["target"].astype(int), "score": df["prob"].astype(float)})
+    if "group_id" in df.columns:
+        out["group_id"] = df["group_id"].astype(str)
+    return out, name
+
+
 def fit_rule(y: np.ndarray, raw: np.ndarray, score: str, method: str,
              fitted_on: str) -> DecisionRule:
     """The decision rule with its map fitted on `raw` against `y` (no map for "none")."""
@@ -145,8 +218,20 @@ def run(s: CalibrateSettings) -> dict[str, Any]:
                         "write the two-stage bundle from the calibrated one")
     if bundle.classes:
         log.info("diagnosis bundle: the rule applies to its melanoma probability P(MEL)")
-    table = pd.concat([raw_scores(p, bundle.bundle_id, s.score) for p in s.predictions],
-                      ignore_index=True)
+    proxies: list[str] = []
+    if s.proxy:
+        if not s.fitted_on.strip():
+            raise EvalError("--proxy needs --fitted-on: the words the model card and the bundle "
+                            "show on whose predictions the rule was fitted")
+        parts = []
+        for p in s.predictions:
+            part, name = proxy_scores(p, _recipe(info), s.score)
+            parts.append(part)
+            proxies.append(name)
+        table = pd.concat(parts, ignore_index=True)
+    else:
+        table = pd.concat([raw_scores(p, bundle.bundle_id, s.score) for p in s.predictions],
+                          ignore_index=True)
     y, raw = table["label"].to_numpy(), table["score"].to_numpy()
     if len(np.unique(y)) != 2:
         raise EvalError("the pooled predictions need melanomas and other lesions")
@@ -154,6 +239,11 @@ def run(s: CalibrateSettings) -> dict[str, Any]:
                     ", ".join(map(str, s.predictions)))
     new = calibrated_info(info, y, raw, rule, s.sensitivity_target,
                           [str(p) for p in s.predictions])
+    if proxies:
+        new["decision_fit"]["proxy"] = {
+            "bundles": proxies,
+            "why": "this bundle trained on every labelled source; its rule was fitted on other "
+                   "bundles of its recipe, each scoring a source it never saw"}
     out = Path(s.out)
     if out.resolve() == Path(info["_folder"]).resolve():
         raise EvalError(f"{out}: write the calibrated bundle to a new folder")

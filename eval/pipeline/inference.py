@@ -34,6 +34,7 @@ from eval.pipeline.errors import EvalError
 from models.bundle.batch_inputs import ImageTable, metadata_matrix
 from models.bundle.decision import DecisionRule
 from models.bundle.io import Bundle
+from models.inference.runtime import worker_start_method
 from models.inference.tta import VIEW_NAMES, dihedral_views, view_probabilities
 from models.nn.probabilities import (
     MELANOMA_COLUMN,
@@ -254,6 +255,13 @@ def _kept_rows(n: int, failures: dict[int, str]) -> np.ndarray:
     return keep
 
 
+def _loader(table: ImageTable, batch_size: int, num_workers: int, device: str) -> DataLoader:
+    """Batches in order; workers start from a forkserver where OpenVINO is loaded (oneTBB)."""
+    return DataLoader(table, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                      pin_memory=device == "cuda",
+                      multiprocessing_context=worker_start_method(num_workers))
+
+
 def _shared_passes(bundles: Sequence[Bundle]) -> dict[str, list[int]]:
     """Member indices by preprocessing: members that preprocess alike share one image pass."""
     passes: dict[str, list[int]] = {}
@@ -316,8 +324,7 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
             pre = bundles[members[0]].preprocessing
             task = bar.add_task(f"pass {p_idx + 1}/{len(passes)} ({pre.size} px"
                                 f"{', TTA x8' if tta else ''})", total=n, rate=0.0)
-            loader = DataLoader(ImageTable(paths, pre), batch_size=batch_size, shuffle=False,
-                                num_workers=num_workers, pin_memory=device == "cuda")
+            loader = _loader(ImageTable(paths, pre), batch_size, num_workers, device)
             pass_start, done = time.perf_counter(), 0
             with torch.inference_mode():
                 for x, idx, errors in loader:

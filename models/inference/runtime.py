@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,21 @@ def cpu_flags() -> set[str]:
     except OSError:
         pass
     return set()
+
+
+# OpenVINO runs on oneTBB, whose worker threads do not survive fork(): a plain fork of a process
+# holding them crashed the parent now and then (segfault in libc, 2026-12-06, BENCHMARKS.md).
+# A forkserver is started by fork+exec, and workers fork from it, a process without oneTBB.
+FORK_UNSAFE_MODULES = ("openvino",)
+SAFE_START_METHOD = "forkserver"
+
+
+def worker_start_method(num_workers: int) -> str | None:
+    """The DataLoader workers' start method: None (the platform's fork) unless a fork-unsafe
+    runtime is loaded in this process and workers are asked for."""
+    if num_workers > 0 and any(m in sys.modules for m in FORK_UNSAFE_MODULES):
+        return SAFE_START_METHOD
+    return None
 
 
 def machine_info() -> dict[str, Any]:

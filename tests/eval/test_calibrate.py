@@ -14,6 +14,7 @@ from eval import calibrate, evaluate, predict
 from eval.metrics import auroc, expected_calibration_error
 from models.bundle.calibration import apply_platt, nll
 from models.bundle.io import load_bundle
+from tests.eval.conftest import build_bundle
 
 N_BOOT = 20
 FAST = ["--n-boot", str(N_BOOT), "--no-progress", "--num-workers", "0", "--batch-size", "6",
@@ -159,3 +160,98 @@ def test_a_failed_rewrite_leaves_the_previous_calibrated_bundle(calibrated, raw_
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]  # no partial sibling
     load_bundle(target)
+
+
+# --proxy: the rule of a bundle trained on every source, fitted on other bundles of its recipe.
+
+def _training_predictions(raw_run: Path, run: Path, bundle: Path | None) -> Path:
+    """A pl_train run folder: val_predictions.csv.gz (single view) and maybe its bundle."""
+    run.mkdir(parents=True)
+    raw = pd.read_csv(raw_run / "predictions.csv")
+    out = run / "val_predictions.csv.gz"
+    pd.DataFrame({"image_id": raw["image_id"], "target": raw["label"],
+                  "group_id": raw["group_id"], "prob": raw["prob_no_tta"]}).to_csv(out, index=False)
+    if bundle is not None:
+        shutil.copytree(bundle, run / "bundle")
+    return out
+
+
+def _proxy(bundle: Path, preds: Path, out: Path, *extra: str) -> int:
+    return calibrate.main(["--bundle", str(bundle), "--predictions", str(preds), "--proxy",
+                           "--out", str(out), *extra])
+
+
+LEFT_OUT = {"val_sources": ["BCN"]}  # a leave-source-out run's training-data summary
+
+
+@pytest.fixture(scope="module")
+def proxy_run(ham_source, tmp_path_factory) -> tuple[Path, Path]:
+    """A leave-source-out bundle of bundle64's recipe and its TTA predictions."""
+    root = tmp_path_factory.mktemp("proxy")
+    bundle = build_bundle(root / "bundle", seed=5, training_data=LEFT_OUT)
+    _eval(bundle, ham_source, root / "eval", "--tta")
+    return bundle, root / "eval"
+
+
+def test_proxy_fits_on_another_bundle_of_the_recipe(proxy_run, make_bundle, tmp_path):
+    proxy, run = proxy_run
+    final = make_bundle(seed=9)  # same recipe, other weights
+    out = tmp_path / "cal"
+    assert _proxy(final, run / "predictions.csv", out, "--fitted-on", "LOSO runs") == 0
+    info = json.loads((out / "bundle.json").read_text())
+    assert info["decision_fit"]["proxy"]["bundles"] == [load_bundle(proxy).bundle_id]
+    new = load_bundle(out)
+    assert new.bundle_id == load_bundle(final).bundle_id and new.decision.score == "tta_mean"
+    preds = pd.read_csv(run / "predictions.csv")
+    y, p = preds["label"].to_numpy(), new.decision.calibrate(preds["prob"].to_numpy())
+    # the threshold is chosen on the proxies' calibrated scores
+    assert (p[y == 1] >= new.thresholds["sensitivity_target"]).mean() >= 0.8
+
+
+@pytest.mark.parametrize("with_bundle", [True, False])
+def test_proxy_reads_leave_source_out_training_predictions(with_bundle, raw_run, make_bundle,
+                                                           tmp_path):
+    proxy = make_bundle(seed=3, training_data=LEFT_OUT) if with_bundle else None
+    preds = _training_predictions(raw_run, tmp_path / "run", proxy)
+    out = tmp_path / "cal"
+    assert _proxy(make_bundle(seed=9), preds, out, "--score", "single",
+                  "--fitted-on", "LOSO runs") == 0
+    info = json.loads((out / "bundle.json").read_text())
+    assert info["decision"]["score"] == "single"
+    assert info["decision"]["calibration"]["n"] == 24
+    expected = load_bundle(tmp_path / "run" / "bundle").bundle_id if with_bundle else str(preds)
+    assert info["decision_fit"]["proxy"]["bundles"] == [expected]
+
+
+@pytest.mark.parametrize(("case", "fact"), [
+    ("no_fitted_on", "--proxy needs --fitted-on"),
+    ("tta_of_training", "--score single"),
+    ("other_recipe", "another network or preprocessing"),
+    ("fold_run", "a fold run"),
+    ("fold_run_eval", "a fold run"),
+    ("other_recipe_eval", "another backbone or preprocessing"),
+    ("not_predictions", "neither an eval.evaluate output"),
+])
+def test_proxy_refusals_say_why(case, fact, raw_run, make_bundle, tmp_path, capsys):
+    args = ["--fitted-on", "LOSO runs", "--score", "single"]
+    final = make_bundle(seed=9)
+    if case == "no_fitted_on":
+        preds, args = raw_run / "predictions.csv", []
+    elif case == "tta_of_training":
+        preds = _training_predictions(raw_run, tmp_path / "run", None)
+        args = args[:2]
+    elif case == "other_recipe":
+        other = make_bundle(seed=3, size=48, training_data=LEFT_OUT)
+        preds = _training_predictions(raw_run, tmp_path / "run", other)
+    elif case == "fold_run":
+        preds = _training_predictions(raw_run, tmp_path / "run", make_bundle(seed=3))
+    elif case == "fold_run_eval":
+        preds = raw_run / "predictions.csv"  # bundle64: a fold run
+    elif case == "other_recipe_eval":
+        preds, final = raw_run / "predictions.csv", make_bundle(seed=9, size=48)
+    else:
+        preds = tmp_path / "scores.csv"
+        pd.read_csv(raw_run / "predictions.csv").to_csv(preds, index=False)
+    assert _proxy(final, preds, tmp_path / "cal", *args) == 2
+    err = capsys.readouterr().err
+    assert fact in err and len(err.strip().splitlines()) == 1

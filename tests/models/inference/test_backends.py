@@ -3,6 +3,8 @@ settings."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,14 @@ from models.explain.cam import LayerTap
 from models.inference import backends as fast
 from models.inference.engine import Engine
 from tests.models.conftest import ENGINE_SIZE
+
+
+def require_openvino() -> None:
+    """Skip where OpenVINO is not installed, without importing it: an import here, before the
+    runner has set oneTBB's environment (fast.TBB_NO_DEEPBIND), would load oneTBB with
+    RTLD_DEEPBIND under tcmalloc for the rest of the process."""
+    if importlib.util.find_spec("openvino") is None:
+        pytest.skip("OpenVINO is not installed (pip install openvino)")
 
 META = (61, "male", "lower extremity")
 TOL = 1e-4
@@ -207,7 +217,7 @@ def test_engine_reads_the_bundles_gate(tiny_bundle, monkeypatch):
 
 @pytest.fixture(scope="module")
 def openvino_engines(tiny_bundle, onnx_cache_dir) -> dict[str, Engine]:
-    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino)")
+    require_openvino()
     return {p: Engine(tiny_bundle, num_threads=1, backend="openvino", precision=p,
                       cache_dir=onnx_cache_dir) for p in ("fp32", "bf16")}
 
@@ -243,7 +253,7 @@ BF16_PROB_TOL = 0.08
 
 @pytest.fixture(scope="module")
 def shipped_openvino() -> dict[str, Engine]:
-    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino)")
+    require_openvino()
     from configs.base import DEFAULT_BUNDLE_DIR
 
     # One thread: with two, a later test's DataLoader fork in this same pytest process
@@ -300,7 +310,7 @@ def test_openvino_runs_under_tcmalloc(tiny_bundle_dir, tmp_path, deepbind):
     from configs.base import REPO_ROOT
     from configs.process import find_tcmalloc
 
-    pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install openvino)")
+    require_openvino()
     tcmalloc = find_tcmalloc()
     if tcmalloc is None:
         pytest.skip("tcmalloc is not installed (apt-get install libtcmalloc-minimal4)")
