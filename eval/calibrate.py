@@ -82,11 +82,20 @@ def raw_scores(path: Path, bundle_id: str, score: str) -> pd.DataFrame:
     if score == "tta_mean" and not tta:
         raise EvalError(f"{path}: made without --tta, but the score is the TTA mean")
     column = "prob" if score == "tta_mean" or not tta else "prob_no_tta"
+    return _label_score_frame(path, "label", column)
+
+
+def _label_score_frame(path: Path, label: str, score: str) -> pd.DataFrame:
+    """``label``, ``score`` and ``group_id`` (if present) from the CSV's named columns.
+
+    Raises:
+        EvalError: a named column is missing.
+    """
     df = pd.read_csv(path)
-    missing = [c for c in ("label", column) if c not in df.columns]
+    missing = [c for c in (label, score) if c not in df.columns]
     if missing:
         raise EvalError(f"{path}: missing columns {missing}")
-    out = pd.DataFrame({"label": df["label"].astype(int), "score": df[column].astype(float)})
+    out = pd.DataFrame({"label": df[label].astype(int), "score": df[score].astype(float)})
     if "group_id" in df.columns:
         out["group_id"] = df["group_id"].astype(str)
     return out
@@ -150,14 +159,7 @@ def proxy_scores(path: Path, recipe: dict[str, Any], score: str) -> tuple[pd.Dat
     else:
         log.warning("%s: no bundle.json beside it; its recipe is taken on trust (--fitted-on "
                     "says what it is)", path)
-    df = pd.read_csv(path)
-    missing = [c for c in ("target", "prob") if c not in df.columns]
-    if missing:
-        raise EvalError(f"{path}: missing columns {missing}")
-    out = pd.DataFrame({"label": df["target"].astype(int), "score": df["prob"].astype(float)})
-    if "group_id" in df.columns:
-        out["group_id"] = df["group_id"].astype(str)
-    return out, name
+    return _label_score_frame(path, "target", "prob"), name
 
 
 def fit_rule(y: np.ndarray, raw: np.ndarray, score: str, method: str,

@@ -119,7 +119,7 @@ class MelanomaDataModule(L.LightningDataModule):
         on_bad_row: "fail" or "skip".
         verify: open every image header first.
         fold, n_folds, seed: the grouped stratified split; seed also seeds the sampling.
-        fold_seed: seed of the split alone (None = seed).
+        fold_seed: seed of the split and of the --max-images subset (None = seed).
         preprocessing: bundle preprocessing.
         augment: training augmentation.
         meta_mask_prob: per-field probability of blanking metadata in training batches.
