@@ -36,7 +36,7 @@ STOP_LIMIT_S=2.0
 
 # A private project name, folders and port: never touches a user's own stack or ./outputs.
 export COMPOSE_PROJECT_NAME=melanoma-smoke
-export MELANOMA_IMAGE=melanoma-detect:smoke
+export MELANOMA_IMAGE=melanoma-detect:smoke MELANOMA_TRAIN_IMAGE=melanoma-detect-train:smoke
 export WEB_BIND=127.0.0.1
 export WEB_PORT=${SMOKE_PORT:-7860}
 WORK=$(mktemp -d /tmp/docker-smoke.XXXXXX)
@@ -108,9 +108,16 @@ else
 fi
 
 step "docker compose build"
-timeout 1500 docker compose build --progress plain web > "$WORK/build.log" 2>&1 \
+timeout 1500 docker compose --profile train build --progress plain web train > "$WORK/build.log" 2>&1 \
   || { tail -40 "$WORK/build.log" >&2; fail "build failed"; }
-docker image inspect "$MELANOMA_IMAGE" --format 'image size: {{.Size}} bytes' >&2
+docker image inspect "$MELANOMA_IMAGE" --format 'serving image size: {{.Size}} bytes' >&2
+docker image inspect "$MELANOMA_TRAIN_IMAGE" --format 'training image size: {{.Size}} bytes' >&2
+# The serving image carries no training-only package (that is what keeps it small).
+docker run --rm --entrypoint python "$MELANOMA_IMAGE" -c "
+import importlib.util as u, sys
+found = [m for m in ('lightning', 'wandb', 'cv2', 'pyarrow') if u.find_spec(m)]
+sys.exit(f'training-only packages in the serving image: {found}' if found else 0)" \
+  || fail "the serving image holds training-only packages"
 
 step "train/evaluate --help"
 # Capture first, then grep: `cmd | grep -q` closes the pipe at the first match, and under

@@ -14,10 +14,12 @@ also spin after each run, which slows the next torch call ~2x (docs/design.md, "
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
 import os
+import sys
 import tempfile
 import threading
 import warnings
@@ -49,6 +51,7 @@ BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # CPUs that compute bf16 natively
 # ("munmap_chunk(): invalid pointer"). With this set, oneTBB loads it without RTLD_DEEPBIND and
 # one allocator serves both (oneTBB issue #1645).
 TBB_NO_DEEPBIND = ("TBB_ENABLE_SANITIZERS", "1")
+TELEMETRY_MODULE = "openvino_telemetry"  # blocked before OpenVINO loads (`openvino_core`)
 
 
 def configure_threads(num_threads: int | None) -> int:
@@ -227,6 +230,28 @@ def gated_precision(gate: Mapping[str, Any] | None, requested: str) -> str:
     return requested
 
 
+@functools.cache
+def openvino_core() -> Any:
+    """The process's one OpenVINO `Core`, created on first use and never released.
+
+    OpenVINO advises one Core per application. Each Core loads the CPU plugin (and its oneTBB
+    thread pool); when an engine's own Core was garbage-collected the plugin could be unloaded
+    while its threads and fork handlers lived on, and a later fork in the same process crashed
+    (the test suite died in `subprocess.run` after many engines). One Core keeps one plugin for
+    the life of the process.
+    """
+    os.environ.setdefault(*TBB_NO_DEEPBIND)  # before OpenVINO loads oneTBB
+    if "openvino" not in sys.modules:
+        # `import openvino` sends a usage event (openvino-telemetry, Google Analytics) unless
+        # the user's home holds an opt-out file: no file counts as consent for its conversion
+        # tools. A medical app does not phone home, so the telemetry package is blocked and
+        # OpenVINO falls back to its own no-op stub (None in sys.modules = ImportError).
+        sys.modules.setdefault(TELEMETRY_MODULE, None)
+    import openvino as ov
+
+    return ov.Core()
+
+
 class OpenVinoRunner(Runner):
     """OpenVINO on the CPU, compiled from the same ONNX graph as ONNX Runtime's, at fp32 or bf16
     inference precision (OpenVINO's INFERENCE_PRECISION_HINT)."""
@@ -236,13 +261,10 @@ class OpenVinoRunner(Runner):
     def __init__(self, tap: LayerTap, size: int, meta_dim: int, num_threads: int,
                  precision: str = "fp32", cache_key: str | None = None,
                  cache_dir: str | Path | None = None) -> None:
-        os.environ.setdefault(*TBB_NO_DEEPBIND)  # before OpenVINO loads oneTBB
-        import openvino as ov
-
         self.uses_meta = meta_dim > 0
         self.precision = precision
         model_bytes = _cached_onnx(tap, size, meta_dim, cache_key, cache_dir)
-        core = ov.Core()
+        core = openvino_core()
         with tempfile.TemporaryDirectory() as tmp:  # OpenVINO reads ONNX from a file
             path = Path(tmp) / "engine.onnx"
             path.write_bytes(model_bytes)
