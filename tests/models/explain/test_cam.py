@@ -52,19 +52,20 @@ def test_projection_matches_grad_cam_sign_corrected(shape, seed):
     np.testing.assert_allclose(ours, ref, atol=1e-4 * scale)
 
 
-def test_projection_is_invariant_to_the_svd_sign(monkeypatch):
-    # The SVD may return v or -v; without the sign rule the map would flip, and the ReLU
-    # would then keep the other half of the image. Force the other sign: same map.
-    acts = _activations((40, 12, 12), 3)
+@pytest.mark.parametrize("shape", [(40, 12, 12), (320, 3, 3)])  # C <= hw and C > hw
+def test_projection_is_invariant_to_the_eigenvector_sign(monkeypatch, shape):
+    # The eigendecomposition may return v or -v; without the sign rule the map would flip, and
+    # the ReLU would then keep the other half of the image. Force the other sign: same map.
+    acts = _activations(shape, 3)
     expected = eigen_projection(acts).numpy()
     assert abs(expected.max()) >= abs(expected.min())
-    real_svd = torch.linalg.svd
+    real_eigh = torch.linalg.eigh
 
-    def flipped_svd(a, full_matrices=True):
-        u, s, vh = real_svd(a, full_matrices=full_matrices)
-        return -u, s, -vh
+    def flipped_eigh(a):
+        values, vectors = real_eigh(a)
+        return values, -vectors
 
-    monkeypatch.setattr(torch.linalg, "svd", flipped_svd)
+    monkeypatch.setattr(torch.linalg, "eigh", flipped_eigh)
     np.testing.assert_allclose(eigen_projection(acts).numpy(), expected, rtol=0, atol=1e-6)
     np.testing.assert_allclose(eigen_projection(-acts).numpy(), expected, rtol=0,
                                atol=1e-4 * np.abs(expected).max())
