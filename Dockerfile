@@ -65,8 +65,9 @@ RUN pip install -r /tmp/requirements.txt \
 # binaries (torch_shm_manager stays, DataLoader workers can use it); OpenVINO's GPU and NPU
 # plugins and its frontends for other model formats (the engine compiles ONNX on the CPU); pip;
 # libtorch_cpu's symbol table (`strip --strip-unneeded` keeps what linking needs, as Debian's
-# packages do; not the wheels' patchelf-ed libraries in *.libs/, which it breaks); and all bytecode: the serve target writes it back for the modules
-# a real start imports. binutils (strip) lives in this build stage only.
+# packages do; not the wheels' patchelf-ed libraries in *.libs/, which it breaks); and all
+# bytecode: the serve target writes it back for the modules a real start imports. binutils
+# (strip) lives in this build stage only.
 # hadolint ignore=DL3008
 RUN apt-get update && apt-get install -y --no-install-recommends binutils \
     && rm -rf /var/lib/apt/lists/*

@@ -298,30 +298,39 @@ print("ok", engine.backend, engine.predict_batch(x, m).shape)
 """
 
 
-@pytest.mark.parametrize("deepbind", ["default", "tbb-deepbind"])
-def test_openvino_runs_under_tcmalloc(tiny_bundle_dir, tmp_path, deepbind):
-    """OpenVINO under the tcmalloc preload every entry point uses (the old abort: oneTBB loads
-    hwloc with RTLD_DEEPBIND, so glibc frees tcmalloc's memory). The runner sets the switch
-    itself; a user's own TBB_ENABLE_SANITIZERS=0 shows what it prevents."""
+def _run_fresh(script: str, bundle_dir, cwd, set_env=None, unset=()):
+    """Run `script` with the bundle folder as argv[1] in a fresh interpreter (OpenVINO's process
+    state, allocator and environment as a new process has them), the allocator restart off."""
     import os
     import subprocess
     import sys
 
     from configs.base import REPO_ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MELANOMA_ALLOCATOR": "system"}
+    for name in unset:
+        env.pop(name, None)
+    env.update(set_env or {})
+    return subprocess.run([sys.executable, "-c", script, str(bundle_dir)], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=cwd, check=False)
+
+
+@pytest.mark.parametrize("deepbind", ["default", "tbb-deepbind"])
+def test_openvino_runs_under_tcmalloc(tiny_bundle_dir, tmp_path, deepbind):
+    """OpenVINO under the tcmalloc preload every entry point uses (the old abort: oneTBB loads
+    hwloc with RTLD_DEEPBIND, so glibc frees tcmalloc's memory). The runner sets the switch
+    itself; a user's own TBB_ENABLE_SANITIZERS=0 shows what it prevents."""
     from configs.process import find_tcmalloc
 
     require_openvino()
     tcmalloc = find_tcmalloc()
     if tcmalloc is None:
         pytest.skip("tcmalloc is not installed (apt-get install libtcmalloc-minimal4)")
-    env = {**os.environ, "LD_PRELOAD": tcmalloc, "PYTHONPATH": str(REPO_ROOT),
-           "MELANOMA_ALLOCATOR": "system"}
-    env.pop("TBB_ENABLE_SANITIZERS", None)
+    set_env = {"LD_PRELOAD": tcmalloc}
     if deepbind == "tbb-deepbind":
-        env["TBB_ENABLE_SANITIZERS"] = "0"
-    run = subprocess.run([sys.executable, "-c", _OPENVINO_UNDER_TCMALLOC, str(tiny_bundle_dir)],
-                         env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                         check=False)
+        set_env["TBB_ENABLE_SANITIZERS"] = "0"
+    run = _run_fresh(_OPENVINO_UNDER_TCMALLOC, tiny_bundle_dir, tmp_path, set_env,
+                     unset=("TBB_ENABLE_SANITIZERS",))
     if deepbind == "default":
         assert run.returncode == 0, run.stderr[-2000:]
         assert "ok openvino (2,)" in run.stdout
@@ -351,17 +360,8 @@ def test_processes_fork_after_openvino_engines_are_dropped(tiny_bundle_dir, tmp_
     """Engines come and go (tests, the app reloading a model) and the process keeps forking
     (`subprocess.run`, DataLoader workers): the test suite once died there with SIGSEGV. All
     engines share one OpenVINO Core, so the CPU plugin stays loaded for the process's life."""
-    import os
-    import subprocess
-    import sys
-
-    from configs.base import REPO_ROOT
-
     require_openvino()
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MELANOMA_ALLOCATOR": "system"}
-    run = subprocess.run([sys.executable, "-c", _FORK_AFTER_ENGINES, str(tiny_bundle_dir)],
-                         env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path,
-                         check=False)
+    run = _run_fresh(_FORK_AFTER_ENGINES, tiny_bundle_dir, tmp_path)
     assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
     assert "forked after 4 engines" in run.stdout
 
@@ -384,21 +384,12 @@ def test_openvino_sends_no_telemetry(tiny_bundle_dir, tmp_path):
     """`import openvino` alone sends a usage event and writes its client id under ~/intel unless
     an opt-out file exists there; the engine blocks the telemetry package first, so a fresh
     HOME stays empty."""
-    import os
-    import subprocess
-    import sys
-
-    from configs.base import REPO_ROOT
-
     require_openvino()
     home = tmp_path / "home"
     home.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MELANOMA_ALLOCATOR": "system",
-           "HOME": str(home)}
-    for ci in ("CI", "TF_BUILD", "JENKINS_URL"):  # openvino-telemetry stays quiet in CI jobs
-        env.pop(ci, None)
-    run = subprocess.run([sys.executable, "-c", _OPENVINO_HOME, str(tiny_bundle_dir)], env=env,
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+    # openvino-telemetry stays quiet in CI jobs: those variables go, as on a user's machine
+    run = _run_fresh(_OPENVINO_HOME, tiny_bundle_dir, tmp_path, {"HOME": str(home)},
+                     unset=("CI", "TF_BUILD", "JENKINS_URL"))
     assert run.returncode == 0, run.stderr[-2000:]
     assert "telemetry module: None" in run.stdout
     assert list(home.iterdir()) == []
