@@ -2,7 +2,8 @@
 # Issue 23, session 9 (b): the base recipe retrained with today's code scored 0.7225 on BCN
 # against 0.7729 for the shipped predecessor it copies (run_s9.sh). Same command, the
 # predecessor's own code (worktree at a3a393e, today's environment): code drift or run-to-run
-# variance? (The old CLI names the dataset --data-dir.) Then the base-128 evaluation that run_s9.sh's stop cut. Whole machine.
+# variance? (The old CLI names the dataset --data-dir.) Then the base-128 evaluation that
+# run_s9.sh's stop cut. Whole machine. Stopped after 3 epochs (README, session 9).
 cd "${WT:-/work/wt-a3a}"
 export LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 PYTHONPATH=.
 D=${DATA_ROOT:-/work/shared/data}; PY=${PY:-/work/main/.venv/bin/python}
