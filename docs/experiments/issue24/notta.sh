@@ -5,7 +5,7 @@
 # `decision` block (single view, uncalibrated), so the loop runs one view per image as the
 # README's command would for a single-view bundle. ONNX Runtime fp32 (before) against `auto`
 # (OpenVINO, bf16 where the CPU has it), 2,003 HAM10000 fold-0 images, then 600 ISIC 2017 images
-# (1024-px JPEGs: decoding dominates). Whole machine, one after the other.
+# (256 x 256 JPEGs). Whole machine, one after the other.
 set -uo pipefail
 cd "${WT:-/work/main}"
 export PYTHONPATH=. LD_PRELOAD=${LD_PRELOAD:-/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4}
