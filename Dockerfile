@@ -66,11 +66,12 @@ RUN pip install -r /tmp/requirements.txt \
 # plugins and its frontends for other model formats (the engine compiles ONNX on the CPU); the
 # packages' own test suites (every `tests/` folder: pandas, SymPy, SciPy, scikit-learn, NumPy,
 # ONNX ...; ~170 MB, imported only by their `.test()` runners); hf-xet (11 MB, the Hugging Face
-# hub's download backend, imported only to download: weights here are offline) and torch's
-# torchbind test library; pip; libtorch_cpu's symbol table (`strip --strip-unneeded` keeps what
-# linking needs, as Debian's packages do; not the wheels' patchelf-ed libraries in *.libs/,
-# which it breaks); and all bytecode: the serve target writes it back for the modules a real
-# start imports. binutils (strip) lives in this build stage only.
+# hub's download backend, imported only to download: weights here are offline), torch's
+# torchbind test library and the type stubs (*.pyi, read by type checkers only); pip;
+# libtorch_cpu's symbol table (`strip --strip-unneeded` keeps what linking needs, as Debian's
+# packages do; not the wheels' patchelf-ed libraries in *.libs/, which it breaks); and all
+# bytecode: the serve target writes it back for the modules a real start imports. binutils
+# (strip) lives in this build stage only.
 # hadolint ignore=DL3008
 RUN apt-get update && apt-get install -y --no-install-recommends binutils \
     && rm -rf /var/lib/apt/lists/*
@@ -81,7 +82,7 @@ RUN set -eu; sp=/opt/venv/lib/python3.11/site-packages; test -d "$sp/torch"; \
     for fe in tensorflow tensorflow_lite paddle pytorch jax gguf; do \
         rm -f "$sp/openvino/libs/libopenvino_${fe}_frontend.so"*; done; \
     find "$sp" -type d -name tests -prune -exec rm -rf {} +; \
-    rm -f "$sp/torch/lib/libtorchbind_test.so"; \
+    rm -f "$sp/torch/lib/libtorchbind_test.so"; find "$sp" -name '*.pyi' -delete; \
     python -m pip uninstall -y -q hf-xet pip; \
     strip --strip-unneeded "$sp/torch/lib/libtorch_cpu.so"; \
     find /opt/venv -name __pycache__ -type d -prune -exec rm -rf {} +; \
