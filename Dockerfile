@@ -63,7 +63,11 @@ RUN pip install -r /tmp/requirements.txt \
     && python -c "import torch; assert not torch.version.cuda, torch.version.cuda; print('torch', torch.__version__)"
 # What serving never loads (sizes in BENCHMARKS.md): torch's C++ headers and its test and tool
 # binaries (torch_shm_manager stays, DataLoader workers can use it); OpenVINO's GPU and NPU
-# plugins and its frontends for other model formats (the engine compiles ONNX on the CPU); pip;
+# plugins and its frontends for other model formats (the engine compiles ONNX on the CPU); the
+# packages' own test suites (every `tests/` folder: pandas, SymPy, SciPy, scikit-learn, NumPy,
+# ONNX ...; ~170 MB, imported only by their `.test()` runners); hf-xet (11 MB, the Hugging Face
+# hub's download backend, imported only to download: weights here are offline), torch's
+# torchbind test library and the type stubs (*.pyi, read by type checkers only); pip;
 # libtorch_cpu's symbol table (`strip --strip-unneeded` keeps what linking needs, as Debian's
 # packages do; not the wheels' patchelf-ed libraries in *.libs/, which it breaks); and all
 # bytecode: the serve target writes it back for the modules a real start imports. binutils
@@ -77,7 +81,9 @@ RUN set -eu; sp=/opt/venv/lib/python3.11/site-packages; test -d "$sp/torch"; \
            "$sp/openvino/libs/libopenvino_intel_npu_plugin.so"; \
     for fe in tensorflow tensorflow_lite paddle pytorch jax gguf; do \
         rm -f "$sp/openvino/libs/libopenvino_${fe}_frontend.so"*; done; \
-    python -m pip uninstall -y -q pip; \
+    find "$sp" -type d -name tests -prune -exec rm -rf {} +; \
+    rm -f "$sp/torch/lib/libtorchbind_test.so"; find "$sp" -name '*.pyi' -delete; \
+    python -m pip uninstall -y -q hf-xet pip; \
     strip --strip-unneeded "$sp/torch/lib/libtorch_cpu.so"; \
     find /opt/venv -name __pycache__ -type d -prune -exec rm -rf {} +; \
     python -c "import torch, openvino, onnxruntime, scipy.linalg, sklearn, lightgbm, PIL.Image; \

@@ -241,6 +241,16 @@ class AnalysisService:
             bundle's decision rule, e.g. the calibrated mean of the 8 views); `probability` is
             the model's plain output for the image as uploaded (one view, uncalibrated).
         """
+        self.forget_result_in_place(session)
+        return await self._analyze(image, age, sex, site, threshold, target_sensitivity,
+                                   heatmap_member, heatmap_method, heatmap_class, session,
+                                   progress)
+
+    async def _analyze(self, image: Any, age: Any, sex: Any, site: Any, threshold: Any,
+                       target_sensitivity: Any, heatmap_member: Any, heatmap_method: Any,
+                       heatmap_class: Any, session: dict[str, Any] | None,
+                       progress: gr.Progress) -> tuple:
+        """`analyze` without taking the shown result out of the session first."""
         started = time.perf_counter()
         progress(0.05, desc="Reading the image")
         # On the event loop, not in a worker thread: see app/uploads.py on why deletions
@@ -286,9 +296,9 @@ class AnalysisService:
         (nothing before the first analysis: the pick then applies to the next one)."""
         if not session:
             return tuple(gr.skip() for _ in range(10))
-        return await self.analyze(image, age, sex, site, threshold, target_sensitivity,
-                                  heatmap_member, heatmap_method, heatmap_class, session,
-                                  progress)
+        return await self._analyze(image, age, sex, site, threshold, target_sensitivity,
+                                   heatmap_member, heatmap_method, heatmap_class, session,
+                                   progress)
 
     def redecide(self, session: dict[str, Any] | None, threshold: Any,
                  preset: Any = None) -> tuple:
@@ -325,6 +335,15 @@ class AnalysisService:
         kept = {k: session[k] for k in ("view", "source") if k in session}
         last = session.get("result") or session.get("previous_result")
         return {**kept, **({"previous_result": last} if last else {})}
+
+    @classmethod
+    def forget_result_in_place(cls, session: dict[str, Any] | None) -> None:
+        """`forget_result` on the session object itself: Gradio hands a handler the stored
+        state, so this holds even when the analysis then fails (and returns nothing)."""
+        if session:
+            kept = cls.forget_result(session)
+            session.clear()
+            session.update(kept or {})
 
     def check_upload(self, image: Any) -> None:
         """Warn as soon as an upload cannot be analysed (not an image, corrupt, too small or

@@ -9,6 +9,7 @@ engine can say what is wrong with them.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,11 +99,15 @@ def load_examples(folder: Path = EXAMPLES_DIR) -> list[Example]:
     return out
 
 
-def _clear_results(session: dict[str, Any] | None) -> tuple:
-    """Empty result components while a new analysis runs, and a session without the old
-    result (so that a failed analysis leaves nothing the report would print)."""
-    return (None, NO_RESULT, None, "", None, "", [], "",
-            AnalysisService.forget_result(session))
+def _set_in_browser(components: Sequence[gr.Component], values: Sequence[Any]) -> str:
+    """A `js=` step that sets `components` to `values` in the browser, without a round trip
+    to the server: each value as the server would send it (the component's postprocessed
+    form), fixed when the UI is built."""
+    sent = []
+    for component, value in zip(components, values, strict=True):
+        out = component.postprocess(value)
+        sent.append(out.model_dump() if hasattr(out, "model_dump") else out)
+    return f"() => {json.dumps(sent)}"
 
 
 def _rerender_if_changed(state: dict[str, Any] | None, layer: str | None,
@@ -168,9 +173,10 @@ def _patient_view(view: PatientView, sexes: list[str]) -> None:
         button = gr.Button("Compare lesions", elem_id="patient-button")
         table = gr.HTML(elem_id="patient-table")
         result = gr.JSON(label="Patient view", visible=False)
-    # Blank the previous table first: an error must not stand under another set's results.
-    button.click(lambda: (None, ""), None, [result, table], api_visibility="private",
-                 show_progress="hidden", queue=False).then(
+    # Blank the previous table first (in the browser): an error must not stand under another
+    # set's results.
+    button.click(None, None, [result, table], js=_set_in_browser([result, table], (None, "")),
+                 api_visibility="private", show_progress="hidden", queue=False).then(
         view.analyze, inputs=[files, age, sex, sites], outputs=[result, table],
         api_name="patient", preprocess=False, concurrency_id="analyze",
         show_progress_on=[table])
@@ -339,12 +345,14 @@ def _wire_events(service: AnalysisService, button: gr.Button, inputs: list[gr.Co
     inputs[0].upload(service.check_upload, inputs=inputs[0], outputs=None, preprocess=False,
                      api_visibility="private", show_progress="hidden",
                      concurrency_limit=None)
-    # Blank the previous result first (no queue: instant), so that an error for new input is
-    # never shown next to the previous case's result, nor printed in its report. API clients
-    # call /analyze directly and skip this step.
-    cleared = button.click(_clear_results, session,
-                           [r.result_json, r.decision, r.label, r.summary, r.tta_table,
-                            r.tta_plot, r.gallery, r.report_link, session], **private)
+    # Blank the previous result first, in the browser (no server round trip), so that an error
+    # for new input is never shown next to the previous case's result. The analysis itself
+    # takes the old result out of the session before it runs (`AnalysisService.analyze`), so
+    # a failed one leaves nothing its report would print. API clients call /analyze directly.
+    shown = [r.result_json, r.decision, r.label, r.summary, r.tta_table, r.tta_plot, r.gallery,
+             r.report_link]
+    cleared = button.click(None, None, shown, js=_set_in_browser(
+        shown, (None, NO_RESULT, None, "", None, "", [], "")), **private)
     analyze_inputs = [*inputs, d.threshold, d.target_sensitivity, r.member, r.method,
                       r.heatmap_class, session]
     analysis = cleared.then(service.analyze, inputs=analyze_inputs, outputs=outputs,

@@ -109,3 +109,24 @@ def test_model_card_shows_the_bundle_description(metrics: dict) -> None:
         assert "AUROC 0.812 (95% CI 0.700–0.900)" in card and "pAUC above TPR 0.80: 0.123" in card
     else:
         assert "not recorded" in card
+
+
+def test_blanking_in_the_browser_sends_what_the_server_would() -> None:
+    """The Analyze click blanks the old result in the browser: each value as the server's
+    postprocessing would send it (a table keeps its headers, a gallery is an empty list)."""
+    import json
+
+    import gradio as gr
+
+    from app.ui import NO_RESULT, _set_in_browser
+
+    with gr.Blocks():
+        shown = [gr.JSON(), gr.HTML(), gr.Dataframe(headers=["view", "probability"]),
+                 gr.Gallery(format="jpeg"), gr.Markdown()]
+    js = _set_in_browser(shown, (None, NO_RESULT, None, [], ""))
+    assert js.startswith("() => ")
+    assert json.loads(js.removeprefix("() => ")) == [
+        None, NO_RESULT, {"headers": ["view", "probability"], "data": [], "metadata": None},
+        [], ""]
+    with pytest.raises(ValueError):
+        _set_in_browser(shown, (None,))
