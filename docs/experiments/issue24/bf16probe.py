@@ -3,8 +3,8 @@
 (`<rt_info><attribute name="precise" version="0"/></rt_info>` added to those layers in the saved
 IR, the typed DisableFP16Compression attribute the CPU plugin honours, openvino PR #21440).
 Session 10 on the soup candidate (600 images): bf16 AUROC -0.0002, mean |dlogit| 0.025; the 3
-MatMul layers (the metadata MLP and the classifier) marked: identical logits; Convolution
-marked: OpenVINO 2026.4 fails at inference ("Convolution node ... is not initialized").
+MatMul layers (the metadata MLP and the classifier) marked: identical logits (not where bf16
+loses, or the mark is ignored there); Convolution marked: OpenVINO 2026.4 fails at inference ("Convolution node ... is not initialized").
 Usage: PYTHONPATH=. python bf16probe.py BUNDLE N"""
 import sys, tempfile
 from pathlib import Path
