@@ -1,0 +1,26 @@
+#!/bin/bash
+# Shared setup of issue 23's run scripts (session 11 on): paths, the timer, the four scoring
+# sets, TTA scoring flags and the default's 224-px fine-tune flags. Source it, then set L.
+export LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 PYTHONPATH=.
+D=${DATA_ROOT:-/work/shared/data}; PY=${PY:-/work/main/.venv/bin/python}
+S9=/work/runs/s9; E_DEFAULT=$S9/eval10/default   # the shipped default's TTA predictions
+# t NAME CMD...: run CMD with its log in $L/NAME.log and its wall time in $L/times.log
+t() { local name=$1; shift; local s=$(date +%s); echo "START $name $(date -u +%T)" >> $L/times.log
+  "$@" > $L/$name.log 2>&1; echo "END $name rc=$? $(( $(date +%s) - s )) s" >> $L/times.log; }
+EV="--tta --backend openvino --precision bf16 --num-workers 0"
+declare -A DATA=([ham_f0]="--data $D/ham10000 --fold 0 --n-folds 5 --seed 42"
+  [isic2017]="--data $D/isic2017_train" [msk]="--data /work/runs/sel/msk --data-format isic2019"
+  [bcn]="--data /work/runs/sel/bcn --data-format isic2019")
+# ft_flags BASE_BUNDLE: MODEL_CARD.md step 2 (one 224-px epoch of a 3-epoch cosine schedule)
+ft_flags() { echo "--data $D/ham10000 --backbone tf_efficientnet_lite0 --color-constancy shades_of_gray --fold 0 --n-folds 5 --init-bundle $1 --image-size 224 --epochs 3 --lr-backbone 5e-5 --lr-head 2e-4 --warmup-epochs 0.2 --meta-mask-prob 0.2 --early-stopping-patience 0 --keep-checkpoints -1 --num-workers 1 --output-dir $L"; }
+# score NAME BUNDLE SET...: TTA predictions of BUNDLE on each set, paired against the default
+score() { local n=$1 b=$2; shift 2; for s in "$@"; do
+  t eval-$n-$s $PY -m eval.evaluate --bundle $b ${DATA[$s]} $EV --out $L/eval/$n/$s
+  $PY -m eval.compare --baseline $E_DEFAULT/$s/predictions.csv \
+    --candidate $L/eval/$n/$s/predictions.csv > $L/eval/compare-default-vs-$n-$s.txt 2>&1; done; }
+# gate NAME BUNDLE: issue 24's bf16 precision gate (HAM10000 fold 0, ISIC 2017), recorded in it
+# (its bf16 predictions on those two sets are also paired against the default, as score does)
+gate() { t gate-$1 env BUNDLE=$2 OUT=$L/gate-$1 WT=$PWD bash docs/experiments/issue24/precision_gate.sh
+  for s in ham_f0 isic2017; do mkdir -p $L/eval/$1; ln -sfn $L/gate-$1/$s-bf16 $L/eval/$1/$s
+    $PY -m eval.compare --baseline $E_DEFAULT/$s/predictions.csv \
+      --candidate $L/eval/$1/$s/predictions.csv > $L/eval/compare-default-vs-$1-$s.txt 2>&1; done; }
