@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -11,6 +12,23 @@ from configs.base import DEFAULT_BUNDLE_DIR, CommaList, Settings, settings_confi
 from configs.choices import Backend, Combiner, Device, Precision
 from configs.datasets import DataFormat
 from data.readers import OnError
+
+
+# DataLoader workers by machine size. On 2 vCPUs the main process decodes fastest: each worker
+# starts a fresh interpreter (OpenVINO is fork-unsafe) and competes with the runtime's two
+# threads (BENCHMARKS.md, issue 24 session 11: with TTA 36 against 27 images/s, one view 182
+# against 114). With more CPUs there is room to decode beside the runtime.
+SMALL_MACHINE_CPUS = 2
+WORKERS_ON_LARGER_MACHINES = 2
+
+
+def default_num_workers() -> int:
+    """DataLoader worker processes for scoring on this machine (see SMALL_MACHINE_CPUS)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return 0 if cpus <= SMALL_MACHINE_CPUS else WORKERS_ON_LARGER_MACHINES
 
 
 class ScoringSettings(Settings):
@@ -32,7 +50,9 @@ class ScoringSettings(Settings):
         "mean", description="how several bundles are combined: mean probability, or the mean "
         "of normalised ranks (not a probability: no calibration metrics)")
     batch_size: int = Field(16, ge=1, description="images per forward pass (x8 with --tta)")
-    num_workers: int = Field(2, ge=0, description="DataLoader worker processes")
+    num_workers: int = Field(default_factory=default_num_workers, ge=0, description="DataLoader "
+                             "worker processes decoding images (default: none on a machine "
+                             "with 2 CPUs or fewer, where the main process is fastest; else 2)")
     num_threads: int | None = Field(None, ge=1, description="torch intra-op threads "
                                     "(default: torch's choice)")
     backend: Backend = Field(

@@ -9,6 +9,7 @@ bundle, so no consumer re-implements it.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -144,17 +145,36 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     return img
 
 
+@functools.lru_cache(maxsize=8)
+def _power_table(power: float) -> np.ndarray:
+    """float32 v**power for every uint8 value v: what `np.power` gives each pixel, looked up."""
+    return np.power(np.arange(256, dtype=np.float32), power)
+
+
+def _sog_gain(img_power_mean: np.ndarray, power: float) -> np.ndarray:
+    """Per-channel gain that makes the Minkowski p-norm illuminant neutral grey."""
+    illum = np.power(img_power_mean, 1.0 / power)
+    illum = illum / max(float(np.sqrt(np.sum(illum ** 2))), 1e-6)
+    return 1.0 / np.maximum(illum * np.sqrt(3.0), 1e-6)
+
+
 def shades_of_gray(arr: np.ndarray, power: float = 6.0) -> np.ndarray:
     """Shades of Gray colour constancy (Finlayson & Trezzi 2004), uint8 HWC in and out.
 
     Estimates the illuminant per channel as the Minkowski p-norm mean and rescales each
     channel so the illuminant becomes neutral grey; reduces camera/clinic colour casts.
+    A uint8 image has 256 values per channel, so both per-pixel steps (the p-th power, the
+    gain) are table lookups with the same float32 arithmetic: bit-identical to computing them
+    on every pixel (tests/data/test_images.py), ~3x faster (BENCHMARKS.md).
     """
-    img = arr.astype(np.float32)
-    illum = np.power(np.mean(np.power(img, power), axis=(0, 1)), 1.0 / power)
-    illum = illum / max(float(np.sqrt(np.sum(illum ** 2))), 1e-6)
-    gain = 1.0 / np.maximum(illum * np.sqrt(3.0), 1e-6)
-    return np.clip(img * gain, 0, 255).astype(np.uint8)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+        img = arr.astype(np.float32)
+        gain = _sog_gain(np.mean(np.power(img, power), axis=(0, 1)), power)
+        return np.clip(img * gain, 0, 255).astype(np.uint8)
+    gain = _sog_gain(np.mean(_power_table(power)[arr], axis=(0, 1)), power)
+    table = np.clip(np.arange(256, dtype=np.float32)[:, None] * gain, 0, 255).astype(np.uint8)
+    # PIL applies a per-band table (256 entries per band, band after band) in C
+    return np.asarray(Image.fromarray(arr).point(table.T.ravel().tolist()))
 
 
 @dataclass(frozen=True)
@@ -206,10 +226,25 @@ class Preprocessing:
         return self.finish(np.asarray(self.resize(img), dtype=np.uint8))
 
     def normalize(self, arr: np.ndarray) -> np.ndarray:
-        """uint8 HWC (or NHWC) -> normalised float32 CHW (or NCHW)."""
+        """uint8 HWC (or NHWC) -> normalised float32 CHW (or NCHW).
+
+        A uint8 image goes through a per-channel table of its 256 normalised values (the
+        same float32 arithmetic, so bit-identical, written straight into CHW order).
+        """
+        if arr.dtype == np.uint8 and arr.ndim == 3:
+            table = self._normalize_table()
+            out = np.empty((arr.shape[2], *arr.shape[:2]), dtype=np.float32)
+            for c in range(arr.shape[2]):
+                out[c] = table[arr[..., c], c]
+            return out
         x = arr.astype(np.float32) / 255.0
         x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         return np.ascontiguousarray(np.moveaxis(x, -1, -3))
+
+    def _normalize_table(self) -> np.ndarray:
+        """(256, 3) float32: the normalised value of each uint8 value, per channel."""
+        x = np.arange(256, dtype=np.float32)[:, None] / 255.0
+        return (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
 
     def __call__(self, source: ImageSource) -> np.ndarray:
         """Load and preprocess one image to a float32 CHW array."""

@@ -398,3 +398,13 @@ def isic2019_df() -> pd.DataFrame:
     """The real ISIC 2019 training table (84 px copy, read once per session); skips when
     absent."""
     return read_dataset(_require(ISIC2019_DIR))
+
+
+@pytest.fixture(scope="session")
+def real_image_paths() -> list[Path]:
+    """A few real dermoscopy JPEGs (HAM10000 600x450, ISIC 2017 256x256, ISIC 2019 84 px);
+    skips when the data is absent."""
+    paths = [sorted((_require(d) / sub).glob("*.jpg"))[:2]
+             for d, sub in ((HAM10000_DIR, "images"), (ISIC2017_DIR, "ISIC-2017_Training_Data"),
+                            (ISIC2019_DIR, "ISIC_2019_Training_Input"))]
+    return [p for group in paths for p in group]

@@ -429,6 +429,60 @@ def test_shades_of_gray_keeps_neutral_image_neutral():
     assert np.ptp(out.reshape(-1, 3).mean(axis=0)) < 1.0
 
 
+def _reference_shades_of_gray(arr: np.ndarray, power: float = 6.0) -> np.ndarray:
+    """The per-pixel formula the table lookups replace (the pre-issue-24 code, verbatim)."""
+    img = arr.astype(np.float32)
+    illum = np.power(np.mean(np.power(img, power), axis=(0, 1)), 1.0 / power)
+    illum = illum / max(float(np.sqrt(np.sum(illum ** 2))), 1e-6)
+    gain = 1.0 / np.maximum(illum * np.sqrt(3.0), 1e-6)
+    return np.clip(img * gain, 0, 255).astype(np.uint8)
+
+
+def _reference_normalize(arr: np.ndarray, pre: Preprocessing) -> np.ndarray:
+    x = arr.astype(np.float32) / 255.0
+    x = (x - np.asarray(pre.mean, np.float32)) / np.asarray(pre.std, np.float32)
+    return np.ascontiguousarray(np.moveaxis(x, -1, -3))
+
+
+_LUT_CASES = {
+    "cast": lambda: _cast_image(),
+    "full_range": lambda: np.random.default_rng(1).integers(0, 256, (224, 224, 3), np.uint8),
+    "dark": lambda: np.random.default_rng(2).integers(0, 4, (50, 70, 3), np.uint8),
+    "saturated": lambda: np.full((9, 13, 3), (255, 250, 3), np.uint8),
+    "black": lambda: np.zeros((8, 8, 3), np.uint8),
+    "non_contiguous": lambda: np.random.default_rng(3).integers(0, 256, (40, 60, 3),
+                                                                np.uint8)[::2, ::-3],
+}
+
+
+@pytest.mark.parametrize("case", sorted(_LUT_CASES))
+@pytest.mark.parametrize("power", [6.0, 2.0])
+def test_shades_of_gray_table_lookup_is_bit_identical(case: str, power: float) -> None:
+    arr = _LUT_CASES[case]()
+    out = shades_of_gray(arr, power)
+    assert out.dtype == np.uint8 and out.shape == arr.shape
+    assert np.array_equal(out, _reference_shades_of_gray(arr, power))
+
+
+@pytest.mark.parametrize("case", sorted(_LUT_CASES))
+def test_normalize_table_lookup_is_bit_identical(case: str) -> None:
+    arr = _LUT_CASES[case]()
+    pre = Preprocessing(size=8, mean=(0.5, 0.25, 0.125), std=(0.2, 0.3, 0.7))
+    out = pre.normalize(arr)
+    assert out.dtype == np.float32 and out.flags.c_contiguous
+    assert out.shape == (3, *arr.shape[:2])
+    assert np.array_equal(out, _reference_normalize(arr, pre))
+
+
+def test_preprocessing_of_real_photos_is_bit_identical(real_image_paths: list[Path]) -> None:
+    pre = Preprocessing(size=224, color_constancy="shades_of_gray")
+    assert len(real_image_paths) == 6
+    for path in real_image_paths:
+        resized = np.asarray(pre.resize(pre.load(path)), dtype=np.uint8)
+        expected = _reference_normalize(_reference_shades_of_gray(resized), pre)
+        assert np.array_equal(pre(path), expected), path
+
+
 def test_preprocessing_colour_constancy_changes_model_view():
     img = Image.fromarray(_cast_image())
     plain = Preprocessing(size=32).model_view(img)

@@ -88,12 +88,13 @@ def test_operating_curve_matches_the_model_card() -> None:
 
 
 def test_decision_rule_is_the_calibrated_tta_mean() -> None:
-    """Issue 16: decide on the 8-view mean, temperature-calibrated on unseen clinics' images,
-    at a threshold reaching 80 % sensitivity there."""
+    """Issue 16: decide on the 8-view mean, temperature-calibrated on unseen clinics' images
+    (issue 23: all of Barcelona and MSK + ISIC archive in ISIC 2019, which the HAM10000-only
+    model never trained on), at a threshold reaching 80 % sensitivity there."""
     bundle = load_bundle(DEFAULT_BUNDLE_DIR)
     rule = bundle.decision
     assert rule.score == "tta_mean" and rule.method == "temperature"
-    assert rule.calibration["n"] == 3899 and rule.calibration["n_pos"] == 777
+    assert rule.calibration["n"] == 15275 and rule.calibration["n_pos"] == 3400
     assert rule.calibration["ece_after"] < rule.calibration["ece_before"]
     fit = bundle.info["decision_fit"]["at_thresholds"]["sensitivity_target"]
     assert fit["sensitivity"] >= 0.8
