@@ -24,3 +24,14 @@ gate() { t gate-$1 env BUNDLE=$2 OUT=$L/gate-$1 WT=$PWD bash docs/experiments/is
   for s in ham_f0 isic2017; do mkdir -p $L/eval/$1; ln -sfn $L/gate-$1/$s-bf16 $L/eval/$1/$s
     $PY -m eval.compare --baseline $E_DEFAULT/$s/predictions.csv \
       --candidate $L/eval/$1/$s/predictions.csv > $L/eval/compare-default-vs-$1-$s.txt 2>&1; done; }
+# ft_epoch0 BASE_BUNDLE NAME: the default's 224-px fine-tune of BASE_BUNDLE, stopped once its
+# first epoch's checkpoint is written (the schedule is 3 epochs; the recipe keeps epoch 0), then
+# its WiSE soup with the base exported as $L/${NAME%-ft224}-wise224 (as run_s11c/s12 did inline)
+ft_epoch0() { local base=$1 ft=$2 wise=${2%-ft224}-wise224 s=$(date +%s) pid
+  echo "START $ft (stopped after epoch 0) $(date -u +%T)" >> $L/times.log
+  $PY -m training.pl_train $(ft_flags $base) --run-name $ft > $L/$ft.log 2>&1 & pid=$!
+  while kill -0 $pid 2>/dev/null && ! ls $L/$ft/checkpoints/epoch00-*.ckpt >/dev/null 2>&1; do sleep 5; done
+  sleep 10; kill $pid 2>/dev/null; wait $pid
+  echo "END $ft $(( $(date +%s) - s )) s $(ls $L/$ft/checkpoints/)" >> $L/times.log
+  t soup-$wise $PY -m training.soup $base $(ls $L/$ft/checkpoints/epoch00-*.ckpt) --out $L/$wise.ckpt
+  t export-$wise $PY -m training.pl_train $(ft_flags $base) --run-name $wise --export-checkpoint $L/$wise.ckpt; }
