@@ -1,4 +1,5 @@
-"""How an entry point's process runs: a fast allocator preloaded, and a line saying so.
+"""How an entry point's process runs: a fast allocator preloaded, idle OpenMP threads that
+sleep where another runtime does the model's work, and a line saying so.
 
 PyTorch on these CPUs page-faults heavily under glibc malloc: with tcmalloc preloaded, batched
 evaluation ran 3.5x faster and training steps ~20 % faster (BENCHMARKS.md). A preload must be
@@ -6,6 +7,16 @@ in place before the process starts, so each command line entry point calls
 :func:`ensure_fast_allocator` first thing: when tcmalloc is installed and not yet loaded, the
 process re-executes itself once with it in ``LD_PRELOAD``. ``MELANOMA_ALLOCATOR=system`` turns
 this off. Kept free of torch so the re-exec happens before the heavy imports.
+
+The serving commands run the network in OpenVINO's (or ONNX Runtime's) threads, and torch only
+for small steps around it (the TTA views, EigenCAM). After each of those steps torch's OpenMP
+threads (libgomp) spin, waiting for more work, on the cores the next forward pass needs: on a
+2-core Zen 4 the app's 8-view forward took 29 ms instead of the runtime's own 22 ms. With
+``OMP_WAIT_POLICY=PASSIVE`` they sleep at once (BENCHMARKS.md, issue 24, session 12). It must be
+in the environment before torch loads its OpenMP library, so it is set here too; a policy the
+user set is kept. Training keeps libgomp's default, and so does a serving command told to run the
+network in torch itself (`--backend eager` or `torchscript`, flag or ``MELANOMA_BACKEND``): there
+sleeping threads cost more than they free (eager 8-view analysis 96 -> 113 ms with PASSIVE).
 """
 
 from __future__ import annotations
@@ -29,6 +40,13 @@ INSTALL_HINT = "apt-get install libtcmalloc-minimal4"
 ENTRY_POINTS = ("app", "training.pl_train", "training.cv", "training.benchmark", "training.embed",
                 "eval.evaluate", "eval.predict", "eval.adapt", "eval.benchmark")
 """The `python -m` commands that run on tcmalloc (everything that runs the model)."""
+SERVING_ENTRY_POINTS = ("app", "eval.evaluate", "eval.predict", "eval.benchmark")
+"""The commands whose forward pass runs in the inference runtime's threads, not torch's."""
+OMP_WAIT_ENV = "OMP_WAIT_POLICY"
+SERVING_OMP_WAIT = "PASSIVE"
+BACKEND_ENV = "MELANOMA_BACKEND"
+TORCH_BACKENDS = ("eager", "torchscript")
+"""Backends whose forward pass runs in torch's own OpenMP threads (see `quiet_openmp`)."""
 
 
 def find_tcmalloc() -> str | None:
@@ -101,13 +119,42 @@ def running_module() -> str | None:
 
 
 def reexec_if_entry_point() -> None:
-    """`ensure_fast_allocator` when this process is one of :data:`ENTRY_POINTS`.
+    """`ensure_fast_allocator` when this process is one of :data:`ENTRY_POINTS`, after
+    `quiet_openmp` for the :data:`SERVING_ENTRY_POINTS`.
 
     Called by the product packages' ``__init__`` before they import torch, so that the
-    re-exec costs no second torch import; library use (tests, notebooks) is left alone.
+    re-exec costs no second torch import and OpenMP reads the policy when it loads; library
+    use (tests, notebooks) is left alone.
     """
-    if running_module() in ENTRY_POINTS:
+    module = running_module()
+    if module in SERVING_ENTRY_POINTS:
+        quiet_openmp()
+    if module in ENTRY_POINTS:
         ensure_fast_allocator()
+
+
+def quiet_openmp() -> None:
+    """Let torch's idle OpenMP threads sleep at once (``OMP_WAIT_POLICY=PASSIVE``) unless the
+    user chose a policy or a torch backend; effective only before torch is imported (see the
+    module docstring)."""
+    if requested_backend() not in TORCH_BACKENDS:
+        os.environ.setdefault(OMP_WAIT_ENV, SERVING_OMP_WAIT)
+
+
+def requested_backend() -> str | None:
+    """The ``--backend`` on this process's command line, else ``MELANOMA_BACKEND``, else None.
+
+    Read before the settings are parsed (torch must not be loaded yet); the settings parse
+    them again, with their validation.
+    """
+    argv = list(getattr(sys, "orig_argv", []))
+    for i, arg in enumerate(argv):
+        if arg == "--backend" and i + 1 < len(argv):
+            return argv[i + 1].strip().lower()
+        if arg.startswith("--backend="):
+            return arg.split("=", 1)[1].strip().lower()
+    value = os.environ.get(BACKEND_ENV, "").strip().lower()
+    return value or None
 
 
 def runtime_summary(torch_threads: int) -> str:
@@ -117,8 +164,10 @@ def runtime_summary(torch_threads: int) -> str:
         torch_threads: torch's intra-op thread count in this process.
 
     Returns:
-        e.g. ``allocator tcmalloc (libtcmalloc_minimal.so.4), torch threads 2 of 2 cores``.
+        e.g. ``allocator tcmalloc (libtcmalloc_minimal.so.4), torch threads 2 of 2 cores
+        (MELANOMA_ALLOCATOR=auto, OMP_WAIT_POLICY=PASSIVE)``.
     """
     return (f"allocator {loaded_allocator()}, torch threads {torch_threads} of "
             f"{os.cpu_count()} cores ({ALLOCATOR_ENV}="
-            f"{os.environ.get(ALLOCATOR_ENV, 'auto')})")
+            f"{os.environ.get(ALLOCATOR_ENV, 'auto')}, {OMP_WAIT_ENV}="
+            f"{os.environ.get(OMP_WAIT_ENV, 'unset')})")

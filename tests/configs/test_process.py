@@ -1,4 +1,5 @@
-"""Entry points restart once on tcmalloc (unless told not to) and say which allocator runs."""
+"""Entry points restart once on tcmalloc (unless told not to), serving commands let idle OpenMP
+threads sleep, and both say what they run with."""
 
 from __future__ import annotations
 
@@ -85,9 +86,47 @@ def test_missing_tcmalloc_warns_with_the_install_line(plain_process, monkeypatch
     assert "apt-get install libtcmalloc-minimal4" in caplog.text
 
 
+@pytest.mark.parametrize(("argv", "user", "expected"), [
+    (["app"], None, "PASSIVE"), (["eval.evaluate", "--backend", "openvino"], None, "PASSIVE"),
+    (["eval.predict"], None, "PASSIVE"), (["eval.benchmark", "--backend=auto"], None, "PASSIVE"),
+    (["app"], "ACTIVE", "ACTIVE"),  # the user's choice stays
+    (["app", "--backend", "eager"], None, None),  # torch runs the network: default kept
+    (["eval.benchmark", "--backend=torchscript"], None, None),
+    (["training.pl_train"], None, None), (["eval.adapt"], None, None),  # torch does the work
+    (["pytest"], None, None),
+])
+def test_serving_commands_let_idle_openmp_threads_sleep(monkeypatch, argv: list[str],
+                                                       user: str | None,
+                                                       expected: str | None) -> None:
+    monkeypatch.setattr(process, "ensure_fast_allocator", lambda: None)
+    monkeypatch.setattr(sys, "orig_argv", ["python", "-m", *argv])
+    monkeypatch.delenv(process.BACKEND_ENV, raising=False)
+    monkeypatch.setenv(process.OMP_WAIT_ENV, user or "")  # recorded, so restored afterwards
+    if user is None:
+        monkeypatch.delenv(process.OMP_WAIT_ENV)
+    process.reexec_if_entry_point()
+    assert os.environ.get(process.OMP_WAIT_ENV) == expected
+
+
+def test_backend_from_the_environment_keeps_the_default(monkeypatch) -> None:
+    monkeypatch.setattr(process, "ensure_fast_allocator", lambda: None)
+    monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "app"])
+    monkeypatch.setenv(process.OMP_WAIT_ENV, "")
+    monkeypatch.delenv(process.OMP_WAIT_ENV)
+    monkeypatch.setenv(process.BACKEND_ENV, "Eager")
+    process.reexec_if_entry_point()
+    assert process.OMP_WAIT_ENV not in os.environ
+
+
+def test_evaluate_says_its_openmp_wait_policy() -> None:
+    assert "OMP_WAIT_POLICY=PASSIVE)" in _run_evaluate()
+    assert "OMP_WAIT_POLICY=ACTIVE)" in _run_evaluate(OMP_WAIT_POLICY="ACTIVE")
+
+
 def _run_evaluate(**env: str) -> str:
     clean = {k: v for k, v in os.environ.items()
-             if k not in ("LD_PRELOAD", process.ALLOCATOR_ENV, process.REEXEC_MARK)}
+             if k not in ("LD_PRELOAD", process.ALLOCATOR_ENV, process.REEXEC_MARK,
+                          process.OMP_WAIT_ENV)}
     done = subprocess.run([sys.executable, "-m", "eval.evaluate", "--data", "/nonexistent"],
                           cwd=REPO_ROOT, env={**clean, **env}, capture_output=True, text=True,
                           timeout=300, check=False)
