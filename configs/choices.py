@@ -19,6 +19,9 @@ BACKENDS: tuple[str, ...] = get_args(Backend)
 AUTO_ORDER: tuple[str, ...] = BACKENDS[1:]
 """What ``auto`` tries, in order; the last one (eager PyTorch) always works."""
 
+TORCH_BACKENDS: tuple[str, ...] = ("torchscript", "eager")
+"""The runtimes whose forward pass runs in torch's own threads (see `configs.process`)."""
+
 Precision = Literal["auto", "fp32", "bf16"]
 """Inference precision of the OpenVINO runtime: ``auto`` is bf16 where the CPU computes it
 natively (avx512_bf16 or AMX) and the bundle's logits agree with fp32, else fp32. The other

@@ -27,6 +27,8 @@ import os
 import sys
 from pathlib import Path
 
+from configs.choices import TORCH_BACKENDS
+
 log = logging.getLogger(__name__)
 
 ALLOCATOR_ENV = "MELANOMA_ALLOCATOR"
@@ -45,8 +47,6 @@ SERVING_ENTRY_POINTS = ("app", "eval.evaluate", "eval.predict", "eval.benchmark"
 OMP_WAIT_ENV = "OMP_WAIT_POLICY"
 SERVING_OMP_WAIT = "PASSIVE"
 BACKEND_ENV = "MELANOMA_BACKEND"
-TORCH_BACKENDS = ("eager", "torchscript")
-"""Backends whose forward pass runs in torch's own OpenMP threads (see `quiet_openmp`)."""
 
 
 def find_tcmalloc() -> str | None:

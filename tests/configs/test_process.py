@@ -86,36 +86,30 @@ def test_missing_tcmalloc_warns_with_the_install_line(plain_process, monkeypatch
     assert "apt-get install libtcmalloc-minimal4" in caplog.text
 
 
-@pytest.mark.parametrize(("argv", "user", "expected"), [
-    (["app"], None, "PASSIVE"), (["eval.evaluate", "--backend", "openvino"], None, "PASSIVE"),
-    (["eval.predict"], None, "PASSIVE"), (["eval.benchmark", "--backend=auto"], None, "PASSIVE"),
-    (["app"], "ACTIVE", "ACTIVE"),  # the user's choice stays
-    (["app", "--backend", "eager"], None, None),  # torch runs the network: default kept
-    (["eval.benchmark", "--backend=torchscript"], None, None),
-    (["training.pl_train"], None, None), (["eval.adapt"], None, None),  # torch does the work
-    (["pytest"], None, None),
+@pytest.mark.parametrize(("argv", "user", "env_backend", "expected"), [
+    (["app"], None, None, "PASSIVE"),
+    (["eval.evaluate", "--backend", "openvino"], None, None, "PASSIVE"),
+    (["eval.predict"], None, None, "PASSIVE"),
+    (["eval.benchmark", "--backend=auto"], None, None, "PASSIVE"),
+    (["app"], "ACTIVE", None, "ACTIVE"),  # the user's choice stays
+    (["app", "--backend", "eager"], None, None, None),  # torch runs the network: default kept
+    (["eval.benchmark", "--backend=torchscript"], None, None, None),
+    (["app"], None, "Eager", None),  # the backend from MELANOMA_BACKEND counts too
+    (["training.pl_train"], None, None, None), (["eval.adapt"], None, None, None),  # torch works
+    (["pytest"], None, None, None),
 ])
 def test_serving_commands_let_idle_openmp_threads_sleep(monkeypatch, argv: list[str],
                                                        user: str | None,
+                                                       env_backend: str | None,
                                                        expected: str | None) -> None:
     monkeypatch.setattr(process, "ensure_fast_allocator", lambda: None)
     monkeypatch.setattr(sys, "orig_argv", ["python", "-m", *argv])
-    monkeypatch.delenv(process.BACKEND_ENV, raising=False)
-    monkeypatch.setenv(process.OMP_WAIT_ENV, user or "")  # recorded, so restored afterwards
-    if user is None:
-        monkeypatch.delenv(process.OMP_WAIT_ENV)
+    for name, value in ((process.BACKEND_ENV, env_backend), (process.OMP_WAIT_ENV, user)):
+        monkeypatch.setenv(name, value or "")  # recorded, so restored afterwards
+        if value is None:
+            monkeypatch.delenv(name)
     process.reexec_if_entry_point()
     assert os.environ.get(process.OMP_WAIT_ENV) == expected
-
-
-def test_backend_from_the_environment_keeps_the_default(monkeypatch) -> None:
-    monkeypatch.setattr(process, "ensure_fast_allocator", lambda: None)
-    monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "app"])
-    monkeypatch.setenv(process.OMP_WAIT_ENV, "")
-    monkeypatch.delenv(process.OMP_WAIT_ENV)
-    monkeypatch.setenv(process.BACKEND_ENV, "Eager")
-    process.reexec_if_entry_point()
-    assert process.OMP_WAIT_ENV not in os.environ
 
 
 def test_evaluate_says_its_openmp_wait_policy() -> None:

@@ -26,7 +26,7 @@ gate() { t gate-$1 env BUNDLE=$2 OUT=$L/gate-$1 WT=$PWD bash docs/experiments/is
       --candidate $L/eval/$1/$s/predictions.csv > $L/eval/compare-default-vs-$1-$s.txt 2>&1; done; }
 # ft_epoch0 BASE_BUNDLE NAME: the default's 224-px fine-tune of BASE_BUNDLE, stopped once its
 # first epoch's checkpoint is written (the schedule is 3 epochs; the recipe keeps epoch 0), then
-# its WiSE soup with the base exported as $L/${NAME%-ft224}-wise224 (as run_s11c/s12 did inline)
+# its WiSE soup with the base exported as $L/${NAME%-ft224}-wise224 (run_s11c.sh, run_s12.sh)
 ft_epoch0() { local base=$1 ft=$2 wise=${2%-ft224}-wise224 s=$(date +%s) pid
   echo "START $ft (stopped after epoch 0) $(date -u +%T)" >> $L/times.log
   $PY -m training.pl_train $(ft_flags $base) --run-name $ft > $L/$ft.log 2>&1 & pid=$!
@@ -35,3 +35,21 @@ ft_epoch0() { local base=$1 ft=$2 wise=${2%-ft224}-wise224 s=$(date +%s) pid
   echo "END $ft $(( $(date +%s) - s )) s $(ls $L/$ft/checkpoints/)" >> $L/times.log
   t soup-$wise $PY -m training.soup $base $(ls $L/$ft/checkpoints/epoch00-*.ckpt) --out $L/$wise.ckpt
   t export-$wise $PY -m training.pl_train $(ft_flags $base) --run-name $wise --export-checkpoint $L/$wise.ckpt; }
+# install_default BUNDLE PRED_DIR: the shipping steps of ship_s11.sh and ship_s12.sh. Fits the
+# decision rule of the uncalibrated BUNDLE on its TTA predictions PRED_DIR/{bcn,msk} (temperature
+# on the TTA mean, threshold for 80 % sensitivity), gates the calibrated bundle ($L/ship) and
+# records the gate in it, installs it as models/default, re-records the regression values and
+# regenerates the two eval reports the model card links. Run from the main tree.
+install_default() { local cand=$1 p=$2 out=$L/ship s name
+  t calibrate-ship $PY -m eval.calibrate --bundle $cand --score tta_mean --method temperature \
+    --sensitivity-target 0.8 --predictions $p/bcn/predictions.csv --predictions $p/msk/predictions.csv \
+    --fitted-on "ISIC 2019 BCN (12,381) + MSK and ISIC archive (2,894): clinics this HAM10000-only model never trained on" \
+    --out $out
+  gate ship $out
+  cp $out/bundle.json $out/model.safetensors models/default/
+  t record-ship $PY -m tests.models.bundle.test_default_bundle --record
+  for s in "ham10000-fold0 --data $D/ham10000 --fold 0 --n-folds 5 --seed 42" "isic2017 --data $D/isic2017_train"; do
+    set -- $s; name=$1; shift
+    t report-$name $PY -m eval.evaluate --bundle models/default "$@" --tta --backend onnxruntime --out docs/eval/$name
+  done
+  echo SHIPPED >> $L/times.log; }

@@ -41,13 +41,7 @@ echo GREEDY1-DONE >> $L/times.log
 B="--data $D/ham10000 --backbone tf_efficientnet_lite0 --color-constancy shades_of_gray --fold 0 --n-folds 5 --pretrained auto --epochs 8 --meta-mask-prob 0 --output-dir $L --keep-checkpoints 1"
 base=base-160-w3; ft=w3-ft224; wise=w3-wise224
 t $base $PY -m training.pl_train $B --image-size 160 --num-workers 3 --run-name $base
-s=$(date +%s); echo "START $ft (stopped after epoch 0) $(date -u +%T)" >> $L/times.log
-$PY -m training.pl_train $(ft_flags $L/$base/bundle) --run-name $ft > $L/$ft.log 2>&1 & pid=$!
-while kill -0 $pid 2>/dev/null && ! ls $L/$ft/checkpoints/epoch00-*.ckpt >/dev/null 2>&1; do sleep 5; done
-sleep 10; kill $pid 2>/dev/null; wait $pid
-echo "END $ft $(( $(date +%s) - s )) s $(ls $L/$ft/checkpoints/)" >> $L/times.log
-t soup-$wise $PY -m training.soup $L/$base/bundle $(ls $L/$ft/checkpoints/epoch00-*.ckpt) --out $L/$wise.ckpt
-t export-$wise $PY -m training.pl_train $(ft_flags $L/$base/bundle) --run-name $wise --export-checkpoint $L/$wise.ckpt
+ft_epoch0 $L/$base/bundle $ft  # the 224-px epoch and its WiSE soup $wise (common.sh)
 ING[w3]=$L/$wise/bundle
 a3=$(auroc $L/$wise/bundle); echo "w3-wise224 fold-0 $a3" >> $L/greedy.log
 # start from the best single chain by fold 0, as greedy soups do

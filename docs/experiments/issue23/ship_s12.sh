@@ -9,26 +9,15 @@
 # Usage: ship_s12.sh SHIP_NAME SCORED_NAME INGREDIENT...
 set -euo pipefail
 cd /work/main; L=/work/runs/s12; source docs/experiments/issue23/common.sh
-SHIP=$1 NAME=$2; shift 2; P=$L/eval/ship-uncal; OUT=$L/ship
-rm -rf $OUT $L/$SHIP $P
+SHIP=$1 NAME=$2; shift 2; P=$L/eval/ship-uncal
+rm -rf $L/ship $L/$SHIP $P
 t soup-$SHIP $PY -m training.soup "$@" --out $L/$SHIP.ckpt
 t export-$SHIP $PY -m training.pl_train $(ft_flags /work/runs/s11/base-160-w2/bundle) --run-name $SHIP --export-checkpoint $L/$SHIP.ckpt
 CAND=$L/$SHIP/bundle; sha() { $PY -c "import json,sys;print(json.load(open(sys.argv[1]))['weights_sha256'])" $1/bundle.json; }
 [ "$(sha $CAND)" = "$(sha $L/$NAME/bundle)" ] || { echo "weights differ from $NAME" >&2; exit 1; }
 for s in bcn msk; do
   t eval-ship-uncal-$s $PY -m eval.evaluate --bundle $CAND ${DATA[$s]} $EV --out $P/$s
-  $PY -c "import pandas as pd,sys; a,b=(pd.read_csv(f).drop(columns=[]) for f in sys.argv[1:]); assert (a.image_id==b.image_id).all() and (a.prob==b.prob).all(), 'predictions differ'" \
+  $PY -c "import pandas as pd,sys; a,b=(pd.read_csv(f) for f in sys.argv[1:]); assert (a.image_id==b.image_id).all() and (a.prob==b.prob).all(), 'predictions differ'" \
     $P/$s/predictions.csv $L/eval/$NAME/$s/predictions.csv
 done
-t calibrate-ship $PY -m eval.calibrate --bundle $CAND --score tta_mean --method temperature \
-  --sensitivity-target 0.8 --predictions $P/bcn/predictions.csv --predictions $P/msk/predictions.csv \
-  --fitted-on "ISIC 2019 BCN (12,381) + MSK and ISIC archive (2,894): clinics this HAM10000-only model never trained on" \
-  --out $OUT
-gate ship $OUT
-cp $OUT/bundle.json $OUT/model.safetensors models/default/
-t record-ship $PY -m tests.models.bundle.test_default_bundle --record
-for s in "ham10000-fold0 --data $D/ham10000 --fold 0 --n-folds 5 --seed 42" "isic2017 --data $D/isic2017_train"; do
-  set -- $s; name=$1; shift
-  t report-$name $PY -m eval.evaluate --bundle models/default "$@" --tta --backend onnxruntime --out docs/eval/$name
-done
-echo SHIPPED >> $L/times.log
+install_default $CAND $P
