@@ -35,16 +35,16 @@ ft_epoch0() { local base=$1 ft=$2 wise=${2%-ft224}-wise224 s=$(date +%s) pid
   echo "END $ft $(( $(date +%s) - s )) s $(ls $L/$ft/checkpoints/)" >> $L/times.log
   t soup-$wise $PY -m training.soup $base $(ls $L/$ft/checkpoints/epoch00-*.ckpt) --out $L/$wise.ckpt
   t export-$wise $PY -m training.pl_train $(ft_flags $base) --run-name $wise --export-checkpoint $L/$wise.ckpt; }
-# install_default BUNDLE PRED_DIR: the shipping steps of ship_s11.sh and ship_s12.sh. Fits the
-# decision rule of the uncalibrated BUNDLE on its TTA predictions PRED_DIR/{bcn,msk} (temperature
-# on the TTA mean, threshold for 80 % sensitivity), gates the calibrated bundle ($L/ship) and
-# records the gate in it, installs it as models/default, re-records the regression values and
-# regenerates the two eval reports the model card links. Run from the main tree.
-install_default() { local cand=$1 p=$2 out=$L/ship s name
+# install_default BUNDLE FITTED_ON PREDICTIONS...: the shipping steps of ship_s11.sh to
+# ship_s13.sh. Fits the decision rule of the uncalibrated BUNDLE on its TTA predictions
+# (temperature on the TTA mean, threshold for 80 % sensitivity; FITTED_ON says on what), gates
+# the calibrated bundle ($L/ship) and records the gate in it, installs it as models/default,
+# re-records the regression values and regenerates the two eval reports the model card links.
+# Run from the main tree. BCN_MSK_FIT: what sessions 11-12 fitted on (HAM10000-only models).
+BCN_MSK_FIT="ISIC 2019 BCN (12,381) + MSK and ISIC archive (2,894): clinics this HAM10000-only model never trained on"
+install_default() { local cand=$1 fitted=$2 out=$L/ship s name; shift 2
   t calibrate-ship $PY -m eval.calibrate --bundle $cand --score tta_mean --method temperature \
-    --sensitivity-target 0.8 --predictions $p/bcn/predictions.csv --predictions $p/msk/predictions.csv \
-    --fitted-on "ISIC 2019 BCN (12,381) + MSK and ISIC archive (2,894): clinics this HAM10000-only model never trained on" \
-    --out $out
+    --sensitivity-target 0.8 $(printf -- '--predictions %s ' "$@") --fitted-on "$fitted" --out $out
   gate ship $out
   cp $out/bundle.json $out/model.safetensors models/default/
   t record-ship $PY -m tests.models.bundle.test_default_bundle --record

@@ -16,4 +16,4 @@ for s in bcn msk; do
   $PY -m eval.compare --baseline $E_DEFAULT/$s/predictions.csv --candidate $EV/$s/predictions.csv \
     > $L/eval/compare-default-vs-ship-uncal-$PRECISION-$s.txt 2>&1
 done
-install_default $CAND $EV
+install_default $CAND "$BCN_MSK_FIT" $EV/bcn/predictions.csv $EV/msk/predictions.csv

@@ -20,4 +20,4 @@ for s in bcn msk; do
   $PY -c "import pandas as pd,sys; a,b=(pd.read_csv(f) for f in sys.argv[1:]); assert (a.image_id==b.image_id).all() and (a.prob==b.prob).all(), 'predictions differ'" \
     $P/$s/predictions.csv $L/eval/$NAME/$s/predictions.csv
 done
-install_default $CAND $P
+install_default $CAND "$BCN_MSK_FIT" $P/bcn/predictions.csv $P/msk/predictions.csv
