@@ -20,6 +20,9 @@ from data.readers import OnError
 # against 114). With more CPUs there is room to decode beside the runtime.
 SMALL_MACHINE_CPUS = 2
 WORKERS_ON_LARGER_MACHINES = 2
+# Without workers, a thread decodes this many batches ahead of the forward pass (eval.pipeline.
+# prefetch): one keeps the runtime fed; a second absorbs a slow image (BENCHMARKS.md, issue 24).
+PREFETCH_BATCHES = 2
 
 
 def default_num_workers() -> int:
@@ -53,6 +56,9 @@ class ScoringSettings(Settings):
     num_workers: int = Field(default_factory=default_num_workers, ge=0, description="DataLoader "
                              "worker processes decoding images (default: none on a machine "
                              "with 2 CPUs or fewer, where the main process is fastest; else 2)")
+    prefetch: int = Field(PREFETCH_BATCHES, ge=0, description="without workers: batches decoded "
+                          "ahead in a background thread while the model scores the current "
+                          "one (0: decode between forward passes)")
     num_threads: int | None = Field(None, ge=1, description="torch intra-op threads "
                                     "(default: torch's choice)")
     backend: Backend = Field(

@@ -153,7 +153,8 @@ def _speed(s: EvalSettings, preds: Predictions, device: str) -> dict[str, Any]:
     """The speed record of metrics.json (`device`: where the model ran, "cpu" or "cuda")."""
     return {"images": int(preds.keep.sum()), "seconds": round(preds.seconds, 3),
             "images_per_s": round(preds.images_per_s, 2), "forward_images": preds.n_forward,
-            "batch_size": s.batch_size, "num_workers": s.num_workers, "backend": preds.backend,
+            "batch_size": s.batch_size, "num_workers": s.num_workers, "prefetch": s.prefetch,
+            "backend": preds.backend,
             "device": device_name(device),
             "torch_threads": torch.get_num_threads()}
 
@@ -180,7 +181,8 @@ def run(s: EvalSettings, command: str) -> dict[str, Any]:
     device = resolve_device(s.device)
     preds = predict(bundles, df, tta=s.tta, metadata=s.metadata, batch_size=s.batch_size,
                     num_workers=s.num_workers, on_bad_row=s.on_bad_row, progress=s.progress,
-                    backend=s.backend, device=device, amp=s.amp, precision=s.precision)
+                    backend=s.backend, device=device, amp=s.amp, precision=s.precision,
+                    prefetch_batches=s.prefetch)
     df = _scored_rows(df, preds)
     _require_melanomas_and_others(df, s.data)
 

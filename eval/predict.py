@@ -42,6 +42,7 @@ from models.bundle.io import Bundle, BundleError
 from models.bundle.loading import load_models
 from models.inference.engine import ABOVE, BELOW
 from models.inference.runtime import DeviceError, resolve_device
+from models.inference.tta import VIEW_NAMES
 from models.second_stage.embedding import EmbeddingError
 from models.second_stage.trees import TreeError
 
@@ -169,15 +170,16 @@ def run(s: PredictSettings) -> dict[str, int]:
     scored = 0
     # Built once: an engine runner costs a graph export, far more than one chunk's scoring.
     device = resolve_device(s.device)
-    forwards = ([make_forward(b, s.backend, device, s.amp, s.precision) for b in bundles]
-                if len(todo) else None)
+    views = len(VIEW_NAMES) if s.tta else 1
+    forwards = ([make_forward(b, s.backend, device, s.amp, s.precision, s.batch_size * views)
+                 for b in bundles] if len(todo) else None)
     for start in range(0, len(todo), s.chunk_size):
         rows = todo.iloc[start:start + s.chunk_size].reset_index(drop=True)
         try:
             preds = predict(bundles, rows, tta=s.tta, batch_size=s.batch_size,
                             num_workers=s.num_workers, on_bad_row="skip",
                             progress=s.progress, backend=s.backend, forwards=forwards,
-                            device=device)
+                            device=device, prefetch_batches=s.prefetch)
         except EvalError as err:  # every image of the chunk unreadable
             preds = None
             failed = [Skipped(i, p, str(err)) for i, p in zip(rows["image_id"],

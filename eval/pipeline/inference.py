@@ -2,7 +2,8 @@
 
 Preprocessing comes only from `bundle.preprocessing` (load -> model_view -> normalize) and
 metadata only from `bundle.encoder`, record by record as the app encodes it, so evaluation
-scores exactly what the product would compute. Images are decoded in DataLoader workers;
+scores exactly what the product would compute. Images are decoded in DataLoader workers, or,
+without workers, a batch or two ahead in a background thread (`eval.pipeline.prefetch`);
 members that share a preprocessing share one decoding pass. With TTA the 8 dihedral views of a
 batch go through the model as one batch and every view's probability is kept.
 """
@@ -13,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +33,7 @@ from torch.utils.data import DataLoader
 
 from configs.choices import BACKENDS
 from eval.pipeline.errors import EvalError
+from eval.pipeline.prefetch import prefetch
 from models.bundle.batch_inputs import ImageTable, metadata_matrix
 from models.bundle.decision import DecisionRule
 from models.bundle.io import Bundle
@@ -129,7 +132,8 @@ AMP_TOLERANCE = 1e-3
 
 
 def make_forward(bundle: Bundle, backend: str = "eager", device: str = "cpu",
-                 amp: bool = False, precision: str = "auto") -> Forward:
+                 amp: bool = False, precision: str = "auto",
+                 batch_images: int | None = None) -> Forward:
     """A function (images NCHW, metadata or None) -> float64 CPU probabilities for one bundle.
 
     (N,) melanoma probabilities for a melanoma bundle, (N, K) class probabilities for a
@@ -138,8 +142,10 @@ def make_forward(bundle: Bundle, backend: str = "eager", device: str = "cpu",
     "onnxruntime", "torchscript") built at the current torch thread count (``precision`` is
     OpenVINO's, see `make_runner`); on ``device`` "cuda" the model runs eagerly on the GPU, in
     mixed precision with ``amp`` where it agrees with float32 (`AMP_TOLERANCE`). For "eager"
-    the bundle's model is changed in place (channels_last, moved to the device). EvalError for an unknown backend, one that does not
-    run on the device, or one that cannot be built here.
+    the bundle's model is changed in place (channels_last, moved to the device).
+    ``batch_images``: the images per call (batch size x views), which OpenVINO then also
+    compiles a fixed-shape graph for (`fixed_shapes`). EvalError for an unknown backend, one
+    that does not run on the device, or one that cannot be built here.
     """
     if device == "cuda":
         if backend not in ("auto", "eager"):
@@ -166,7 +172,7 @@ def make_forward(bundle: Bundle, backend: str = "eager", device: str = "cpu",
             Engine,  # optional fast path; imported only when asked for
         )
         engine = Engine(bundle, num_threads=torch.get_num_threads(), backend=backend,
-                        precision=precision)
+                        precision=precision, static_batches=fixed_shapes(batch_images))
     except Exception as err:  # noqa: BLE001 (export/runtime errors come in many types)
         raise EvalError(f"bundle {bundle.bundle_id}: cannot build the {backend} backend "
                         f"({type(err).__name__}: {err}); use --backend eager") from None
@@ -181,6 +187,15 @@ def make_forward(bundle: Bundle, backend: str = "eager", device: str = "cpu",
     fast.backend = (engine.backend if engine.precision == "fp32"  # type: ignore[attr-defined]
                     else f"{engine.backend}-{engine.precision}")
     return fast
+
+
+def fixed_shapes(batch_images: int | None) -> tuple[int, ...]:
+    """The runner call sizes of full batches of ``batch_images`` images (`Engine.predict_batch`
+    splits larger calls into chunks of `PREDICT_CHUNK`); a last, partial batch runs on the
+    dynamic graph. 0.93-0.94x per batch of 16 or 32 on OpenVINO bf16 (BENCHMARKS.md)."""
+    from models.inference.engine import PREDICT_CHUNK
+
+    return (min(batch_images, PREDICT_CHUNK),) if batch_images else ()
 
 
 def _gpu_forward(bundle: Bundle, amp: bool) -> Forward:
@@ -278,11 +293,25 @@ def _members(bundles: Sequence[Bundle], views: list[np.ndarray],
             for b, v, c in zip(bundles, views, class_views, strict=True)]
 
 
+def _score_members(members: Sequence[int], forwards: Sequence[Forward],
+                   metas: Sequence[torch.Tensor | None], batch: torch.Tensor,
+                   idx: torch.Tensor, views: list[np.ndarray],
+                   class_views: list[np.ndarray | None]) -> int:
+    """Score one decoded batch (``idx``: its rows, ``batch``: their views, view-major) with
+    each member sharing its preprocessing, storing every view; returns the images run."""
+    n_views = views[members[0]].shape[1]
+    for m in members:
+        meta = None if metas[m] is None else metas[m][idx].repeat(n_views, 1)
+        _store(forwards[m](batch, meta), idx.numpy(), n_views, views[m], class_views[m])
+    return batch.shape[0] * len(members)
+
+
 def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
             metadata: str = "auto", batch_size: int = 16, num_workers: int = 2,
             on_bad_row: str = "fail", progress: bool = True,
             backend: str = "eager", forwards: Sequence[Forward] | None = None,
-            device: str = "cpu", amp: bool = False, precision: str = "auto") -> Predictions:
+            device: str = "cpu", amp: bool = False, precision: str = "auto",
+            prefetch_batches: int = 0) -> Predictions:
     """Score every row of `df` with every bundle.
 
     Args:
@@ -297,6 +326,9 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
         backend: "eager" or an engine backend (see `make_forward`).
         forwards: one `make_forward` per bundle, built once by a caller that scores many
             chunks (else built here from `backend`, `device` and `amp`, as `make_forward`).
+        prefetch_batches: without workers, batches decoded ahead in a background thread while
+            the model scores the current one (0: decode in this loop); workers prefetch
+            themselves.
 
     Returns:
         Predictions (rows of unreadable images removed in skip mode).
@@ -313,7 +345,8 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
     class_views = [np.full((n, n_views, len(b.classes)), np.nan) if b.classes else None
                    for b in bundles]
     if forwards is None:
-        forwards = [make_forward(b, backend, device, amp, precision) for b in bundles]
+        forwards = [make_forward(b, backend, device, amp, precision, batch_size * n_views)
+                    for b in bundles]
     passes = _shared_passes(bundles)
 
     failures: dict[int, str] = {}
@@ -326,24 +359,20 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
                                 f"{', TTA x8' if tta else ''})", total=n, rate=0.0)
             loader = _loader(ImageTable(paths, pre), batch_size, num_workers, device)
             pass_start, done = time.perf_counter(), 0
-            with torch.inference_mode():
-                for x, idx, errors in loader:
+            ahead = prefetch_batches if num_workers == 0 else 0
+            # closing: an error in this loop stops the decoding thread now, not when the
+            # traceback that holds this frame is gone
+            with closing(prefetch(loader, ahead)) as batches, torch.inference_mode():
+                for x, idx, errors in batches:
                     _record_failures(errors, idx, on_bad_row, failures)
-                    rows = idx.numpy()
                     batch = dihedral_views(x) if tta else x
-                    for m in members:
-                        meta = None
-                        if metas[m] is not None:
-                            meta = metas[m][idx]
-                            meta = meta.repeat(n_views, 1) if tta else meta
-                        _store(forwards[m](batch, meta), rows, n_views, views[m],
-                               class_views[m])
-                        n_forward += batch.shape[0]
-                    done += len(rows)
+                    n_forward += _score_members(members, forwards, metas, batch, idx, views,
+                                                class_views)
+                    done += len(idx)
                     rate = done / max(time.perf_counter() - pass_start, 1e-9)
-                    bar.update(task, advance=len(rows), rate=rate)
+                    bar.update(task, advance=len(idx), rate=rate)
                     if progress and not bar.console.is_terminal and (
-                            done * 10 // n > (done - len(rows)) * 10 // n):
+                            done * 10 // n > (done - len(idx)) * 10 // n):
                         # Without a terminal rich draws nothing until the end: log every 10%.
                         log.info("pass %d/%d: %d/%d images, %.1f images/s", p_idx + 1,
                                  len(passes), done, n, rate)

@@ -254,13 +254,20 @@ def openvino_core() -> Any:
 
 class OpenVinoRunner(Runner):
     """OpenVINO on the CPU, compiled from the same ONNX graph as ONNX Runtime's, at fp32 or bf16
-    inference precision (OpenVINO's INFERENCE_PRECISION_HINT)."""
+    inference precision (OpenVINO's INFERENCE_PRECISION_HINT).
+
+    The graph's batch dimension is dynamic; for each size in ``static_batches`` a copy
+    reshaped to that batch is compiled too and runs every call of exactly that size: the CPU
+    plugin then plans kernels and memory once instead of per call, and a call of another size
+    does not re-plan the next one (same outputs, BENCHMARKS.md "Static shapes").
+    """
 
     name = "openvino"
 
     def __init__(self, tap: LayerTap, size: int, meta_dim: int, num_threads: int,
                  precision: str = "fp32", cache_key: str | None = None,
-                 cache_dir: str | Path | None = None) -> None:
+                 cache_dir: str | Path | None = None,
+                 static_batches: Sequence[int] = ()) -> None:
         self.uses_meta = meta_dim > 0
         self.precision = precision
         model_bytes = _cached_onnx(tap, size, meta_dim, cache_key, cache_dir)
@@ -269,22 +276,38 @@ class OpenVinoRunner(Runner):
             path = Path(tmp) / "engine.onnx"
             path.write_bytes(model_bytes)
             model = core.read_model(str(path))
-        self.compiled = core.compile_model(model, "CPU", {
-            "INFERENCE_NUM_THREADS": int(num_threads), "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"})
-        self.logits = self.compiled.output("logits")
-        self.layers = [self.compiled.output(f"act{i}") for i in range(len(tap.layer_names))]
-        self.request = self.compiled.create_infer_request()
-        self._lock = threading.Lock()  # one infer request: one call at a time
+        config = {"INFERENCE_NUM_THREADS": int(num_threads), "PERFORMANCE_HINT": "LATENCY",
+                  "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
+        layer_names = [f"act{i}" for i in range(len(tap.layer_names))]
+
+        def compiled(graph: Any) -> tuple[Any, Any, list[Any]]:
+            c = core.compile_model(graph, "CPU", config)
+            return (c.create_infer_request(), c.output("logits"),
+                    [c.output(name) for name in layer_names])
+
+        self._dynamic = compiled(model)
+        self._static: dict[int, tuple[Any, Any, list[Any]]] = {}
+        for n in sorted(set(static_batches)):
+            fixed = model.clone()
+            fixed.reshape({"image": [n, 3, size, size],
+                           **({"meta": [n, meta_dim]} if self.uses_meta else {})})
+            self._static[n] = compiled(fixed)
+        self._lock = threading.Lock()  # one infer request per graph: one call at a time
+
+    @property
+    def static_batches(self) -> tuple[int, ...]:
+        """The batch sizes that run on a graph compiled for exactly that size."""
+        return tuple(self._static)
 
     def _run(self, images: np.ndarray, meta: np.ndarray | None,
              with_activations: bool) -> RunResult:
         feeds = {"image": images, **({"meta": meta} if self.uses_meta else {})}
+        request, logits_port, layer_ports = self._static.get(len(images), self._dynamic)
         with self._lock:
-            result = self.request.infer(feeds)
-            logits = np.array(result[self.logits], dtype=np.float32)
+            result = request.infer(feeds)
+            logits = np.array(result[logits_port], dtype=np.float32)
             acts = [torch.from_numpy(np.array(result[o], dtype=np.float32))
-                    for o in self.layers] if with_activations else []
+                    for o in layer_ports] if with_activations else []
         return logits, acts
 
 
@@ -357,7 +380,8 @@ def _cached_onnx(tap: LayerTap, size: int, meta_dim: int, cache_key: str | None,
 def make_runner(model: nn.Module, layer_names: Sequence[str], *, size: int, meta_dim: int,
                 backend: str = "auto", num_threads: int = 1, cache_key: str | None = None,
                 cache_dir: str | Path | None = None, precision: str = "auto",
-                gate: Mapping[str, Any] | None = None) -> Runner:
+                gate: Mapping[str, Any] | None = None,
+                static_batches: Sequence[int] = ()) -> Runner:
     """Build the requested backend over `model`.
 
     Args:
@@ -372,6 +396,8 @@ def make_runner(model: nn.Module, layer_names: Sequence[str], *, size: int, meta
         cache_dir: where to cache exported ONNX graphs; None = export in memory every time.
         precision: OpenVINO's ("auto", "fp32", "bf16"; see `resolve_precision`).
         gate: the bundle's recorded bf16 accuracy gate (see `gated_precision`), if any.
+        static_batches: batch sizes OpenVINO also compiles a fixed-shape graph for (see
+            `OpenVinoRunner`); other backends ignore them.
 
     Returns:
         A Runner. With "auto", OpenVINO is used only if its logits agree with eager on a probe
@@ -387,7 +413,8 @@ def make_runner(model: nn.Module, layer_names: Sequence[str], *, size: int, meta
     wanted = resolve_precision(gated_precision(gate, precision))
 
     def openvino(p: str) -> Runner:
-        return OpenVinoRunner(tap, size, meta_dim, num_threads, p, cache_key, cache_dir)
+        return OpenVinoRunner(tap, size, meta_dim, num_threads, p, cache_key, cache_dir,
+                              static_batches)
 
     builders = {
         "openvino": lambda: openvino(wanted),

@@ -20,9 +20,9 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from models.explain.cam_layout import CamLayoutError, infer_layouts
 from models.explain.gradcam import EIGENCAM, GRADCAM, MELANOMA_OUTPUT, gradcam_maps, resolve_request
 from models.explain.gradcam import METHODS as HEATMAP_METHODS
 from models.explain.overlay import overlay
+from models.inference.analysis import Analysis, CamLayer
 from models.inference.backends import BACKENDS, configure_threads, make_runner, torch_threads
 from models.inference.tta import VIEW_NAMES, dihedral_views
 from models.nn.probabilities import logits_to_class_probabilities, logits_to_probability
@@ -49,130 +50,15 @@ __all__ = ["ABOVE", "BACKENDS", "BELOW", "EIGENCAM", "GRADCAM", "HEATMAP_METHODS
 
 ABOVE = "above threshold"
 BELOW = "below threshold"
-_BATCH = 32  # predict_batch chunk: bounds memory for evaluation-sized inputs
+PREDICT_CHUNK = 32  # predict_batch's largest call: bounds memory for evaluation-sized inputs
+# The batch sizes the app's engine runs: one image, and its 8 TTA views (the full analysis, and
+# the decision of a bundle that decides on the TTA mean); OpenVINO compiles a graph for exactly
+# these beside the dynamic one (`OpenVinoRunner`).
+STATIC_BATCHES: tuple[int, ...] = (1, len(VIEW_NAMES))
 
 
 class InputError(ValueError):
     """The image or the metadata cannot be used; the message is meant for the person."""
-
-
-@dataclass
-class CamLayer:
-    """One layer's EigenCAM.
-
-    Attributes:
-        name: module name in the model (e.g. "backbone.blocks.2").
-        resolution: (h, w) of the layer's activation grid.
-        heatmap: float32 (S, S) in [0, 1], aligned pixel for pixel with `Analysis.model_view`.
-    """
-
-    name: str
-    resolution: tuple[int, int]
-    heatmap: np.ndarray = field(repr=False)
-
-
-@dataclass
-class Analysis:
-    """Everything `Engine.analyze` computes for one image.
-
-    Attributes:
-        probability: melanoma probability of the un-augmented (identity) view, through the
-            bundle's calibration map; when TTA is on it comes from the identity row of the TTA
-            batch.
-        threshold: the bundle's default decision threshold (on the decision probability's
-            calibrated scale).
-        threshold_name: its name (e.g. "sensitivity_target").
-        decision: ABOVE ("above threshold", decision_probability >= threshold) or BELOW.
-        tta: [{"view": name, "probability": p}] for the 8 dihedral views (`VIEW_NAMES` order),
-            each through the calibration map; [] when TTA is off.
-        tta_mean, tta_std, tta_min, tta_max: statistics over the 8 views (std: population,
-            ddof=0); None when TTA is off. `tta_mean` is the calibrated mean of the views'
-            model probabilities (the TTA decision score; with a calibration map it can differ
-            slightly from the average of the listed calibrated views).
-        decision_probability: the probability decided on (`Engine.predict` returns it): the
-            bundle's decision score (`models.bundle.decision`), calibrated.
-        decision_score: "single" or "tta_mean".
-        calibration: the calibration method ("platt", "temperature") or None.
-        cams: per CAM layer, early -> late; [] when CAM is off.
-        heatmap_method: "eigencam" (class-agnostic, the default) or "gradcam".
-        heatmap_class: what a Grad-CAM explains: a diagnosis model's class name, or
-            "melanoma" (a melanoma model's one logit); None for EigenCAM.
-        model_view: (S, S, 3) uint8, the exact image the model saw.
-        metadata: the validated metadata fed to the model: age (float or None when missing),
-            sex and site (canonical names, "unknown" when missing).
-        timings_ms: stage timings in milliseconds (load, preprocess, forward, cam, total).
-        model: bundle id.
-        backend: the execution backend that produced the numbers.
-        classes: a diagnosis model's class probabilities of the identity view (the
-            differential, in the model's class order; `probability` is its melanoma entry);
-            None for a melanoma model.
-        classes_tta_mean: the class probabilities averaged over the 8 TTA views (None
-            without TTA or for a melanoma model).
-    """
-
-    probability: float
-    threshold: float
-    threshold_name: str
-    decision: str
-    tta: list[dict[str, Any]]
-    tta_mean: float | None
-    tta_std: float | None
-    tta_min: float | None
-    tta_max: float | None
-    cams: list[CamLayer]
-    model_view: np.ndarray = field(repr=False)
-    metadata: dict[str, Any]
-    timings_ms: dict[str, float]
-    model: str = ""
-    backend: str = ""
-    classes: dict[str, float] | None = None
-    classes_tta_mean: dict[str, float] | None = None
-    decision_probability: float | None = None
-    decision_score: str = "single"
-    calibration: str | None = None
-    heatmap_method: str = EIGENCAM
-    heatmap_class: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.decision_probability is None:
-            self.decision_probability = self.probability
-
-    @property
-    def cam_layer_names(self) -> list[str]:
-        """Names of the CAM layers, early -> late."""
-        return [c.name for c in self.cams]
-
-    def overlays(self, alpha: float = 0.5, colormap: str = "jet") -> list[np.ndarray]:
-        """Colour overlays of every CAM on `model_view` (see `models.explain.overlay.overlay`)."""
-        return [overlay(self.model_view, c.heatmap, alpha, colormap) for c in self.cams]
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-serialisable summary (no image data)."""
-        return {
-            "probability": self.probability,
-            "threshold": self.threshold,
-            "threshold_name": self.threshold_name,
-            "decision": self.decision,
-            "decision_probability": self.decision_probability,
-            "decision_score": self.decision_score,
-            "calibration": self.calibration,
-            "tta": [dict(v) for v in self.tta],
-            "tta_mean": self.tta_mean,
-            "tta_std": self.tta_std,
-            "tta_min": self.tta_min,
-            "tta_max": self.tta_max,
-            "cam_layers": self.cam_layer_names,
-            "cam_resolutions": [list(c.resolution) for c in self.cams],
-            "heatmap_method": self.heatmap_method,
-            "heatmap_class": self.heatmap_class,
-            "metadata": dict(self.metadata),
-            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
-            "model": self.model,
-            "backend": self.backend,
-            **({"classes": dict(self.classes),
-                "classes_tta_mean": None if self.classes_tta_mean is None
-                else dict(self.classes_tta_mean)} if self.classes is not None else {}),
-        }
 
 
 @dataclass
@@ -208,11 +94,14 @@ class Engine:
             SHA-256 and the torch version), which makes later starts fast.
         precision: OpenVINO's inference precision ("auto": bf16 where the CPU computes it
             natively, the logits agree and no failed gate is recorded, else fp32; "fp32"; "bf16").
+        static_batches: batch sizes OpenVINO compiles a fixed-shape graph for (default: the
+            app's, `STATIC_BATCHES`; others run on the dynamic graph).
     """
 
     def __init__(self, bundle: Bundle, *, num_threads: int | None = None,
                  backend: str = "auto", cache_dir: str | Path | None = None,
-                 precision: str = "auto") -> None:
+                 precision: str = "auto",
+                 static_batches: Sequence[int] = STATIC_BATCHES) -> None:
         self.bundle = bundle
         self.num_threads = configure_threads(num_threads)
         self.size = bundle.preprocessing.size
@@ -228,7 +117,8 @@ class Engine:
             bundle.model, self.cam_layer_names, size=self.size,
             meta_dim=bundle.config.meta_dim if self.uses_metadata else 0, backend=backend,
             num_threads=self.num_threads, cache_key=bundle.info.get("weights_sha256"),
-            cache_dir=cache_dir, precision=precision, gate=bundle.info.get(PRECISION_GATE_KEY))
+            cache_dir=cache_dir, precision=precision, gate=bundle.info.get(PRECISION_GATE_KEY),
+            static_batches=static_batches)
         self._lock = threading.Lock()
 
     @classmethod
@@ -383,10 +273,10 @@ class Engine:
                 raise ValueError("this model uses metadata: pass one encoded row per image")
             meta = np.asarray(meta, dtype=np.float32)
         out = []
-        for start in range(0, len(images), _BATCH):
-            chunk_meta = meta[start:start + _BATCH] if self.uses_metadata else None
+        for start in range(0, len(images), PREDICT_CHUNK):
+            chunk_meta = meta[start:start + PREDICT_CHUNK] if self.uses_metadata else None
             with self._lock:
-                logits, _ = self._runner(images[start:start + _BATCH], chunk_meta,
+                logits, _ = self._runner(images[start:start + PREDICT_CHUNK], chunk_meta,
                                          with_activations=False)
             out.append(to_probs(logits).numpy())
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float64)

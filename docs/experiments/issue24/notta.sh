@@ -8,21 +8,9 @@
 # (256 x 256 JPEGs). Whole machine, one after the other.
 set -uo pipefail
 cd "${WT:-/work/main}"
-export PYTHONPATH=. LD_PRELOAD=${LD_PRELOAD:-/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4}
-PY=${PY:-/work/main/.venv/bin/python}; D=${DATA_ROOT:-/work/shared/data}
-OUT=${OUT:-/work/runs/speed24}; B=$OUT/single-view-bundle
-mkdir -p "$B" "$OUT/isic600"
-$PY - "$B" <<'PY'
-import json, shutil, sys
-from pathlib import Path
-out = Path(sys.argv[1])
-meta = json.loads(Path("models/default/bundle.json").read_text())
-for key in ("decision", "decision_fit"):
-    meta.pop(key, None)
-meta["name"] += "-single-view"
-(out / "bundle.json").write_text(json.dumps(meta, indent=1))
-shutil.copy("models/default/model.safetensors", out / "model.safetensors")
-PY
+source docs/experiments/issue24/common.sh; B=$OUT/single-view-bundle
+mkdir -p "$OUT/isic600"
+single_view_bundle "$B"
 head -601 $D/isic2017_train/ISIC-2017_Training_Part3_GroundTruth.csv > $OUT/isic600/ISIC-2017_Training_Part3_GroundTruth.csv
 cp $D/isic2017_train/ISIC-2017_Training_Data_metadata.csv $OUT/isic600/
 ln -sfn $D/isic2017_train/ISIC-2017_Training_Data $OUT/isic600/ISIC-2017_Training_Data

@@ -6,14 +6,11 @@
 # alternating; (3) eval.benchmark before/after. Whole machine, one after the other.
 set -uo pipefail
 cd "${WT:-/work/main}"; AFTER=$PWD; BEFORE=${BEFORE:-/work/wt23}
-export LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
-PY=${PY:-/work/main/.venv/bin/python}; D=${DATA_ROOT:-/work/shared/data}
-OUT=${OUT:-/work/runs/speed24}; B=$OUT/single-view-bundle; R=$OUT/s11.txt
+source docs/experiments/issue24/common.sh; B=$OUT/single-view-bundle; R=$OUT/s11.txt
 echo "=== $(date -u)  after $(git rev-parse --short HEAD) before $(git -C $BEFORE rev-parse --short HEAD)  $(lscpu | sed -n 's/Model name: *//p')  $(grep -o -w 'avx512_bf16\|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')" | tee -a $R
 PYTHONPATH=. $PY docs/experiments/issue24/preprocess_bench.py $D/ham10000/images 300 | tee -a $R
 PYTHONPATH=. $PY docs/experiments/issue24/preprocess_bench.py $D/isic2017_train/ISIC-2017_Training_Data 300 | tee -a $R
 ls $B/bundle.json $OUT/isic600 >/dev/null || { echo "run notta.sh once first"; exit 1; }
-rate() { $PY -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['speed']['images_per_s'], 'img/s, AUROC', round(m['auroc'], 4), m['speed']['backend'], 'tta', m['tta'])" $1/metrics.json; }
 for round in 1 2; do
   for tree in before after; do
     [ $tree = before ] && cd $BEFORE || cd $AFTER

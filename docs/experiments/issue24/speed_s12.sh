@@ -6,12 +6,10 @@
 # static_shape.py (OpenVINO compiled for a static batch against the dynamic graph). Whole
 # machine, one after the other.
 set -uo pipefail
-cd /work/main; export LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 PYTHONPATH=.
-PY=${PY:-/work/main/.venv/bin/python}; OUT=${OUT:-/work/runs/speed24}; R=$OUT/s12.txt
+cd /work/main; source docs/experiments/issue24/common.sh; R=$OUT/s12.txt
 declare -A B=([new]=/work/main/models/default [old]=${BEFORE:-/work/wt23}/models/default
   [pred]=/work/runs/s11/predecessor)
-echo "=== $(date -u)  $(git rev-parse --short HEAD)  $(lscpu | sed -n 's/Model name: *//p')  $(grep -o -w 'avx512_bf16\|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')" | tee -a $R
-rate() { $PY -c "import json,sys; m=json.load(open(sys.argv[1])); print(m['speed']['images_per_s'], 'img/s, AUROC', round(m['auroc'], 4), m['speed']['backend'])" $1/metrics.json; }
+echo "=== $(machine)" | tee -a $R
 for round in 1 2; do for k in new old pred; do
   o=$OUT/s12-$k-tta-r$round; $PY -m eval.evaluate --bundle ${B[$k]} --data $OUT/isic600 --tta \
     --backend auto --n-boot 0 --no-progress --out $o > $o.log 2>&1

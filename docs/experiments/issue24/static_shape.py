@@ -7,7 +7,7 @@ plugin pick its kernels and memory plan ahead. This times both on one bundle, al
 two compiled models in rounds, and checks that their outputs agree.
 
     PYTHONPATH=. python docs/experiments/issue24/static_shape.py --bundle models/default \
-        --precision bf16 --reps 200
+        --precision bf16 --reps 200 [--batches 16 32]
 """
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--batches", type=int, nargs="+", default=[8, 1],
+                    help="batch sizes to compare (the app's 8 and 1; evaluation's 16 and 32)")
     a = ap.parse_args()
 
     b = load_bundle(a.bundle)
@@ -45,7 +47,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     print(f"bundle {b.bundle_id}, {a.precision}, {a.threads} threads, CPU flags: "
           f"{' '.join(f for f in ('avx512_bf16', 'amx_bf16') if f in cpu_flags())}")
-    for batch in (8, 1):
+    for batch in a.batches:
         x = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
         feeds = {"image": x}
         if meta_dim:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import torch
 
 from data.readers import read_dataset
 from eval.pipeline.errors import EvalError
-from eval.pipeline.inference import ImageTable, metadata_matrix, predict
+from eval.pipeline.inference import ImageTable, fixed_shapes, metadata_matrix, predict
 from models.bundle.io import load_bundle, predict_arrays
 from models.inference.tta import VIEW_NAMES, dihedral_views, view_probabilities
 
@@ -103,6 +105,17 @@ def test_plain_predictions_equal_predict_arrays(ham_source, bundle64):
     assert np.ptp(expected) > 1e-3
 
 
+@pytest.mark.parametrize("prefetch_batches", [1, 3])
+def test_prefetching_scores_exactly_as_decoding_in_the_loop(ham_source, bundle64,
+                                                             prefetch_batches):
+    df = _table(ham_source)
+    kw = {"tta": True, "batch_size": 3, "num_workers": 0, "progress": False}
+    loop = predict([load_bundle(bundle64)], df, prefetch_batches=0, **kw)
+    ahead = predict([load_bundle(bundle64)], df, prefetch_batches=prefetch_batches, **kw)
+    np.testing.assert_array_equal(ahead.members[0].views, loop.members[0].views)
+    assert np.isfinite(loop.members[0].views).all() and len(df) > 3 * (prefetch_batches + 1)
+
+
 def test_metadata_ignore_feeds_the_encoders_unknown_encoding(ham_source, bundle64):
     df = _table(ham_source)
     bundle = load_bundle(bundle64)
@@ -142,8 +155,11 @@ def test_unreadable_image_fail_and_skip(ham_source, bundle64, tmp_path):
     item = ImageTable(df["image_path"].tolist(), load_bundle(bundle64).preprocessing)[3]
     assert "broken.jpg" in item[2] and item[1] == 3
 
-    with pytest.raises(EvalError, match=r"broken\.jpg.*not a recognised image"):
-        predict([load_bundle(bundle64)], df, num_workers=0, progress=False)
+    for ahead in (0, 2):  # the error stops the decoding thread too
+        with pytest.raises(EvalError, match=r"broken\.jpg.*not a recognised image"):
+            predict([load_bundle(bundle64)], df, num_workers=0, progress=False,
+                    prefetch_batches=ahead)
+        assert not [t for t in threading.enumerate() if t.name == "prefetch"]
     preds = predict([load_bundle(bundle64)], df, num_workers=0, progress=False,
                     on_bad_row="skip")
     assert preds.keep.sum() == len(df) - 1 and not preds.keep[3]
@@ -151,16 +167,25 @@ def test_unreadable_image_fail_and_skip(ham_source, bundle64, tmp_path):
     assert "broken.jpg" in preds.failures[0]
 
 
-def test_engine_backend_agrees_with_eager(ham_source, bundle64):
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_engine_backend_agrees_with_eager(ham_source, bundle64, backend):
     pytest.importorskip("models.inference.engine",
                         reason="the inference engine is not in this checkout")
-    pytest.importorskip("onnxruntime")
+    if importlib.util.find_spec(backend) is None:  # no import: OpenVINO's runner loads it
+        pytest.skip(f"{backend} is not installed")
     df = _table(ham_source).iloc[:8]
-    eager = predict([load_bundle(bundle64)], df, tta=True, num_workers=0, progress=False)
-    fast = predict([load_bundle(bundle64)], df, tta=True, num_workers=0, progress=False,
-                   backend="onnxruntime")
-    assert eager.backend == "eager" and fast.backend == "onnxruntime"
+    kw = {"tta": True, "batch_size": 5, "num_workers": 0, "progress": False}
+    eager = predict([load_bundle(bundle64)], df, **kw)
+    # 40 images a call: a chunk of 32 on OpenVINO's fixed-shape graph, the rest dynamic
+    fast = predict([load_bundle(bundle64)], df, backend=backend, precision="fp32", **kw)
+    assert eager.backend == "eager" and fast.backend == backend
     np.testing.assert_allclose(fast.members[0].views, eager.members[0].views, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize(("batch_images", "expected"),
+                         [(None, ()), (1, (1,)), (16, (16,)), (32, (32,)), (128, (32,))])
+def test_fixed_shapes_are_the_calls_of_a_full_batch(batch_images, expected):
+    assert fixed_shapes(batch_images) == expected
 
 
 def test_unknown_backend_is_an_eval_error(bundle64):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from matplotlib import colormaps
 
-from models.explain.overlay import colorize, colormap_lut, overlay
+from models.explain.overlay import blend_table, colorize, colormap_lut, overlay
 
 S = 32
 
@@ -97,3 +97,38 @@ def test_bad_arguments(img, heat, alpha, match):
 def test_lut_is_read_only():
     with pytest.raises(ValueError):
         colormap_lut("jet")[0, 0] = 1.0
+
+
+def _per_pixel(img: np.ndarray, heat: np.ndarray, alpha: float, colormap: str) -> np.ndarray:
+    """The documented formula, per pixel in float32 (what the table must reproduce)."""
+    blended = (1.0 - alpha) * img.astype(np.float32) + alpha * colorize(heat, colormap)
+    return np.rint(np.clip(blended, 0.0, 255.0)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5, 0.65, 1.0])
+@pytest.mark.parametrize("colormap", ["jet", "viridis"])
+def test_table_path_is_bit_identical_to_the_per_pixel_formula(alpha, colormap):
+    rng = np.random.default_rng(7)
+    img = rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    heat = rng.random((64, 48)).astype(np.float32)
+    heat[0, :3] = (np.nan, -0.5, 1.5)
+    np.testing.assert_array_equal(overlay(img, heat, alpha, colormap),
+                                  _per_pixel(img, heat, alpha, colormap))
+
+
+def test_every_level_and_colour_pair_matches_the_formula():
+    # all 256 x 256 (image level, heat index) pairs at once, in every channel
+    img = np.repeat(np.arange(256, dtype=np.uint8), 256)[:, None, None].repeat(3, axis=2)
+    heat = np.tile(np.arange(256, dtype=np.float32) / 255.0, 256)[:, None]
+    np.testing.assert_array_equal(overlay(img, heat, 0.5), _per_pixel(img, heat, 0.5, "jet"))
+
+
+def test_non_uint8_image_takes_the_per_pixel_path():
+    img = np.full((S, S, 3), 300.0, np.float32)  # out of uint8 range: clipped, not wrapped
+    out = overlay(img, np.zeros((S, S), np.float32), alpha=0.0)
+    assert out.dtype == np.uint8 and (out == 255).all()
+
+
+def test_blend_table_is_read_only():
+    with pytest.raises(ValueError):
+        blend_table(0.5, "jet")[0, 0] = 1

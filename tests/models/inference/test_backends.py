@@ -11,7 +11,7 @@ import torch
 
 from models.explain.cam import LayerTap
 from models.inference import backends as fast
-from models.inference.engine import Engine
+from models.inference.engine import STATIC_BATCHES, Engine
 from tests.models.conftest import ENGINE_SIZE
 
 
@@ -240,6 +240,41 @@ def test_openvino_bf16_stays_close_to_eager(openvino_engines, eager_engine, batc
     x, m = batch
     diff = np.abs(engine.predict_batch(x, m) - eager_engine.predict_batch(x, m))
     assert diff.max() < 0.05  # probabilities; bf16 logits are within PROBE_TOLERANCE
+
+
+class _RefusingRequest:
+    """Stands in for the dynamic graph's infer request: any call through it is an error."""
+
+    def infer(self, feeds):
+        raise AssertionError(f"the dynamic graph ran a batch of {len(feeds['image'])}")
+
+
+def test_openvino_runs_each_fixed_batch_on_its_own_graph(tiny_bundle, onnx_cache_dir, batch):
+    require_openvino()
+    kw = {"size": ENGINE_SIZE, "backend": "openvino", "num_threads": 1, "precision": "fp32",
+          "meta_dim": tiny_bundle.config.meta_dim if tiny_bundle.model.uses_metadata else 0,
+          "cache_key": tiny_bundle.info.get("weights_sha256"), "cache_dir": onnx_cache_dir}
+    layers = list(tiny_bundle.model.cam_layer_names())
+    dynamic = fast.make_runner(tiny_bundle.model, layers, **kw)
+    fixed = fast.make_runner(tiny_bundle.model, layers, static_batches=(3, 1, 3), **kw)
+    assert (fixed.static_batches, dynamic.static_batches) == ((1, 3), ())
+    x, m = batch
+    for n in (1, 2, 3, 5):  # fixed shapes (1, 3) and the dynamic graph (2, 5) agree
+        logits, acts = fixed(x[:n], m[:n])
+        ref_logits, ref_acts = dynamic(x[:n], m[:n])
+        assert logits.shape[0] == n
+        np.testing.assert_allclose(logits, ref_logits, rtol=0, atol=1e-5)
+        for a, r in zip(acts, ref_acts, strict=True):
+            np.testing.assert_allclose(a.numpy(), r.numpy(), rtol=0, atol=1e-5)
+    fixed._dynamic = (_RefusingRequest(), *fixed._dynamic[1:])
+    fixed(x[:3], m[:3])  # batches of 1 and 3 never reach the dynamic graph
+    fixed(x[:1], m[:1])
+    with pytest.raises(AssertionError, match="batch of 2"):
+        fixed(x[:2], m[:2])
+
+
+def test_the_apps_engine_compiles_its_batches(openvino_engines):
+    assert openvino_engines["fp32"]._runner.static_batches == STATIC_BATCHES == (1, 8)
 
 
 # bf16 against fp32 on real dermoscopy images with the shipped model: probabilities (every TTA

@@ -314,7 +314,7 @@ def test_predict_batch_checks_shapes(eager_engine):
 
 
 def test_predict_batch_chunks_consistently(eager_engine, tiny_bundle, monkeypatch):
-    monkeypatch.setattr("models.inference.engine._BATCH", 4)
+    monkeypatch.setattr("models.inference.engine.PREDICT_CHUNK", 4)
     rng = np.random.default_rng(0)
     n = 9  # three chunks, the last one partial
     x = rng.normal(size=(n, 3, ENGINE_SIZE, ENGINE_SIZE)).astype(np.float32)
