@@ -42,7 +42,6 @@ from models.bundle.io import Bundle, BundleError
 from models.bundle.loading import load_models
 from models.inference.engine import ABOVE, BELOW
 from models.inference.runtime import DeviceError, resolve_device
-from models.inference.tta import VIEW_NAMES
 from models.second_stage.embedding import EmbeddingError
 from models.second_stage.trees import TreeError
 
@@ -170,8 +169,7 @@ def run(s: PredictSettings) -> dict[str, int]:
     scored = 0
     # Built once: an engine runner costs a graph export, far more than one chunk's scoring.
     device = resolve_device(s.device)
-    views = len(VIEW_NAMES) if s.tta else 1
-    forwards = ([make_forward(b, s.backend, device, s.amp, s.precision, s.batch_size * views)
+    forwards = ([make_forward(b, s.backend, device, s.amp, s.precision, s.batch_size, s.tta)
                  for b in bundles] if len(todo) else None)
     for start in range(0, len(todo), s.chunk_size):
         rows = todo.iloc[start:start + s.chunk_size].reset_index(drop=True)

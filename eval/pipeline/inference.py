@@ -133,7 +133,7 @@ AMP_TOLERANCE = 1e-3
 
 def make_forward(bundle: Bundle, backend: str = "eager", device: str = "cpu",
                  amp: bool = False, precision: str = "auto",
-                 batch_images: int | None = None) -> Forward:
+                 batch_size: int | None = None, tta: bool = False) -> Forward:
     """A function (images NCHW, metadata or None) -> float64 CPU probabilities for one bundle.
 
     (N,) melanoma probabilities for a melanoma bundle, (N, K) class probabilities for a
@@ -143,8 +143,8 @@ def make_forward(bundle: Bundle, backend: str = "eager", device: str = "cpu",
     OpenVINO's, see `make_runner`); on ``device`` "cuda" the model runs eagerly on the GPU, in
     mixed precision with ``amp`` where it agrees with float32 (`AMP_TOLERANCE`). For "eager"
     the bundle's model is changed in place (channels_last, moved to the device).
-    ``batch_images``: the images per call (batch size x views), which OpenVINO then also
-    compiles a fixed-shape graph for (`fixed_shapes`). EvalError for an unknown backend, one
+    ``batch_size`` and ``tta``: the batches it will score, whose runner calls OpenVINO then
+    also compiles a fixed-shape graph for (`fixed_shapes`). EvalError for an unknown backend, one
     that does not run on the device, or one that cannot be built here.
     """
     if device == "cuda":
@@ -172,7 +172,7 @@ def make_forward(bundle: Bundle, backend: str = "eager", device: str = "cpu",
             Engine,  # optional fast path; imported only when asked for
         )
         engine = Engine(bundle, num_threads=torch.get_num_threads(), backend=backend,
-                        precision=precision, static_batches=fixed_shapes(batch_images))
+                        precision=precision, static_batches=fixed_shapes(batch_size, tta))
     except Exception as err:  # noqa: BLE001 (export/runtime errors come in many types)
         raise EvalError(f"bundle {bundle.bundle_id}: cannot build the {backend} backend "
                         f"({type(err).__name__}: {err}); use --backend eager") from None
@@ -189,13 +189,16 @@ def make_forward(bundle: Bundle, backend: str = "eager", device: str = "cpu",
     return fast
 
 
-def fixed_shapes(batch_images: int | None) -> tuple[int, ...]:
-    """The runner call sizes of full batches of ``batch_images`` images (`Engine.predict_batch`
-    splits larger calls into chunks of `PREDICT_CHUNK`); a last, partial batch runs on the
-    dynamic graph. 0.93-0.94x per batch of 16 or 32 on OpenVINO bf16 (BENCHMARKS.md)."""
+def fixed_shapes(batch_size: int | None, tta: bool = False) -> tuple[int, ...]:
+    """The runner call size of a full batch of ``batch_size`` images (x8 views with ``tta``;
+    `Engine.predict_batch` splits larger calls into chunks of `PREDICT_CHUNK`); a last, partial
+    batch runs on the dynamic graph. 0.93-0.94x per batch of 16 or 32 on OpenVINO bf16
+    (BENCHMARKS.md)."""
     from models.inference.engine import PREDICT_CHUNK
 
-    return (min(batch_images, PREDICT_CHUNK),) if batch_images else ()
+    if not batch_size:
+        return ()
+    return (min(batch_size * (len(VIEW_NAMES) if tta else 1), PREDICT_CHUNK),)
 
 
 def _gpu_forward(bundle: Bundle, amp: bool) -> Forward:
@@ -299,10 +302,10 @@ def _score_members(members: Sequence[int], forwards: Sequence[Forward],
                    class_views: list[np.ndarray | None]) -> int:
     """Score one decoded batch (``idx``: its rows, ``batch``: their views, view-major) with
     each member sharing its preprocessing, storing every view; returns the images run."""
-    n_views = views[members[0]].shape[1]
+    n_views, rows = views[members[0]].shape[1], idx.numpy()
     for m in members:
         meta = None if metas[m] is None else metas[m][idx].repeat(n_views, 1)
-        _store(forwards[m](batch, meta), idx.numpy(), n_views, views[m], class_views[m])
+        _store(forwards[m](batch, meta), rows, n_views, views[m], class_views[m])
     return batch.shape[0] * len(members)
 
 
@@ -345,7 +348,7 @@ def predict(bundles: Sequence[Bundle], df: pd.DataFrame, *, tta: bool = False,
     class_views = [np.full((n, n_views, len(b.classes)), np.nan) if b.classes else None
                    for b in bundles]
     if forwards is None:
-        forwards = [make_forward(b, backend, device, amp, precision, batch_size * n_views)
+        forwards = [make_forward(b, backend, device, amp, precision, batch_size, tta)
                     for b in bundles]
     passes = _shared_passes(bundles)
 

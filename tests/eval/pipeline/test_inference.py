@@ -182,10 +182,12 @@ def test_engine_backend_agrees_with_eager(ham_source, bundle64, backend):
     np.testing.assert_allclose(fast.members[0].views, eager.members[0].views, atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize(("batch_images", "expected"),
-                         [(None, ()), (1, (1,)), (16, (16,)), (32, (32,)), (128, (32,))])
-def test_fixed_shapes_are_the_calls_of_a_full_batch(batch_images, expected):
-    assert fixed_shapes(batch_images) == expected
+@pytest.mark.parametrize(("batch_size", "tta", "expected"),
+                         [(None, False, ()), (1, False, (1,)), (16, False, (16,)),
+                          (32, False, (32,)), (64, False, (32,)), (2, True, (16,)),
+                          (16, True, (32,))])
+def test_fixed_shapes_are_the_calls_of_a_full_batch(batch_size, tta, expected):
+    assert fixed_shapes(batch_size, tta) == expected
 
 
 def test_unknown_backend_is_an_eval_error(bundle64):
