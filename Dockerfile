@@ -112,8 +112,9 @@ COPY pyproject.toml /app/
 # without it.
 RUN find /app \( ! -perm -a+r -o \( -type d ! -perm -a+x \) \) -exec chmod a+rX {} + \
     && python -m compileall -q /app \
-    && { test -f /app/models/default/bundle.json && test -f /app/models/default/model.safetensors \
-         || { echo "models/default/ must hold the shipped bundle (bundle.json, model.safetensors)" >&2; \
+    && { test -f /app/models/default/ensemble.json \
+         || { test -f /app/models/default/bundle.json && test -f /app/models/default/model.safetensors; } \
+         || { echo "models/default/ must hold the shipped bundle (bundle.json, model.safetensors) or ensemble (ensemble.json)" >&2; \
               exit 1; }; }
 
 # --------------------------------------------------------------------------- runtime (shared)
@@ -186,7 +187,7 @@ COPY --from=source /app /app
 # ONNX Runtime). Modules nothing here imports run from source.
 RUN PYTHONDONTWRITEBYTECODE='' python -c "import app.server, app.ui, eval.evaluate, eval.predict, \
 eval.calibrate, eval.adapt, eval.compare, matplotlib.pyplot; \
-from models.inference.engine import Engine; \
-[Engine.from_path('/app/models/default', backend=b) for b in ('openvino', 'onnxruntime')]" \
+from models.inference.ensemble_engine import load_engine; \
+[load_engine('/app/models/default', backend=b) for b in ('openvino', 'onnxruntime')]" \
     && test -n "$(find /opt/venv -name '*.pyc' -print -quit)"
 USER 10001:10001

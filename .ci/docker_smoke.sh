@@ -76,7 +76,8 @@ trap 'exit 130' INT TERM
 [ -x "$PYTHON" ] || fail "no host Python at $PYTHON (set PYTHON)"
 [ -x "$ENGINE" ] || [ -f "$ENGINE" ] || fail "no container engine script at $ENGINE"
 [ -f "$HAM10000_DIR/HAM10000_metadata.csv" ] || fail "no HAM10000 at $HAM10000_DIR (set HAM10000_DIR)"
-[ -f models/default/bundle.json ] || fail "no shipped bundle in models/default/"
+[ -f models/default/bundle.json ] || [ -f models/default/ensemble.json ] \
+  || fail "no shipped bundle or ensemble in models/default/"
 [ -e .env ] && log "note: ./.env exists; compose passes it into the containers"
 
 step ".env.example covers every setting"

@@ -104,21 +104,16 @@ def serve(settings: AppSettings) -> int:
 def _serve(settings: AppSettings, private_dir: Path) -> int:
     import uvicorn
 
-    from models.bundle.ensemble import EnsembleError, is_ensemble, load_ensemble
+    from models.bundle.ensemble import EnsembleError
     from models.bundle.io import BundleError
-    from models.inference.engine import Engine
-    from models.inference.ensemble_engine import EnsembleEngine
+    from models.inference.ensemble_engine import EnsembleEngine, load_engine
     from models.second_stage.stack import bundle_stack, check_stack_for, load_stack
     from models.second_stage.trees import TreeError
 
     options = {"num_threads": settings.num_threads, "backend": settings.backend,
                "cache_dir": settings.engine_cache_dir, "precision": settings.precision}
     try:
-        if is_ensemble(settings.bundle):
-            engine = EnsembleEngine(load_ensemble(settings.bundle),
-                                    cam_member=settings.cam_member, **options)
-        else:
-            engine = Engine.from_path(settings.bundle, **options)
+        engine = load_engine(settings.bundle, cam_member=settings.cam_member, **options)
         stack = None
         if settings.second_stage is not None:
             if isinstance(engine, EnsembleEngine):

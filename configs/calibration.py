@@ -20,7 +20,9 @@ class CalibrateSettings(Settings):
 
     model_config = settings_config("python -m eval.calibrate")
 
-    bundle: Path = Field(description="the uncalibrated bundle folder")
+    bundle: Path = Field(description="the uncalibrated bundle folder, or an ensemble folder "
+                         "(of calibrated members: its thresholds and operating curve are "
+                         "re-chosen on the ensemble's predictions)")
     predictions: CommaList[Path] = Field(
         description="predictions.csv of `eval.evaluate` runs of this bundle on data it never "
         "trained on (repeat or comma list; pooled); each folder's metrics.json must name the "

@@ -10,6 +10,12 @@ scale. The maps are monotone, so the ranking of the decision score does not chan
 thresholds are chosen on the pooled predictions (e.g. other clinics' images), not on the
 training fold.
 
+An ensemble folder (`ensemble.json`) is calibrated through its members: each member keeps
+its own decision rule (calibrate each member first, then make the ensemble of the calibrated
+members), and `eval.calibrate --bundle ENSEMBLE --predictions ...` re-chooses the ensemble's
+thresholds and operating curve on `eval.evaluate` predictions of that ensemble on unseen data,
+writing a new ensemble folder that refers to the same members.
+
 A bundle that trained on every labelled source has no unseen labelled data left. `--proxy`
 then fits its rule on the predictions of other bundles of the same recipe, each on a source it
 never saw (the recipe's leave-one-source-out runs): the rule transfers from models trained on
@@ -37,6 +43,7 @@ from eval.pipeline.errors import EvalError
 from models.bundle.atomic import atomic_folder
 from models.bundle.calibration import fit_platt, fit_temperature
 from models.bundle.decision import DECISION_KEY, DecisionRule
+from models.bundle.ensemble import Ensemble, is_ensemble, load_ensemble, save_ensemble
 from models.bundle.io import (
     BUNDLE_SCHEMA_VERSION,
     META_FILE,
@@ -68,12 +75,7 @@ def raw_scores(path: Path, bundle_id: str, score: str) -> pd.DataFrame:
         EvalError: no metrics.json, another bundle or an ensemble, a calibrated bundle, no
             TTA where the score needs it, or missing columns.
     """
-    metrics_path = path.with_name(METRICS_FILE)
-    if not metrics_path.is_file():
-        raise EvalError(f"{path}: no {METRICS_FILE} beside it (use eval.evaluate's output "
-                        "folder, so the predictions are known to come from the bundle)")
-    metrics = json.loads(metrics_path.read_text())
-    ids = [b.get("bundle_id") for b in metrics.get("bundles", [])]
+    metrics, ids = _made_by(path, "bundle")
     if ids != [bundle_id]:
         raise EvalError(f"{path}: made by {ids}, not by the bundle {bundle_id} alone")
     if (metrics["bundles"][0].get("decision_rule") or {}).get("calibration"):
@@ -83,6 +85,20 @@ def raw_scores(path: Path, bundle_id: str, score: str) -> pd.DataFrame:
         raise EvalError(f"{path}: made without --tta, but the score is the TTA mean")
     column = "prob" if score == "tta_mean" or not tta else "prob_no_tta"
     return _label_score_frame(path, "label", column)
+
+
+def _made_by(path: Path, what: str) -> tuple[dict[str, Any], list[Any]]:
+    """The metrics.json beside `path` and the ids of the bundles that made the predictions.
+
+    Raises:
+        EvalError: no metrics.json (`what`: "bundle" or "ensemble", for the message).
+    """
+    metrics_path = path.with_name(METRICS_FILE)
+    if not metrics_path.is_file():
+        raise EvalError(f"{path}: no {METRICS_FILE} beside it (use eval.evaluate's output "
+                        f"folder, so the predictions are known to come from the {what})")
+    metrics = json.loads(metrics_path.read_text())
+    return metrics, [b.get("bundle_id") for b in metrics.get("bundles", [])]
 
 
 def _label_score_frame(path: Path, label: str, score: str) -> pd.DataFrame:
@@ -211,6 +227,8 @@ def run(s: CalibrateSettings) -> dict[str, Any]:
     Raises:
         BundleError, EvalError: unusable bundle or predictions (message says which and why).
     """
+    if is_ensemble(s.bundle):
+        return calibrate_ensemble(s)
     info = read_bundle_info(s.bundle)
     bundle = load_bundle(s.bundle)  # verifies the weights' checksum
     if bundle.decision.calibration is not None:
@@ -259,15 +277,87 @@ def run(s: CalibrateSettings) -> dict[str, Any]:
     return new
 
 
+def ensemble_scores(path: Path, ensemble: Ensemble) -> pd.DataFrame:
+    """Labels and final scores of `eval.evaluate` predictions made by `ensemble` (its folder,
+    or its members given one by one with the same combiner).
+
+    Raises:
+        EvalError: no metrics.json, predictions of other models or another combination.
+    """
+    metrics, ids = _made_by(path, "ensemble")
+    members = [m.bundle_id for m in ensemble.members]
+    made = metrics.get("ensemble") or {}
+    if ids != members or made.get("method") != ensemble.combiner:
+        raise EvalError(f"{path}: made by {ids} combined by {made.get('method')!r}, not by "
+                        f"this ensemble's members {members} combined by {ensemble.combiner!r}")
+    return _label_score_frame(path, "label", "prob")
+
+
+def calibrate_ensemble(s: CalibrateSettings) -> dict[str, Any]:
+    """The ensemble's thresholds and operating curve re-chosen on its pooled predictions;
+    writes a new ensemble folder (same members, by relative path) and returns its manifest.
+
+    Raises:
+        EvalError: a calibration map asked for, or unusable predictions.
+    """
+    ensemble = load_ensemble(s.bundle)  # verifies every member's checksum
+    if ("method" in s.model_fields_set and s.method != "none") or "score" in s.model_fields_set:
+        raise EvalError(f"{s.bundle}: an ensemble decides on its members' own rules: calibrate "
+                        "each member (eval.calibrate --bundle MEMBER), make the ensemble of the "
+                        "calibrated members, then re-choose its thresholds here (no --method, "
+                        "no --score)")
+    if not ensemble.combination.probabilistic:
+        raise EvalError(f"{s.bundle}: a rank ensemble's score is not a probability")
+    table = pd.concat([ensemble_scores(p, ensemble) for p in s.predictions], ignore_index=True)
+    y, p = table["label"].to_numpy(), table["score"].to_numpy()
+    if len(np.unique(y)) != 2:
+        raise EvalError("the pooled predictions need melanomas and other lesions")
+    chosen = select_thresholds(y, p, sensitivity_target=s.sensitivity_target)
+    thresholds = {k: float(v) for k, v in chosen.items() if k != "sensitivity_target_value"}
+    rules = sorted({m.decision.describe() for m in ensemble.members})
+    fitted = s.fitted_on or ", ".join(map(str, s.predictions))
+    fit = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "predictions": [str(p) for p in s.predictions], "fitted_on": fitted,
+           "sensitivity_target": s.sensitivity_target, "n": len(y), "n_pos": int(y.sum()),
+           "members_decide_on": rules, "ece": expected_calibration_error(y, p),
+           "brier": brier_score(y, p),
+           "at_thresholds": {k: binary_metrics_at(y, p, t) for k, t in thresholds.items()},
+           "previous_thresholds": dict(ensemble.thresholds)}
+    out = Path(s.out)
+    if out.resolve() == ensemble.path.resolve():
+        raise EvalError(f"{out}: write the re-thresholded ensemble to a new folder")
+    save_ensemble(out, ensemble.members, name=str(ensemble.info.get("name") or out.name),
+                  combiner=ensemble.combiner, weights=ensemble.weights, thresholds=thresholds,
+                  default_threshold=ensemble.default_threshold_name,
+                  operating_curve=OperatingCurve.from_scores(y, p, include=thresholds.values()),
+                  notes=f"chosen on {fitted} (n={len(y)}, melanomas={int(y.sum())}): the "
+                        f"ensemble's own predictions, members deciding on {'; '.join(rules)}; "
+                        f"sensitivity target {s.sensitivity_target:g}",
+                  extra={"decision_fit": fit})
+    log.info("wrote %s: thresholds %s", out, thresholds)
+    return {**load_ensemble(out).info, "decision_fit": fit}
+
+
 def show(s: CalibrateSettings, new: dict[str, Any]) -> None:
     """The new decision rule, its calibration and its thresholds on the fitting set."""
-    cal = new[DECISION_KEY]["calibration"] or {}
     fit = new["decision_fit"]
+    if "members" in new:  # an ensemble: thresholds only
+        print(f"{s.out}: ensemble of {len(new['members'])}, members deciding on "
+              f"{'; '.join(fit['members_decide_on'])}; ECE {fit['ece']:.4f}, Brier "
+              f"{fit['brier']:.4f} (on the fitting set)")
+        _show_thresholds(new["thresholds"], fit)
+        return
+    cal = new[DECISION_KEY]["calibration"] or {}
     print(f"{s.out}: {DecisionRule.from_dict(new[DECISION_KEY]).describe()}")
     if cal:
         print(f"ECE {cal['ece_before']:.4f} -> {cal['ece_after']:.4f}, Brier "
               f"{fit['brier_before']:.4f} -> {fit['brier_after']:.4f} (on the fitting set)")
-    for name, t in new["thresholds"].items():
+    _show_thresholds(new["thresholds"], fit)
+
+
+def _show_thresholds(thresholds: dict[str, float], fit: dict[str, Any]) -> None:
+    """Each threshold with its sensitivity and specificity on the fitting set."""
+    for name, t in thresholds.items():
         m = fit["at_thresholds"][name]
         print(f"{name}: {t:.4f} (sensitivity {m['sensitivity']:.3f}, specificity "
               f"{m['specificity']:.3f})")

@@ -142,8 +142,12 @@ def click_to_result(url: str, reps: int, chromium: Path | None = None,
         requests: list[Any] = []
         page.on("requestfinished", lambda request: requests.append(request))
         page.get_by_role("button", name=label, exact=True).click()
+        # The example is loaded when its metadata and its image are in the inputs (an Analyze
+        # sent before the image arrives is refused with "no image").
         page.wait_for_function(
-            "() => document.querySelector('#age-input input').value !== ''")
+            "() => document.querySelector('#age-input input').value !== '' && "
+            "Array.from(document.querySelectorAll('#image-input img'))"
+            ".some(i => i.complete && i.naturalWidth > 0)")
         n_heatmaps = 0
         for i in range(warmup + reps):
             requests.clear()

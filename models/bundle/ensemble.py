@@ -262,7 +262,8 @@ def save_ensemble(out_dir: str | Path, members: Sequence[Bundle], *, name: str,
                   combiner: str = "mean", thresholds: Mapping[str, float] | None = None,
                   default_threshold: str | None = None, notes: str = "",
                   weights: Sequence[float] | None = None,
-                  operating_curve: OperatingCurve | None = None) -> Path:
+                  operating_curve: OperatingCurve | None = None,
+                  extra: Mapping[str, Any] | None = None) -> Path:
     """Write an ensemble manifest that refers to member bundles by relative path and SHA-256.
 
     Args:
@@ -277,6 +278,7 @@ def save_ensemble(out_dir: str | Path, members: Sequence[Bundle], *, name: str,
         weights: member weights for "weighted" (default: from their validation AUROC).
         operating_curve: the validation curve of the ensemble's score (the app's threshold
             control reads it).
+        extra: more manifest entries (e.g. `eval.calibrate`'s ``decision_fit`` record).
 
     Returns:
         The ensemble folder.
@@ -308,6 +310,7 @@ def save_ensemble(out_dir: str | Path, members: Sequence[Bundle], *, name: str,
         "thresholds": {k: float(v) for k, v in thresholds.items()},
         "default_threshold": default, "thresholds_rule": notes,
         **({OPERATING_CURVE_KEY: operating_curve.to_dict()} if operating_curve else {}),
+        **dict(extra or {}),
     }
     with atomic_folder(out) as tmp:  # a sibling of `out`: the relative member paths hold
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")

@@ -2,10 +2,13 @@
 
 `EnsembleEngine` has the interface the app uses of `models.inference.engine.Engine` (`bundle`,
 `analyze`, `backend`, `num_threads`). Probability and the 8 TTA views come from every member,
-combined by the ensemble's combiner and decided at the ensemble's own threshold (on the combined
-single view; members contribute their calibrated probabilities); the EigenCAM
+combined by the ensemble's combiner and decided at the ensemble's own threshold on the combined
+members' decision probabilities (each member's own decision score through its own calibration
+map: for members deciding on the calibrated TTA mean, the mean of those, which is the score
+`eval.evaluate` reports for the ensemble, so the app decides on what was evaluated); the EigenCAM
 heatmaps come from one member (per call `analyze(cam_member=...)`, by default the engine's
-`cam_member`, the first unless set), so the latency grows with the members' forward passes only.
+`cam_member`, the first unless set), and members that preprocess alike share one decode and
+preprocessing of the image, so the latency grows with the members' forward passes only.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from models.bundle.ensemble import Ensemble, EnsembleError
+from models.bundle.ensemble import Ensemble, EnsembleError, is_ensemble, load_ensemble
 from models.bundle.io import OPERATING_CURVE_KEY, Bundle
 from models.inference.engine import (
     ABOVE,
@@ -151,16 +154,20 @@ class EnsembleEngine:
         later = (cam and method == GRADCAM and explained is None
                  and bool(self.engines[shown_at].bundle.classes))
         start = time.perf_counter()
-        parts = [engine.analyze(image, age, sex, site, tta=tta,
-                                cam=cam and i == shown_at and not later, model_view=model_view,
-                                heatmap=method, heatmap_class=explained)
-                 for i, engine in enumerate(self.engines)]
+        parts, view = [], model_view
+        for i, engine in enumerate(self.engines):
+            parts.append(engine.analyze(image, age, sex, site, tta=tta,
+                                        cam=cam and i == shown_at and not later,
+                                        model_view=view, heatmap=method,
+                                        heatmap_class=explained))
+            if self.shared_preprocessing:  # decode and preprocess once for all members
+                view = parts[-1].model_view
         combine = self.ensemble.combination
         if later:
             combined = self._combined_classes([p.classes_tta_mean or p.classes for p in parts])
             decided = max(combined, key=combined.get) if combined else MELANOMA_OUTPUT
             parts[shown_at] = self.engines[shown_at].analyze(
-                image, age, sex, site, tta=tta, cam=True, model_view=model_view,
+                image, age, sex, site, tta=tta, cam=True, model_view=view,
                 heatmap=method, heatmap_class=decided)
         shown = parts[shown_at]
         probability = float(combine([[p.probability] for p in parts])[0])
@@ -176,17 +183,20 @@ class EnsembleEngine:
         if shown.classes is not None:  # diagnosis members (same classes: checked on loading)
             differential = {key: self._combined_classes([getattr(p, key) for p in parts])
                             for key in ("classes", "classes_tta_mean")}
+        if tta:  # members' calibrated TTA means, combined (a map applies after averaging)
+            stats["mean"] = float(combine([[p.tta_mean] for p in parts])[0])
+        decided = float(combine([[p.decision_probability] for p in parts])[0])
         threshold = self.bundle.threshold
         timings = {**shown.timings_ms, "members": float(len(parts)),
                    "total": (time.perf_counter() - start) * 1000.0}
         return dataclasses.replace(
             shown, probability=probability, threshold=threshold,
             threshold_name=self.bundle.default_threshold_name,
-            decision=ABOVE if probability >= threshold else BELOW, tta=views,
+            decision=ABOVE if decided >= threshold else BELOW, tta=views,
             tta_mean=stats["mean"], tta_std=stats["std"], tta_min=stats["min"],
             tta_max=stats["max"], timings_ms=timings, model=self.bundle_id, backend=self.backend,
-            decision_probability=probability, decision_score="single", calibration=None,
-            **differential)
+            decision_probability=decided, decision_score=_shared(p.decision_score for p in parts),
+            calibration=_shared(p.calibration for p in parts), **differential)
 
     def _combined_classes(self, tables: list[dict[str, float] | None]) -> dict[str, float] | None:
         """Members' class probabilities combined class by class (None without them)."""
@@ -195,3 +205,22 @@ class EnsembleEngine:
         names = list(tables[0])
         combined = self.ensemble.combination(np.array([[t[c] for c in names] for t in tables]))
         return {c: float(v) for c, v in zip(names, combined, strict=True)}
+
+
+def load_engine(path: str | Path, *, cam_member: int = 0,
+                **options: Any) -> Engine | EnsembleEngine:
+    """The serving engine of a bundle folder or an ensemble folder (`options`: `Engine`'s).
+
+    Raises:
+        BundleError, EnsembleError: the folder is not a usable bundle or ensemble.
+    """
+    if is_ensemble(path):
+        return EnsembleEngine(load_ensemble(path), cam_member=cam_member, **options)
+    return Engine.from_path(path, **options)
+
+
+def _shared(values: Any) -> Any:
+    """The members' common value (a decision score or calibration method), "mixed" if they
+    differ (members with different decision rules can still be combined)."""
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else "mixed"

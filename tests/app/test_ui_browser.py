@@ -60,6 +60,18 @@ def _upload(page, image: Path) -> None:
     page.wait_for_selector("#image-input img")
 
 
+def _pick_example(page, name: str) -> None:
+    """Click an example case and wait until its image and metadata are in the inputs: an
+    Analyze pressed before the example's image has arrived is sent without one."""
+    before = page.evaluate("() => document.querySelector('#image-input img')?.src ?? ''")
+    page.get_by_role("button", name=name).click()
+    page.wait_for_function(
+        "before => { const i = document.querySelector('#image-input img');"
+        " const a = document.querySelector('#age-input input');"
+        " return !!i && i.src !== before && i.complete && i.naturalWidth > 0"
+        " && !!a && a.value !== ''; }", arg=before)
+
+
 def _gallery_sources(page) -> list[str]:
     return page.locator("#heatmaps img").evaluate_all("imgs => imgs.map(i => i.src)")
 
@@ -118,7 +130,7 @@ def test_bad_input_shows_a_readable_error(page, test_image: Path, artifacts_dir:
 def test_example_is_one_click(page) -> None:
     from playwright.sync_api import expect
 
-    page.get_by_role("button", name="melanoma — 60 y, male, anterior torso").click()
+    _pick_example(page, "melanoma — 60 y, male, anterior torso")
     expect(page.locator("#age-input input")).to_have_value("60")
     expect(page.locator("#site-input input")).to_have_value("anterior torso")
     page.locator("#analyze-button").click()
@@ -194,7 +206,7 @@ def test_untouched_or_cleared_age_is_sent_as_unknown(page, live_server: LiveServ
     assert _age_in_json(_analyze(page)) == "0"
     field.fill("")  # cleared after an analysis
     assert _age_in_json(_analyze(page)) == "null"
-    page.get_by_role("button", name="melanoma — 60 y, male, anterior torso").click()
+    _pick_example(page, "melanoma — 60 y, male, anterior torso")
     expect(field).to_have_value("60")
     field.fill("")  # cleared after picking an example
     assert _age_in_json(_analyze(page)) == "null"
@@ -370,7 +382,7 @@ def test_the_tta_plot_keeps_every_bar_and_draws_the_threshold(page, live_server:
                                                               thresholds,
                                                               artifacts_dir: Path) -> None:
     _fresh(page, live_server.url)
-    page.get_by_role("button", name=MELANOMA_60).click()
+    _pick_example(page, MELANOMA_60)
     _analyze(page)
     for t in thresholds:
         _set_threshold(page, t)
@@ -400,7 +412,7 @@ def test_a_failed_analysis_leaves_nothing_to_report(page, live_server: LiveServe
     from playwright.sync_api import expect
 
     _fresh(page, live_server.url)
-    page.get_by_role("button", name=MELANOMA_80).click()
+    _pick_example(page, MELANOMA_80)
     _analyze(page)
     page.locator("#image-input button[aria-label='Remove Image']").first.click()
     page.locator("#age-input input").fill("30")
@@ -540,7 +552,7 @@ def test_layout_fits_a_laptop_screen(page, live_server: LiveServer, test_image: 
         tab.wait_for_selector("#analyze-button")
         first = tab.get_by_role("button", name=MELANOMA_60).bounding_box()
         assert first and first["y"] + first["height"] <= viewport["height"], first
-        tab.get_by_role("button", name=MELANOMA_60).click()
+        _pick_example(tab, MELANOMA_60)
         tab.locator("#analyze-button").click()
         expect(tab.locator("#tta-table")).to_contain_text("antitranspose")
         header = tab.locator("#tta-table").get_by_text("vs threshold").first.bounding_box()
