@@ -1,10 +1,11 @@
-"""Issue 23: the app's full analysis (8 TTA views + every CAM layer + the overlays) of an
-ensemble against a single bundle, in one process, interleaved image by image (the order
-alternates), on the same real images; medians and the median of the paired ratios.
+"""Issue 23: the app's full analysis (8 TTA views + every CAM layer + the overlays) of model B
+(a bundle or an ensemble folder) against model A, each served as the app serves it
+(`load_engine`, `--precision auto` by default), in one process, interleaved image by image (the
+order alternates), on the same real images; medians and the median of the paired ratios B / A.
 
 Usage (whole machine):
   LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 PYTHONPATH=. \
-  python docs/experiments/issue23/ens_timing.py SINGLE ENSEMBLE [--n 40] [--rounds 3]
+  python docs/experiments/issue23/analysis_timing.py A B [--n 40] [--rounds 3]
     [--backend openvino] [--precision auto] [--images DIR]
 """
 from __future__ import annotations
@@ -23,8 +24,8 @@ from models.inference.runtime import machine_info
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("single", type=Path)
-    ap.add_argument("ensemble", type=Path)
+    ap.add_argument("a", type=Path)
+    ap.add_argument("b", type=Path)
     ap.add_argument("--images", type=Path, default=DEFAULT_BENCH_IMAGES)
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=3)
@@ -33,7 +34,7 @@ def main() -> None:
     ap.add_argument("--precision", default="auto")
     a = ap.parse_args()
     engines = {name: load_engine(path, backend=a.backend, precision=a.precision)
-               for name, path in (("single", a.single), ("ensemble", a.ensemble))}
+               for name, path in (("A", a.a), ("B", a.b))}
     for name, e in engines.items():
         print(f"{name}: {e.bundle_id} backend {e.backend} precision {e.precision}")
     images = pick_images(a.images, a.n)
@@ -54,10 +55,10 @@ def main() -> None:
             for name in order:
                 times[name].append(analyse(name, item))
         p50 = {name: statistics.median(t) for name, t in times.items()}
-        ratio = statistics.median(e / s for e, s in zip(times["ensemble"], times["single"]))
+        ratio = statistics.median(b / a for a, b in zip(times["A"], times["B"]))
         rounds.append({"round": r + 1, "p50_ms": p50, "paired_ratio_median": ratio})
-        print(f"round {r + 1}: single p50 {p50['single']:.1f} ms, ensemble p50 "
-              f"{p50['ensemble']:.1f} ms, ensemble/single paired median {ratio:.3f}")
+        print(f"round {r + 1}: A p50 {p50['A']:.1f} ms, B p50 {p50['B']:.1f} ms, B / A paired "
+              f"median {ratio:.3f}")
     print(json.dumps({"machine": machine_info(), "images": str(a.images), "n": len(images),
                       "rounds": rounds}, indent=1, default=str))
 
