@@ -177,14 +177,14 @@ class EnsembleEngine:
             combined = combine(matrix)
             views = [{"view": v["view"], "probability": float(q)}
                      for v, q in zip(shown.tta, combined, strict=True)]
-            stats = {"mean": float(combined.mean()), "std": float(combined.std()),
+            # members' calibrated TTA means, combined (a map applies after averaging)
+            stats = {"mean": float(combine([[p.tta_mean] for p in parts])[0]),
+                     "std": float(combined.std()),
                      "min": float(combined.min()), "max": float(combined.max())}
         differential = {}
         if shown.classes is not None:  # diagnosis members (same classes: checked on loading)
             differential = {key: self._combined_classes([getattr(p, key) for p in parts])
                             for key in ("classes", "classes_tta_mean")}
-        if tta:  # members' calibrated TTA means, combined (a map applies after averaging)
-            stats["mean"] = float(combine([[p.tta_mean] for p in parts])[0])
         decided = float(combine([[p.decision_probability] for p in parts])[0])
         threshold = self.bundle.threshold
         timings = {**shown.timings_ms, "members": float(len(parts)),
