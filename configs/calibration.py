@@ -43,6 +43,7 @@ class CalibrateSettings(Settings):
         False, description="the predictions come from OTHER bundles of this bundle's recipe, "
         "each on a source it never trained on (the recipe's leave-one-source-out runs), "
         "because this bundle trained on every labelled source: eval.evaluate outputs of one "
-        "uncalibrated bundle each, or pl_train's val_predictions.csv[.gz] of --val-source "
+        "uncalibrated bundle each (a --val-source run's, or any bundle's on sources its "
+        "training data does not name), or pl_train's val_predictions.csv[.gz] of --val-source "
         "runs (single view); where their bundle.json is found, its network and preprocessing "
         "must equal this bundle's; needs --fitted-on")

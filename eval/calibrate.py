@@ -37,6 +37,8 @@ import pandas as pd
 
 from configs.calibration import CalibrateSettings
 from configs.cli import Command
+from data.readers import DatasetError
+from data.readers.registry import read_dataset
 from eval.metrics.calibration import brier_score, expected_calibration_error
 from eval.metrics.thresholds import binary_metrics_at, select_thresholds
 from eval.pipeline.errors import EvalError
@@ -126,11 +128,44 @@ def _recipe(info: dict[str, Any]) -> dict[str, Any]:
     return {k: info.get(k) for k in RECIPE_KEYS}
 
 
-def _check_left_out(path: Path, training_data: dict[str, Any] | None) -> None:
-    """A proxy must come from a leave-source-out run (`--val-source`), not from a fold run."""
-    if not (training_data or {}).get("val_sources"):
-        raise EvalError(f"{path}: its bundle is a fold run (it trained on the sources it is "
-                        "scored on); a proxy is a --val-source run")
+def _check_left_out(path: Path, training_data: dict[str, Any] | None,
+                    scored: set[str] | None = None) -> None:
+    """A proxy must score sources its bundle never trained on: a leave-source-out run
+    (`--val-source`), or an `eval.evaluate` run whose scored sources (`scored`) and the
+    bundle's training sources are known and share none.
+
+    Raises:
+        EvalError: a fold run, an overlap (named), or training sources that were not recorded.
+    """
+    td = training_data or {}
+    if td.get("val_sources"):
+        return
+    trained = set(td.get("n_per_source") or {})
+    if scored and trained:
+        if not scored & trained:
+            return
+        raise EvalError(f"{path}: its bundle trained on {sorted(scored & trained)}, which these "
+                        "predictions score; a proxy scores sources its bundle never saw")
+    raise EvalError(f"{path}: its bundle is a fold run (it trained on the sources it is "
+                    "scored on); a proxy is a --val-source run, or an eval.evaluate run on "
+                    "sources its bundle's training data (n_per_source) does not name")
+
+
+def _scored_sources(metrics: dict[str, Any]) -> set[str] | None:
+    """The image sources an `eval.evaluate` run scored: recorded in its metrics.json, or (for
+    outputs written before they were) read again from its dataset; None if unknown or a fold.
+    """
+    dataset = metrics.get("dataset") or {}
+    if dataset.get("fold") is not None:
+        return None
+    if dataset.get("sources"):
+        return set(dataset["sources"])
+    try:
+        return set(read_dataset(dataset["path"], dataset.get("format", "auto"),
+                                on_error="skip")["source"].astype(str))
+    except (KeyError, DatasetError, OSError) as err:
+        log.warning("scored sources of %s unknown: %s", dataset.get("path"), err)
+        return None
 
 
 def proxy_scores(path: Path, recipe: dict[str, Any], score: str) -> tuple[pd.DataFrame, str]:
@@ -155,7 +190,7 @@ def proxy_scores(path: Path, recipe: dict[str, Any], score: str) -> tuple[pd.Dat
                 or entry.get("backbone") != (recipe["model"] or {}).get("backbone")):
             raise EvalError(f"{path}: its bundle {entry.get('bundle_id')} has another backbone "
                             "or preprocessing; a proxy must share this bundle's recipe")
-        _check_left_out(path, entry.get("training_data"))
+        _check_left_out(path, entry.get("training_data"), _scored_sources(metrics))
         return raw_scores(path, entry.get("bundle_id"), score), str(entry.get("bundle_id"))
     if not path.name.startswith(TRAINING_PREDICTIONS):
         raise EvalError(f"{path}: neither an eval.evaluate output (no {METRICS_FILE} beside "

@@ -218,6 +218,9 @@ def dataset_summary(df: pd.DataFrame, data: Path, fold: int | None, n_folds: int
         "n_pos": n_pos,
         "n_neg": len(df) - n_pos,
         "n_groups": int(df["group_id"].nunique()),
+        # which collections were scored: eval.calibrate --proxy checks them against the
+        # sources the bundle trained on
+        "sources": {str(k): int(v) for k, v in df["source"].value_counts().items()},
         "group_kinds": {str(k): int(v) for k, v in df["group_kind"].value_counts().items()},
         "skipped": {str(k): int(v) for k, v in (df.attrs.get("skipped") or {}).items()},
         "fold": fold,

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,7 +153,8 @@ def server_env() -> dict[str, str]:
 
 
 def start_server(bundle: Path, work_dir: Path, *extra: str,
-                 timeout: float = STARTUP_TIMEOUT_S) -> LiveServer:
+                 timeout: float = STARTUP_TIMEOUT_S,
+                 env: Mapping[str, str] | None = None) -> LiveServer:
     """Start `python -m app` on a free localhost port and wait until /healthz answers.
 
     Args:
@@ -161,6 +162,7 @@ def start_server(bundle: Path, work_dir: Path, *extra: str,
         work_dir: folder for the log file and the server's temp parent.
         extra: more CLI flags.
         timeout: seconds to wait for /healthz.
+        env: extra environment variables for the server.
 
     Returns:
         The running server.
@@ -173,7 +175,7 @@ def start_server(bundle: Path, work_dir: Path, *extra: str,
     proc = subprocess.Popen(
         app_command("--bundle", str(bundle), "--host", "127.0.0.1", "--port", str(port),
                     "--temp-dir", str(temp_parent), *extra),
-        cwd=REPO_ROOT, env=server_env(), stdout=log_fh, stderr=subprocess.STDOUT)
+        cwd=REPO_ROOT, env={**server_env(), **(env or {})}, stdout=log_fh, stderr=subprocess.STDOUT)
     server = LiveServer(proc, f"http://127.0.0.1:{port}", port, temp_parent, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -14,11 +14,13 @@ again." at once, never a hang, and the server stays healthy.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -31,7 +33,7 @@ from gradio_client.exceptions import AppError
 from gradio_client.utils import QueueError, Status
 from PIL import Image
 
-from tests.app.conftest import HAM_DIR, start_server
+from tests.app.conftest import HAM_DIR, REPO_ROOT, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +44,9 @@ N_IMAGES = 40
 INVALID_EVERY = 4
 INVALID_AGE = 300
 INVALID_REASON = "age: 300 is out of range"
+QUEUE_SIZE = 2
+N_OVERLOAD = 6
+HOOKS_DIR = Path(__file__).parent / "hooks"
 SEXES = ("male", "female", "unknown")
 SITES = ("posterior torso", "lower extremity", "head/neck", "unknown")
 
@@ -165,38 +170,58 @@ def test_past_the_queue_limit_users_are_told_to_try_again(tiny_bundle: Path,
                                                          engine_cache_dir: Path,
                                                          test_image: Path,
                                                          tmp_path: Path) -> None:
-    """One analysis slot, a queue of 2: while a 20-image patient view holds the slot, six more
-    users arrive; two wait their turn and are served, the others get "Queue is full" at once
-    (none hangs), and the server stays healthy and serves the next user."""
+    """One analysis slot, a queue of 2: while a patient view holds the slot, six more users
+    arrive; two wait their turn and are served, the other four get "Queue is full" at once
+    (none hangs), and the server stays healthy and serves the next user.
+
+    The patient view is held by a test hook (tests/app/hooks) until the six have their answer
+    or their place in the queue, so the outcome does not depend on how fast the machine is.
+    """
+    hold = tmp_path / "hold"
+    hold.touch()
     server = start_server(tiny_bundle, tmp_path / "server", "--engine-cache-dir",
-                          str(engine_cache_dir), "--max-queue", "2", "--max-concurrency", "1")
+                          str(engine_cache_dir), "--max-queue", str(QUEUE_SIZE),
+                          "--max-concurrency", "1",
+                          env={"TEST_HOLD_FILE": str(hold),
+                               "PYTHONPATH": os.pathsep.join([str(HOOKS_DIR), str(REPO_ROOT)])})
     try:
         lesions = []
-        for i in range(20):
+        for i in range(2):
             path = tmp_path / f"lesion-{i:02d}.jpg"
-            path.write_bytes(test_image.read_bytes() + bytes([i]))  # 20 different files
+            path.write_bytes(test_image.read_bytes() + bytes([i]))  # different files
             lesions.append(path)
         holder = Client(server.url, verbose=False, download_files=False)
         long_job = holder.submit([handle_file(str(p)) for p in lesions], 50, "male", "",
                                  api_name="/patient")
-        deadline = time.monotonic() + 120.0
-        while long_job.status().code != Status.PROCESSING:
-            assert time.monotonic() < deadline and not long_job.done(), long_job.status()
-            time.sleep(0.05)
+        _wait_for(lambda: long_job.status().code == Status.PROCESSING, long_job)
         jobs = [Client(server.url, verbose=False, download_files=False).submit(
             handle_file(str(test_image)), 50, "male", "unknown", api_name="/analyze")
-            for _ in range(6)]
+            for _ in range(N_OVERLOAD)]
+        turned_away = N_OVERLOAD - QUEUE_SIZE
+        _wait_for(lambda: sum(job.done() for job in jobs) >= turned_away, jobs)
+        early = [_outcome(job) for job in jobs if job.done()]
+        assert early == ["queue full"] * turned_away, early
+        assert not long_job.done(), "the hold did not hold the analysis slot"
+        hold.unlink()
         outcomes = [_outcome(job) for job in jobs]
         assert _outcome(long_job) == "served"
         print(f"\noverload: {outcomes}")
-        assert set(outcomes) <= {"served", "queue full"}, outcomes
-        assert outcomes.count("served") >= 1 and outcomes.count("queue full") >= 1
+        assert sorted(outcomes) == ["queue full"] * turned_away + ["served"] * QUEUE_SIZE
         assert httpx.get(f"{server.url}/healthz", timeout=10).json()["status"] == "ok"
         again = holder.predict(handle_file(str(test_image)), 50, "male", "unknown",
                                api_name="/analyze")[0]
         assert 0.0 <= again["probability"] <= 1.0
     finally:
+        hold.unlink(missing_ok=True)
         server.stop()
+
+
+def _wait_for(condition: Callable[[], bool], what: object, timeout: float = 120.0) -> None:
+    """Poll until condition() holds; fail with `what` after timeout seconds (never a hang)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting: {what}"
+        time.sleep(0.05)
 
 
 def _outcome(job: Job) -> str:

@@ -208,6 +208,38 @@ def test_proxy_fits_on_another_bundle_of_the_recipe(proxy_run, make_bundle, tmp_
     assert (p[y == 1] >= new.thresholds["sensitivity_target"]).mean() >= 0.8
 
 
+@pytest.mark.parametrize("recorded", [True, False])
+def test_proxy_accepts_a_bundle_scored_on_sources_it_never_trained_on(recorded, ham_source,
+                                                                      make_bundle, tmp_path):
+    """A fold run of other sources (no --val-source) scored on HAM10000 is a proxy; outputs
+    written before metrics.json recorded the scored sources are read again from the data."""
+    proxy = make_bundle(seed=3, training_data={"n_per_source": {"BCN": 30, "MSK": 10}})
+    _eval(proxy, ham_source, tmp_path / "eval", "--tta")
+    if not recorded:
+        metrics_path = tmp_path / "eval" / "metrics.json"
+        metrics = json.loads(metrics_path.read_text())
+        del metrics["dataset"]["sources"]
+        metrics_path.write_text(json.dumps(metrics))
+    out = tmp_path / "cal"
+    assert _proxy(make_bundle(seed=9), tmp_path / "eval" / "predictions.csv", out,
+                  "--fitted-on", "LOSO runs") == 0
+    info = json.loads((out / "bundle.json").read_text())
+    assert info["decision_fit"]["proxy"]["bundles"] == [load_bundle(proxy).bundle_id]
+    assert info["decision"]["calibration"]["n"] == 24
+
+
+def test_proxy_refuses_a_bundle_scored_on_a_source_it_trained_on(ham_source, make_bundle,
+                                                                 tmp_path, capsys):
+    proxy = make_bundle(seed=3, training_data={"n_per_source": {"BCN": 30, "HAM10000": 10}})
+    _eval(proxy, ham_source, tmp_path / "eval", "--tta")
+    capsys.readouterr()
+    assert _proxy(make_bundle(seed=9), tmp_path / "eval" / "predictions.csv", tmp_path / "cal",
+                  "--fitted-on", "LOSO runs") == 2
+    err = capsys.readouterr().err
+    assert "trained on ['HAM10000']" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "cal").exists()
+
+
 @pytest.mark.parametrize("with_bundle", [True, False])
 def test_proxy_reads_leave_source_out_training_predictions(with_bundle, raw_run, make_bundle,
                                                            tmp_path):

@@ -114,6 +114,7 @@ def test_ham_tta_run_writes_every_output(ham_run, bundle64):
     assert [b["bundle_id"] for b in metrics["bundles"]] == [bundle_info["bundle_id"]]
     assert metrics["tta"] is True and metrics["n"] == 24 and metrics["n_pos"] == 8
     assert metrics["dataset"]["format"] == "ham10000"
+    assert metrics["dataset"]["sources"] == {"HAM10000": 24}
     assert metrics["dataset"]["missing_metadata"]["age"] == 4
     assert metrics["speed"]["images_per_s"] > 0 and metrics["speed"]["forward_images"] == 8 * 24
     assert list(preds.columns[:4]) == ["image_id", "label", "prob", "prob_no_tta"]
