@@ -193,7 +193,9 @@ def test_past_the_queue_limit_users_are_told_to_try_again(tiny_bundle: Path,
         holder = Client(server.url, verbose=False, download_files=False)
         long_job = holder.submit([handle_file(str(p)) for p in lesions], 50, "male", "",
                                  api_name="/patient")
-        _wait_for(lambda: long_job.status().code == Status.PROCESSING, long_job)
+        _wait_for(lambda: long_job.done() or long_job.status().code == Status.PROCESSING,
+                  long_job)
+        assert not long_job.done(), long_job.status()
         jobs = [Client(server.url, verbose=False, download_files=False).submit(
             handle_file(str(test_image)), 50, "male", "unknown", api_name="/analyze")
             for _ in range(N_OVERLOAD)]

@@ -13,18 +13,7 @@ head -601 $D/isic2017_train/ISIC-2017_Training_Part3_GroundTruth.csv > $OUT/isic
 cp $D/isic2017_train/ISIC-2017_Training_Data_metadata.csv $OUT/isic600/
 ln -sfn $D/isic2017_train/ISIC-2017_Training_Data $OUT/isic600/ISIC-2017_Training_Data
 for arm in new old; do  # single-view copies (no decision rule) for the no-TTA runs
-  $PY - ${B[$arm]} $OUT/single-$arm <<'PY'
-import json, shutil, sys
-from pathlib import Path
-src, out = Path(sys.argv[1]), Path(sys.argv[2]); out.mkdir(parents=True, exist_ok=True)
-meta = json.loads((src / "bundle.json").read_text())
-for key in ("decision", "decision_fit"):
-    meta.pop(key, None)
-meta["name"] += "-single-view"
-(out / "bundle.json").write_text(json.dumps(meta, indent=1))
-shutil.copy(src / "model.safetensors", out / "model.safetensors")
-PY
-done
+  single_view_bundle $OUT/single-$arm ${B[$arm]}; done
 echo "=== $(machine)  new $(jq -r .name models/default/bundle.json 2>/dev/null)" | tee -a $R
 for round in 1 2; do for arm in new old; do
   echo "round $round $arm eval.benchmark auto:" | tee -a $R

@@ -7,17 +7,18 @@ PY=${PY:-/work/main/.venv/bin/python}; D=${DATA_ROOT:-/work/shared/data}
 OUT=${OUT:-/work/runs/speed24}
 machine() { echo "$(date -u)  $(git rev-parse --short HEAD)  $(lscpu | sed -n 's/Model name: *//p')  $(grep -o -w 'avx512_bf16\|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"; }
 rate() { $PY -c "import json,sys; m=json.load(open(sys.argv[1])); s=m['speed']; print(s['images_per_s'], 'img/s, AUROC', round(m['auroc'], 4), s['backend'], 'tta', m['tta'], 'threads', s['torch_threads'], 'prefetch', s.get('prefetch', 0))" $1/metrics.json; }
-# single_view_bundle OUT: a copy of models/default without its decision rule (one view per
-# image, uncalibrated; same weights), so eval.evaluate runs without TTA (notta.sh, session 10)
-single_view_bundle() { mkdir -p "$1"; $PY - "$1" <<'PY'
+# single_view_bundle OUT [SRC]: a copy of bundle SRC (default models/default) without its
+# decision rule (one view per image, uncalibrated; same weights), so eval.evaluate runs without
+# TTA (notta.sh, session 10; bench_s16.sh)
+single_view_bundle() { mkdir -p "$1"; $PY - "$1" "${2:-models/default}" <<'PY'
 import json, shutil, sys
 from pathlib import Path
-out = Path(sys.argv[1])
-meta = json.loads(Path("models/default/bundle.json").read_text())
+out, src = Path(sys.argv[1]), Path(sys.argv[2])
+meta = json.loads((src / "bundle.json").read_text())
 for key in ("decision", "decision_fit"):
     meta.pop(key, None)
 meta["name"] += "-single-view"
 (out / "bundle.json").write_text(json.dumps(meta, indent=1))
-shutil.copy("models/default/model.safetensors", out / "model.safetensors")
+shutil.copy(src / "model.safetensors", out / "model.safetensors")
 PY
 }
