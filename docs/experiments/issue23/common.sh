@@ -11,6 +11,13 @@ EV="--tta --backend openvino --precision bf16 --num-workers 0"
 declare -A DATA=([ham_f0]="--data $D/ham10000 --fold 0 --n-folds 5 --seed 42"
   [isic2017]="--data $D/isic2017_train" [msk]="--data /work/runs/sel/msk --data-format isic2019"
   [bcn]="--data /work/runs/sel/bcn --data-format isic2019")
+# The shipped default's training data and recipe (msx-160, session 16 b; add --seed, --epochs,
+# --run-name): HAM10000 + BCN + MSK and ISIC archive without ISIC 2017's images and lesions
+MSX="--data $D/ham10000 --data /work/runs/sel/bcn --data /work/runs/sel/msk --data-format ham10000
+  --data-format isic2019 --data-format isic2019 --exclude-data $D/isic2017_train
+  --backbone tf_efficientnet_lite0 --color-constancy shades_of_gray --fold 0 --n-folds 5
+  --fold-seed 42 --pretrained auto --meta-mask-prob 0 --image-size 160 --num-workers 2
+  --keep-checkpoints 1"
 # ft_flags BASE_BUNDLE: MODEL_CARD.md step 2 (one 224-px epoch of a 3-epoch cosine schedule)
 ft_flags() { echo "--data $D/ham10000 --backbone tf_efficientnet_lite0 --color-constancy shades_of_gray --fold 0 --n-folds 5 --init-bundle $1 --image-size 224 --epochs 3 --lr-backbone 5e-5 --lr-head 2e-4 --warmup-epochs 0.2 --meta-mask-prob 0.2 --early-stopping-patience 0 --keep-checkpoints -1 --num-workers 1 --output-dir $L"; }
 # score NAME BUNDLE SET...: TTA predictions of BUNDLE on each set, paired against the default
