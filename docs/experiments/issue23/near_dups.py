@@ -35,16 +35,15 @@ def dihedral(t: np.ndarray) -> list[np.ndarray]:
 def main() -> None:
     d17, dmsk = Path(sys.argv[1]), Path(sys.argv[2])
     out = Path(sys.argv[3]) if len(sys.argv) > 3 else None
-    ids17 = sorted(p.stem for p in (d17 / "ISIC-2017_Training_Data").glob("ISIC_*.jpg")
-                   if "superpixels" not in p.stem)
+    ids17 = sorted(p.stem for p in (d17 / "ISIC-2017_Training_Data").glob("ISIC_*.jpg"))
     meta = pd.read_csv(dmsk / "ISIC_2019_Training_Metadata.csv", dtype=str)
     files = meta["image"].tolist()
     idsm = [f.removesuffix("_downsampled") for f in files]  # ISIC 2019's name for a resized copy
     t17 = np.stack([thumb(d17 / "ISIC-2017_Training_Data" / f"{i}.jpg") for i in ids17])
     tm = np.stack([thumb(dmsk / "ISIC_2019_Training_Input" / f"{i}.jpg") for i in files])
     a = tm.reshape(len(tm), -1)
-    sim = np.max([a @ np.stack([dihedral(t)[k] for t in t17]).reshape(len(t17), -1).T
-                  for k in range(8)], axis=0)  # (n_msk, n_2017)
+    views = np.stack([dihedral(t) for t in t17]).reshape(len(t17), 8, -1)  # (n_2017, 8, SIDE^2)
+    sim = np.max([a @ views[:, k].T for k in range(8)], axis=0)  # (n_msk, n_2017)
     pos17 = {i: k for k, i in enumerate(ids17)}
     shared = np.array([i in pos17 for i in idsm])
     own = np.array([sim[r, pos17[i]] for r, i in enumerate(idsm) if i in pos17])

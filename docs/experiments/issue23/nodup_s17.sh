@@ -3,7 +3,6 @@
 # one of msx-160's MSK + archive training images (near_dups.py's CSV), at three similarity cuts.
 cd "${WT:-/work/main}"; L=${RUNS:-/work/runs/s17}
 source docs/experiments/issue23/common.sh
-E=$L/eval
 $PY docs/experiments/issue23/near_dups.py $D/isic2017_train /work/runs/sel/msk $L/near_dups.csv
 $PY - $L <<'PY'
 import os, sys
