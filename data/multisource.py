@@ -8,7 +8,8 @@
 * the same image in two datasets (ISIC ids, ``_downsampled`` suffix ignored) is kept once: the
   copy with more pixels, or the first dataset's on a tie;
 * images of held-out datasets (``exclude``: e.g. ISIC 2017, kept for external validation) are
-  removed, as are the other images of their groups;
+  removed, as are the other images of their groups; with ``near_copy_similarity``, so are images
+  whose content matches a held-out image under another id (:mod:`data.near_copies`);
 * a group (lesion/patient) found in several datasets is put into one fold (the first dataset's).
 
 :func:`source_split` holds whole sources out (leave-one-source-out validation).
@@ -17,12 +18,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from data import near_copies
 from data.images import image_size
 from data.readers import DatasetError, OnError, read_dataset
 from data.sources import canonical_image_key
@@ -108,6 +111,43 @@ def drop_excluded(df: pd.DataFrame, excluded: pd.DataFrame) -> pd.DataFrame:
     return df.loc[~drop]
 
 
+def drop_near_copies(df: pd.DataFrame, excluded: Mapping[str, pd.DataFrame],
+                     min_similarity: float) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Remove images that look like an image of a held-out set, and the rest of their groups.
+
+    Catches what :func:`drop_excluded` cannot: the same photograph or lesion re-published under
+    another id with no shared lesion id (see :mod:`data.near_copies`).
+
+    Args:
+        df: the combined table.
+        excluded: each held-out set's name and table.
+        min_similarity: fingerprint similarity from which an image counts as a copy.
+
+    Returns:
+        The remaining rows, and per held-out set the number of images matching it (before their
+        groups' other images are added).
+    """
+    sets = {name: table for name, table in excluded.items() if not table.empty}
+    if df.empty or not sets:
+        return df, dict.fromkeys(excluded, 0)
+    own = near_copies.fingerprints(df["image_path"].tolist(),
+                                   description="near-copy check: training data")
+    hit = np.zeros(len(df), bool)
+    counts = dict.fromkeys(excluded, 0)
+    for name, table in sets.items():
+        held = near_copies.fingerprints(table["image_path"].tolist(),
+                                        description=f"near-copy check: {name}")
+        _, similarity = near_copies.nearest(own, held)
+        counts[name] = int((similarity >= min_similarity).sum())
+        hit |= similarity >= min_similarity
+    drop = hit | df["group_id"].isin(set(df.loc[hit, "group_id"])).to_numpy()
+    if drop.any():
+        logger.info("%d image(s) left out: %d near-copies of held-out images (similarity >= "
+                    "%.3f; %s) and their groups' others", int(drop.sum()), int(hit.sum()),
+                    min_similarity, counts)
+    return df.loc[~drop], counts
+
+
 def unify_group_folds(df: pd.DataFrame, fold_column: str = "fold") -> pd.DataFrame:
     """Put every group into one fold: the fold its first row (first dataset) has."""
     first = df.groupby("group_id", sort=False)[fold_column].transform("first")
@@ -122,6 +162,7 @@ def unify_group_folds(df: pd.DataFrame, fold_column: str = "fold") -> pd.DataFra
 def read_sources(
     specs: Sequence[DatasetSpec], *, on_error: OnError = "fail",
     exclude: Sequence[DatasetSpec] = (),
+    near_copy_similarity: float | None = None,
     assign: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Read several datasets into one canonical table (see the module docstring).
@@ -130,12 +171,15 @@ def read_sources(
         specs: the datasets, in priority order (ties keep the first's copy).
         on_error: bad-row policy for every dataset.
         exclude: datasets whose images (and their groups) must not be in the result.
+        near_copy_similarity: also remove images whose content matches an ``exclude`` image at
+            this similarity or more (:mod:`data.near_copies`; None = by id only).
         assign: optional ``table -> table with folds`` applied to each dataset alone
             (e.g. ``functools.partial(data.folds.assign_folds, n_folds=5, seed=42)``).
 
     Returns:
         The combined canonical table (plus ``dataset`` and, with ``assign``, ``fold``), index
-        0..n-1; ``attrs["datasets"]`` lists each dataset's path, format and row counts.
+        0..n-1; ``attrs["datasets"]`` lists each dataset's path, format and row counts, and
+        with ``near_copy_similarity``, ``attrs["near_copies"]`` counts the near-copies removed.
 
     Raises:
         DatasetError: a dataset cannot be read, or nothing is left.
@@ -154,8 +198,11 @@ def read_sources(
     df = pd.concat(parts, ignore_index=True)
     if len(parts) > 1:
         df = drop_duplicates(df)
-    for spec in exclude:
-        df = drop_excluded(df, spec.read("skip"))
+    held = {str(spec.path): spec.read("skip") for spec in exclude}
+    for table in held.values():
+        df = drop_excluded(df, table)
+    if near_copy_similarity is not None:
+        df, n_near = drop_near_copies(df, held, near_copy_similarity)
     if df.empty:
         raise DatasetError("no image is left after removing duplicates and held-out datasets")
     if "fold" in df.columns and len(parts) > 1:
@@ -164,6 +211,8 @@ def read_sources(
     for i, info in enumerate(described):
         info["n_used"] = int((df[DATASET_COLUMN] == i).sum())
     df.attrs.update({"datasets": described, "format": "+".join(d["format"] for d in described)})
+    if near_copy_similarity is not None:
+        df.attrs["near_copies"] = {"min_similarity": near_copy_similarity, "n_removed": n_near}
     logger.info("combined table: %d images; per source %s", len(df),
                 {k: int(v) for k, v in df["source"].value_counts().items()})
     return df

@@ -88,7 +88,8 @@ def read_table(s: EmbedSettings, plan: dict[str, Any], bundles: list[Bundle]) ->
     assign = None if s.unseen else functools.partial(
         assign_folds, n_folds=plan["n_folds"], seed=plan["seed"],
         stratify_by=plan["stratify_by"])
-    df = read_sources(specs, on_error=s.on_bad_row, exclude=exclude, assign=assign)
+    df = read_sources(specs, on_error=s.on_bad_row, exclude=exclude,
+                      near_copy_similarity=s.exclude_near_copies, assign=assign)
     df = with_tbp(df, specs)
     if not s.unseen:
         for b in bundles:

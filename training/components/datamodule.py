@@ -112,6 +112,8 @@ class MelanomaDataModule(L.LightningDataModule):
         images_dir: image folder override (when `data` is a single path).
         exclude: datasets whose images (and their groups) are left out of training and
             validation, e.g. an external test set also contained in a training dataset.
+        near_copy_similarity: also leave out images whose content matches an excluded image
+            at this similarity or more (`data.near_copies`); None = by id only.
         val_sources: leave these sources out: validate on them, train on the others (the
             folds are then not used).
         source_weights: each source's share of the training draws (see
@@ -137,6 +139,7 @@ class MelanomaDataModule(L.LightningDataModule):
 
     def __init__(self, data: Path | Sequence[DatasetSpec], *, data_format: str = "auto",
                  images_dir: Path | None = None, exclude: Sequence[DatasetSpec] = (),
+                 near_copy_similarity: float | None = None,
                  val_sources: Sequence[str] = (),
                  source_weights: Mapping[str, float] | None = None,
                  on_bad_row: str = "fail", verify: bool = False,
@@ -154,6 +157,7 @@ class MelanomaDataModule(L.LightningDataModule):
         self.datasets = (list(data) if isinstance(data, Sequence) and not isinstance(data, str)
                          else [DatasetSpec(Path(data), data_format, images_dir)])
         self.exclude, self.val_sources = list(exclude), list(val_sources)
+        self.near_copy_similarity = near_copy_similarity
         self.test = test
         if test is not None:
             self.exclude.append(test)
@@ -176,7 +180,7 @@ class MelanomaDataModule(L.LightningDataModule):
         if self.table is not None:
             return
         df = read_sources(self.datasets, on_error=self.on_bad_row, exclude=self.exclude,
-                          assign=functools.partial(self._per_dataset,
+                          near_copy_similarity=self.near_copy_similarity, assign=functools.partial(self._per_dataset,
                                                    folds=not self.val_sources))
         self.table = df
         self.train_df, self.val_df = (source_split(df, self.val_sources) if self.val_sources
@@ -272,6 +276,8 @@ class MelanomaDataModule(L.LightningDataModule):
             "datasets": self._dataset_summaries(),
             "n_per_source": {k: int(v) for k, v in df["source"].value_counts().items()},
             **({"excluded": [str(d.path) for d in self.exclude]} if self.exclude else {}),
+            **({"excluded_near_copies": df.attrs["near_copies"]}
+               if "near_copies" in df.attrs else {}),
             **({"test": {"source": str(self.test.path), "n": len(self.test_df),
                          "n_positive": int(self.test_df["target"].sum())}}
                if self.test_df is not None else {}),

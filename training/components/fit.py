@@ -116,7 +116,8 @@ def build_datamodule(s: TrainSettings, init: Bundle | None = None) -> MelanomaDa
             if s.test_data is not None else None)
     dm = MelanomaDataModule(dataset_specs(s.data, s.data_format, s.images),
                             exclude=dataset_specs(s.exclude_data) if s.exclude_data
-                            else (), val_sources=s.val_source, source_weights=s.source_weights,
+                            else (), near_copy_similarity=s.exclude_near_copies,
+                            val_sources=s.val_source, source_weights=s.source_weights,
                             on_bad_row=s.on_bad_row, verify=s.verify_images, fold=s.fold,
                             n_folds=s.n_folds, seed=s.seed, fold_seed=s.fold_seed,
                             preprocessing=pre, augment=augment,
