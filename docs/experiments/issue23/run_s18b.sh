@@ -1,7 +1,7 @@
 #!/bin/bash
 # Issue 23, session 18 (b). run_s18.sh's first arm already failed its rule: msx-160-e4 (seed 43,
 # 4 epochs) lost ISIC 2017 to its seed twin msx-160 by its CI (-0.027 [-0.039, -0.016], as the
-# 8-epoch run did), so its second seed could not change the decision: it was stopped 4 min in
+# 8-epoch run did), so its second seed could not change the decision: it was stopped 40 s in
 # and this script spends the session's CPU where a result can still decide something.
 # 1. msx-160-e5: msx-160's command with --epochs 5 (seed 43), scored as run_s18.sh scores.
 # 2. Adaptive, fixed before step 1 ends: if msx-160-e5 beats msx-160 on ISIC 2017 in point
