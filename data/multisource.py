@@ -99,12 +99,17 @@ def drop_duplicates(df: pd.DataFrame) -> pd.DataFrame:
     return kept
 
 
+def with_groups(df: pd.DataFrame, hit: pd.Series | np.ndarray) -> np.ndarray:
+    """The rows ``hit`` marks plus every other row of their groups (lesions/patients)."""
+    hit = np.asarray(hit, bool)
+    return hit | df["group_id"].isin(set(df.loc[hit, "group_id"])).to_numpy()
+
+
 def drop_excluded(df: pd.DataFrame, excluded: pd.DataFrame) -> pd.DataFrame:
     """Remove images of ``excluded`` (by image key) and the rest of their groups."""
     keys = set(excluded["image_id"].map(canonical_image_key))
     hit = df["image_id"].map(canonical_image_key).isin(keys)
-    groups = set(df.loc[hit, "group_id"])
-    drop = hit | df["group_id"].isin(groups)
+    drop = with_groups(df, hit)
     if drop.any():
         logger.info("%d image(s) left out: held-out images (%d) and their groups' others",
                     int(drop.sum()), int(hit.sum()))
@@ -127,20 +132,20 @@ def drop_near_copies(df: pd.DataFrame, excluded: Mapping[str, pd.DataFrame],
         The remaining rows, and per held-out set the number of images matching it (before their
         groups' other images are added).
     """
+    counts = dict.fromkeys(excluded, 0)
     sets = {name: table for name, table in excluded.items() if not table.empty}
     if df.empty or not sets:
-        return df, dict.fromkeys(excluded, 0)
+        return df, counts
     own = near_copies.fingerprints(df["image_path"].tolist(),
                                    description="near-copy check: training data")
     hit = np.zeros(len(df), bool)
-    counts = dict.fromkeys(excluded, 0)
     for name, table in sets.items():
         held = near_copies.fingerprints(table["image_path"].tolist(),
                                         description=f"near-copy check: {name}")
-        _, similarity = near_copies.nearest(own, held)
-        counts[name] = int((similarity >= min_similarity).sum())
-        hit |= similarity >= min_similarity
-    drop = hit | df["group_id"].isin(set(df.loc[hit, "group_id"])).to_numpy()
+        copies = near_copies.nearest(own, held)[1] >= min_similarity
+        counts[name] = int(copies.sum())
+        hit |= copies
+    drop = with_groups(df, hit)
     if drop.any():
         logger.info("%d image(s) left out: %d near-copies of held-out images (similarity >= "
                     "%.3f; %s) and their groups' others", int(drop.sum()), int(hit.sum()),

@@ -88,12 +88,13 @@ def nearest(queries: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np
         raise ValueError("no reference fingerprints to compare with")
     views = np.ascontiguousarray(dihedral_views(references).transpose(1, 0, 2))  # (8, m, d)
     index = np.zeros(len(queries), np.int64)
-    best = np.full(len(queries), -np.inf, np.float32)
+    best = np.zeros(len(queries), np.float32)
     for start in range(0, len(queries), _ROWS_PER_BLOCK):
         block = queries[start:start + _ROWS_PER_BLOCK]
         sim = block @ views[0].T
         for view in views[1:]:
             np.maximum(sim, block @ view.T, out=sim)
-        index[start:start + len(block)] = sim.argmax(axis=1)
-        best[start:start + len(block)] = sim.max(axis=1)
+        rows = slice(start, start + len(block))
+        index[rows] = sim.argmax(axis=1)
+        best[rows] = sim[np.arange(len(block)), index[rows]]
     return index, best

@@ -180,8 +180,8 @@ class MelanomaDataModule(L.LightningDataModule):
         if self.table is not None:
             return
         df = read_sources(self.datasets, on_error=self.on_bad_row, exclude=self.exclude,
-                          near_copy_similarity=self.near_copy_similarity, assign=functools.partial(self._per_dataset,
-                                                   folds=not self.val_sources))
+                          near_copy_similarity=self.near_copy_similarity,
+                          assign=functools.partial(self._per_dataset, folds=not self.val_sources))
         self.table = df
         self.train_df, self.val_df = (source_split(df, self.val_sources) if self.val_sources
                                       else split(df, self.fold))
